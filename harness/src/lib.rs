@@ -1,0 +1,28 @@
+//! rtc-interop: a headless WebRTC interop harness.
+//!
+//! A run takes scenario files, expands each into every ordered pairing of peer kinds (webrtc-rs in
+//! this process, headless browsers over WebDriver), plays each pairing through a signaling relay,
+//! and judges it on what the peers really observed.
+//!
+//! - [`scenario`]: the scenario file format and its loader; [`plan`]: expanding it into cases.
+//! - [`relay`]: the signaling relay; [`signaling`]: its wire protocol.
+//! - [`peer`]: the peer kinds behind one trait; [`page_server`]: serves the browser peer page.
+//! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`outcome`]: case results.
+//! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
+//! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod observe;
+pub mod outcome;
+pub mod page_server;
+pub mod peer;
+pub mod plan;
+pub mod process;
+pub mod provision;
+pub mod relay;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod signaling;
+pub mod verdict;

@@ -1,0 +1,144 @@
+//! The result of one case: the verdict and the evidence behind it, as reports show it.
+//!
+//! Times inside a [`CaseResult`] are milliseconds since the case started (`started_at_ms`, epoch).
+
+use serde::Serialize;
+
+use crate::observe::{
+    Candidate, DataChannelLog, Description, Observations, SelectedPair, Transition, parse_candidate,
+};
+use crate::peer::BrowserInfo;
+use crate::relay::TraceEntry;
+use crate::scenario::{NativeProfile, PeerKind};
+
+/// A case's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every expectation was met.
+    Passed,
+    /// An expectation was not met, or the case could not run.
+    Failed,
+    /// The case was not run (the reason is in `failure`).
+    Skipped,
+}
+
+impl Status {
+    /// `passed`, `failed` or `skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One value per side of a case.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Sides<T> {
+    /// The peer that made the offer.
+    pub offerer: T,
+    /// The peer that answered.
+    pub answerer: T,
+}
+
+impl<T> Sides<T> {
+    /// Applies `f` to both sides.
+    pub fn map<U>(&self, mut f: impl FnMut(&T) -> U) -> Sides<U> {
+        Sides {
+            offerer: f(&self.offerer),
+            answerer: f(&self.answerer),
+        }
+    }
+}
+
+/// The candidates one side gathered and received, parsed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CandidateSets {
+    /// Gathered by this side.
+    pub local: Vec<Candidate>,
+    /// Received from the other side.
+    pub remote: Vec<Candidate>,
+}
+
+impl CandidateSets {
+    /// Parses a side's candidate strings; a string that does not parse becomes an error line.
+    pub fn parse(observations: &Observations, errors: &mut Vec<String>) -> CandidateSets {
+        let mut parse_all = |list: &[String]| {
+            list.iter()
+                .filter_map(|text| {
+                    parse_candidate(text)
+                        .map_err(|e| errors.push(format!("unparseable candidate: {e}")))
+                        .ok()
+                })
+                .collect()
+        };
+        CandidateSets {
+            local: parse_all(&observations.local_candidates),
+            remote: parse_all(&observations.remote_candidates),
+        }
+    }
+}
+
+/// Everything known about one case after it ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The scenario's name.
+    pub scenario: String,
+    /// `offerer→answerer`.
+    pub pairing: String,
+    /// The offering kind.
+    pub offerer: PeerKind,
+    /// The answering kind.
+    pub answerer: PeerKind,
+    /// The verdict.
+    pub status: Status,
+    /// The unmet expectations in words (`; `-separated), or null.
+    pub failure: Option<String>,
+    /// When the case started (ms since the Unix epoch).
+    pub started_at_ms: f64,
+    /// How long the case took, set-up and tear-down included.
+    pub duration_ms: f64,
+    /// From the offer's creation until both sides' ICE connection was `connected` or `completed`.
+    pub time_to_connected_ms: Option<f64>,
+    /// Round-trip time of the data-channel echo probe.
+    pub echo_round_trip_ms: Option<f64>,
+    /// The settings profile of native peers, where one took part.
+    pub native_profile: Option<NativeProfile>,
+    /// The browsers that took part.
+    pub browsers: Vec<BrowserInfo>,
+    /// ICE connection state transitions per side.
+    pub ice_states: Sides<Vec<Transition>>,
+    /// Peer connection state transitions per side.
+    pub connection_states: Sides<Vec<Transition>>,
+    /// ICE gathering state transitions per side.
+    pub gathering_states: Sides<Vec<Transition>>,
+    /// Candidates per side.
+    pub candidates: Sides<CandidateSets>,
+    /// The selected candidate pair per side.
+    pub selected_pair: Sides<Option<SelectedPair>>,
+    /// The data channel per side.
+    pub data_channel: Sides<Option<DataChannelLog>>,
+    /// Descriptions each side set locally.
+    pub sdp: Sides<Vec<Description>>,
+    /// Errors each side met (not all of them fail the case).
+    pub errors: Sides<Vec<String>>,
+    /// Every signaling message the relay forwarded for this case.
+    pub signaling: Vec<TraceEntry>,
+}
+
+/// Shifts epoch timestamps so that 0 is the case's start.
+pub fn relative_transitions(list: &[Transition], start_ms: f64) -> Vec<Transition> {
+    list.iter()
+        .map(|t| Transition {
+            state: t.state.clone(),
+            at_ms: round_ms(t.at_ms - start_ms),
+        })
+        .collect()
+}
+
+/// Milliseconds rounded to a tenth, enough for any timeline.
+pub fn round_ms(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
+}

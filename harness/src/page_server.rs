@@ -1,0 +1,72 @@
+//! Serves the browser peer page (`fixtures/browser/`) over http://127.0.0.1.
+//!
+//! The files are compiled into the binary, so a run does not depend on the working directory.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const PAGE_HTML: &str = include_str!("../../fixtures/browser/peer.html");
+const PAGE_JS: &str = include_str!("../../fixtures/browser/peer.js");
+
+/// A running page server. Dropping it stops it.
+pub struct PageServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl PageServer {
+    /// Starts serving on a free loopback port.
+    pub async fn start() -> std::io::Result<PageServer> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service_fn(serve))
+                        .await;
+                });
+            }
+        });
+        Ok(PageServer { addr, task })
+    }
+
+    /// The URL of the peer page.
+    pub fn page_url(&self) -> String {
+        format!("http://{}/peer.html", self.addr)
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, content_type, body) = match request.uri().path() {
+        "/" | "/peer.html" => (StatusCode::OK, "text/html; charset=utf-8", PAGE_HTML),
+        "/peer.js" => (StatusCode::OK, "text/javascript; charset=utf-8", PAGE_JS),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found\n",
+        ),
+    };
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("static response parts are valid");
+    Ok(response)
+}

@@ -1,0 +1,95 @@
+//! Peers: the two ends of a case, one trait whatever drives them.
+//!
+//! A peer is started with a [`PeerPlan`], joins the relay room in it, plays its role (offerer or
+//! answerer) on its own, and records what it sees in [`Observations`]. The runner polls
+//! [`Peer::observations`] until both peers are finished or the case's time is up, so a peer that
+//! hangs costs its case, never the run.
+
+pub mod browser;
+pub mod native;
+mod webdriver;
+
+use serde::Serialize;
+
+use crate::observe::Observations;
+use crate::scenario::{DataChannelSpec, IceTransportPolicy, PeerKind};
+
+pub use webdriver::{BrowserInfo, DriverService};
+
+/// Which half of the offer/answer exchange a peer plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Creates the data channel and the offer when it sees the other peer's `hello`.
+    Offerer,
+    /// Answers the offer, echoes every data-channel message back.
+    Answerer,
+}
+
+impl Role {
+    /// `offerer` or `answerer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Offerer => "offerer",
+            Role::Answerer => "answerer",
+        }
+    }
+}
+
+/// What one peer is asked to do in one case. The browser page receives it as JSON, with these names.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerPlan {
+    /// The id the peer signs its messages with (`m`).
+    pub id: String,
+    /// Offerer or answerer.
+    pub role: Role,
+    /// The relay room to join (`ws://…/<room>`).
+    pub signal_url: String,
+    /// `iceTransportPolicy`.
+    pub ice_transport_policy: IceTransportPolicy,
+    /// The data channel the offerer opens.
+    pub data_channel: Option<DataChannelSpec>,
+    /// The text the offerer sends to probe the echo once the channel is open.
+    pub echo_message: String,
+}
+
+/// Why a peer could not do its part.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{peer}: {reason}")]
+pub struct PeerError {
+    /// Which peer (`chromium offerer`).
+    pub peer: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl PeerError {
+    /// An error of `peer`, with the reason in words.
+    pub fn new(peer: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            peer: peer.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One end of a case.
+#[async_trait::async_trait]
+pub trait Peer: Send {
+    /// The kind of peer.
+    fn kind(&self) -> PeerKind;
+
+    /// The browser behind the peer, if it is one.
+    fn browser(&self) -> Option<BrowserInfo> {
+        None
+    }
+
+    /// Joins the room and starts playing the plan's role in the background.
+    async fn start(&mut self, plan: &PeerPlan) -> Result<(), PeerError>;
+
+    /// What the peer has seen so far; `finished` is set once it has nothing left to do.
+    async fn observations(&mut self) -> Result<Observations, PeerError>;
+
+    /// Hangs up and releases everything the peer holds. Safe to call more than once.
+    async fn close(&mut self);
+}

@@ -1,0 +1,62 @@
+//! `report.json`: one object per case, with every observation behind its verdict.
+
+use std::io;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{Reporter, RunEvent};
+use crate::outcome::{CaseResult, Status};
+
+/// Writes `report.json` into the run folder when the run finishes.
+pub struct JsonReport {
+    path: PathBuf,
+    run_id: String,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    run_id: &'a str,
+    tool_version: &'static str,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    cases: &'a [CaseResult],
+}
+
+impl JsonReport {
+    /// A report written to `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            run_id: String::new(),
+        }
+    }
+}
+
+impl Reporter for JsonReport {
+    fn name(&self) -> &'static str {
+        "JSON"
+    }
+
+    fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
+        match event {
+            RunEvent::Started { run_id, .. } => self.run_id = run_id.to_string(),
+            RunEvent::Finished { results } => {
+                let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+                let document = Document {
+                    run_id: &self.run_id,
+                    tool_version: env!("CARGO_PKG_VERSION"),
+                    passed: count(Status::Passed),
+                    failed: count(Status::Failed),
+                    skipped: count(Status::Skipped),
+                    cases: results,
+                };
+                let text = serde_json::to_string_pretty(&document).map_err(io::Error::other)?;
+                std::fs::write(&self.path, text)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! `junit.xml`: one test suite per scenario, one test case per pairing, for CI dashboards.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::PathBuf;
+
+use super::{Reporter, RunEvent};
+use crate::outcome::{CaseResult, Status};
+
+/// Writes `junit.xml` into the run folder when the run finishes.
+pub struct JunitReport {
+    path: PathBuf,
+}
+
+impl JunitReport {
+    /// A report written to `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+}
+
+impl Reporter for JunitReport {
+    fn name(&self) -> &'static str {
+        "JUnit"
+    }
+
+    fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
+        if let RunEvent::Finished { results } = event {
+            std::fs::write(&self.path, render(results))?;
+        }
+        Ok(())
+    }
+}
+
+/// The JUnit XML document for `results`.
+pub fn render(results: &[CaseResult]) -> String {
+    let mut scenarios: Vec<&str> = Vec::new();
+    for r in results {
+        if !scenarios.contains(&r.scenario.as_str()) {
+            scenarios.push(&r.scenario);
+        }
+    }
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rtc-interop\">\n",
+    );
+    for scenario in scenarios {
+        let cases: Vec<&CaseResult> = results.iter().filter(|r| r.scenario == scenario).collect();
+        let count = |s: Status| cases.iter().filter(|r| r.status == s).count();
+        let seconds: f64 = cases.iter().map(|r| r.duration_ms).sum::<f64>() / 1000.0;
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{seconds:.3}\">",
+            escape(scenario),
+            cases.len(),
+            count(Status::Failed),
+            count(Status::Skipped),
+        );
+        for case in cases {
+            let _ = write!(
+                xml,
+                "    <testcase classname=\"rtc-interop.{}\" name=\"{}\" time=\"{:.3}\"",
+                escape(scenario),
+                escape(&case.pairing),
+                case.duration_ms / 1000.0
+            );
+            let message = case.failure.as_deref().unwrap_or_default();
+            match case.status {
+                Status::Passed => xml.push_str("/>\n"),
+                Status::Failed => {
+                    let _ = write!(
+                        xml,
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                        escape(message),
+                        escape(message)
+                    );
+                }
+                Status::Skipped => {
+                    let _ = write!(
+                        xml,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                        escape(message)
+                    );
+                }
+            }
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,76 @@
+//! Reports: consumers of the runner's events. Each format is one [`Reporter`].
+
+mod json;
+mod junit;
+mod terminal;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use json::JsonReport;
+pub use junit::JunitReport;
+pub use terminal::TerminalReport;
+
+use crate::outcome::CaseResult;
+use crate::plan::Case;
+
+/// What happens during a run, in order.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    /// The environment is ready and these cases are about to run.
+    Started {
+        /// The run's id (also its folder name under `reports/`).
+        run_id: &'a str,
+        /// Every case, in the order they run.
+        cases: &'a [Case],
+    },
+    /// A case begins.
+    CaseStarted {
+        /// The case.
+        case: &'a Case,
+        /// Its position in the run, from 0.
+        index: usize,
+    },
+    /// A case has a verdict.
+    CaseFinished {
+        /// The verdict and its evidence.
+        result: &'a CaseResult,
+    },
+    /// Every case has run.
+    Finished {
+        /// All results, in run order.
+        results: &'a [CaseResult],
+    },
+}
+
+/// A consumer of run events.
+pub trait Reporter {
+    /// The report's name, for error messages.
+    fn name(&self) -> &'static str;
+    /// Handles one event.
+    fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()>;
+}
+
+/// Creates `reports/<run_id>/` and points `reports/latest` at it.
+pub fn create_run_folder(reports: &Path, run_id: &str) -> io::Result<PathBuf> {
+    let folder = reports.join(run_id);
+    std::fs::create_dir_all(&folder)?;
+    let latest = reports.join("latest");
+    if latest.symlink_metadata().is_ok() {
+        std::fs::remove_file(&latest)?;
+    }
+    std::os::unix::fs::symlink(run_id, &latest)?;
+    Ok(folder)
+}
+
+/// A run id from the local time, `20261122-204512`, made unique within `reports`.
+pub fn new_run_id(reports: &Path) -> String {
+    let base = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
+    let mut id = base.clone();
+    let mut n = 1;
+    while reports.join(&id).exists() {
+        n += 1;
+        id = format!("{base}-{n}");
+    }
+    id
+}

@@ -1,0 +1,361 @@
+//! Running cases: setting up what they need, playing each pairing, and emitting events that
+//! reporters consume.
+
+use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::clock::epoch_ms;
+use crate::observe::Observations;
+use crate::outcome::{CandidateSets, CaseResult, Sides, Status, relative_transitions, round_ms};
+use crate::page_server::PageServer;
+use crate::peer::browser::BrowserPeer;
+use crate::peer::native::NativePeer;
+use crate::peer::{DriverService, Peer, PeerError, PeerPlan, Role};
+use crate::plan::Case;
+use crate::provision::{self, ProvisionError};
+use crate::relay::{Relay, RelayConfig};
+use crate::report::{Reporter, RunEvent};
+use crate::scenario::PeerKind;
+use crate::verdict::{self, SideView};
+
+/// How often the runner reads the peers' observations while a case runs.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// How long the runner waits for a peer's last observations after the time limit.
+const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a run could not start (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A browser or driver is missing or unfit.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// The relay or the page server could not listen.
+    #[error("cannot start the {what}: {source}")]
+    Listen {
+        /// Which server.
+        what: &'static str,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A WebDriver server did not start.
+    #[error("cannot start the WebDriver server for {kind}: {reason}")]
+    Driver {
+        /// The browser kind.
+        kind: PeerKind,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// How a run is set up.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Install missing browsers and drivers instead of stopping.
+    pub install: bool,
+}
+
+/// The servers and browsers a run shares between its cases.
+pub struct Environment {
+    relay: Relay,
+    pages: PageServer,
+    drivers: HashMap<PeerKind, Arc<DriverService>>,
+}
+
+impl Environment {
+    /// Starts the relay and page server, and a WebDriver server for each browser kind in `kinds`.
+    pub async fn prepare(
+        kinds: &BTreeSet<PeerKind>,
+        settings: &RunSettings,
+    ) -> Result<Environment, SetupError> {
+        let relay = Relay::start(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            RelayConfig::default(),
+        )
+        .await
+        .map_err(|source| SetupError::Listen {
+            what: "signaling relay",
+            source,
+        })?;
+        let pages = PageServer::start()
+            .await
+            .map_err(|source| SetupError::Listen {
+                what: "page server",
+                source,
+            })?;
+        let mut drivers = HashMap::new();
+        for &kind in kinds.iter().filter(|k| k.is_browser()) {
+            let install = settings.install;
+            let found = tokio::task::spawn_blocking(move || provision::chromium(install))
+                .await
+                .expect("provisioning does not panic")?;
+            let driver = DriverService::start_chromium(found)
+                .await
+                .map_err(|reason| SetupError::Driver { kind, reason })?;
+            drivers.insert(kind, Arc::new(driver));
+        }
+        Ok(Environment {
+            relay,
+            pages,
+            drivers,
+        })
+    }
+
+    /// The relay every case of this environment signals through.
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    fn make_peer(&self, kind: PeerKind, case: &Case) -> Box<dyn Peer> {
+        match kind {
+            PeerKind::Native => Box::new(NativePeer::new(case.scenario.native_profile)),
+            browser => {
+                let driver = self.drivers[&browser].clone();
+                Box::new(BrowserPeer::new(driver, self.pages.page_url()))
+            }
+        }
+    }
+
+    /// Plays one case in relay room `room` and judges it.
+    pub async fn run_case(&self, case: &Case, room: &str) -> CaseResult {
+        let started_at_ms = epoch_ms();
+        let deadline = Instant::now() + case.scenario.time_limit();
+        let mut peers = Sides {
+            offerer: self.make_peer(case.offerer, case),
+            answerer: self.make_peer(case.answerer, case),
+        };
+        let plans = Sides {
+            offerer: self.plan(case, room, Role::Offerer),
+            answerer: self.plan(case, room, Role::Answerer),
+        };
+
+        let mut problems: Vec<String> = Vec::new();
+        let start = async {
+            tokio::join!(
+                peers.offerer.start(&plans.offerer),
+                peers.answerer.start(&plans.answerer)
+            )
+        };
+        let mut observed = Sides::<Observations>::default();
+        match tokio::time::timeout_at(deadline, start).await {
+            Err(_) => problems.push(format!(
+                "the peers did not start within the time limit of {}s",
+                case.scenario.time_limit_secs
+            )),
+            Ok((first, second)) => problems.extend(
+                [first, second]
+                    .into_iter()
+                    .filter_map(Result::err)
+                    .map(|e| e.to_string()),
+            ),
+        }
+        if problems.is_empty() {
+            match watch(&mut peers, deadline, &mut observed).await {
+                Ok(true) => {}
+                Ok(false) => problems.push(timeout_summary(case, &observed)),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let browsers = [peers.offerer.browser(), peers.answerer.browser()]
+            .into_iter()
+            .flatten()
+            .collect();
+        tokio::join!(peers.offerer.close(), peers.answerer.close());
+
+        let signaling = self.relay.trace(room);
+        judge(case, started_at_ms, observed, problems, browsers, signaling)
+    }
+
+    fn plan(&self, case: &Case, room: &str, role: Role) -> PeerPlan {
+        let kind = match role {
+            Role::Offerer => case.offerer,
+            Role::Answerer => case.answerer,
+        };
+        PeerPlan {
+            id: format!("{}-{kind}", role.as_str()),
+            role,
+            signal_url: self.relay.room_url(room),
+            ice_transport_policy: case.scenario.ice.transport_policy,
+            data_channel: case.scenario.data_channel.clone(),
+            echo_message: format!("rtc-interop echo probe {}", case.slug()),
+        }
+    }
+}
+
+/// Reads both peers' observations until both are finished (`Ok(true)`) or the deadline passes
+/// (`Ok(false)`). `observed` always holds the latest reading.
+async fn watch(
+    peers: &mut Sides<Box<dyn Peer>>,
+    deadline: Instant,
+    observed: &mut Sides<Observations>,
+) -> Result<bool, PeerError> {
+    loop {
+        let read_until = deadline.max(Instant::now()) + FINAL_READ_TIMEOUT;
+        let (offerer, answerer) = tokio::time::timeout_at(read_until, async {
+            tokio::join!(peers.offerer.observations(), peers.answerer.observations())
+        })
+        .await
+        .map_err(|_| PeerError::new("a peer", "stopped answering"))?;
+        observed.offerer = offerer?;
+        observed.answerer = answerer?;
+        if observed.offerer.finished && observed.answerer.finished {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+fn timeout_summary(case: &Case, observed: &Sides<Observations>) -> String {
+    let last = |role: &str, kind: PeerKind, obs: &Observations| {
+        format!(
+            "{role} ({kind}) last saw ICE `{}`, connection `{}`",
+            obs.final_ice_state().unwrap_or("(none)"),
+            obs.final_connection_state().unwrap_or("(none)")
+        )
+    };
+    format!(
+        "timed out after {}s: {}; {}",
+        case.scenario.time_limit_secs,
+        last("offerer", case.offerer, &observed.offerer),
+        last("answerer", case.answerer, &observed.answerer)
+    )
+}
+
+fn judge(
+    case: &Case,
+    started_at_ms: f64,
+    observed: Sides<Observations>,
+    mut problems: Vec<String>,
+    browsers: Vec<crate::peer::BrowserInfo>,
+    mut signaling: Vec<crate::relay::TraceEntry>,
+) -> CaseResult {
+    let mut errors = observed.map(|o| o.errors.clone());
+    let candidates = Sides {
+        offerer: CandidateSets::parse(&observed.offerer, &mut errors.offerer),
+        answerer: CandidateSets::parse(&observed.answerer, &mut errors.answerer),
+    };
+    let sides = Sides {
+        offerer: SideView::new(
+            "offerer",
+            case.offerer,
+            &observed.offerer,
+            &candidates.offerer,
+        ),
+        answerer: SideView::new(
+            "answerer",
+            case.answerer,
+            &observed.answerer,
+            &candidates.answerer,
+        ),
+    };
+    problems.extend(verdict::unmet(&case.scenario.expect, &sides));
+
+    let time_to_connected_ms = match (
+        observed.offerer.offer_created_at_ms,
+        observed.offerer.ice_connected_at_ms(),
+        observed.answerer.ice_connected_at_ms(),
+    ) {
+        (Some(offer), Some(a), Some(b)) => Some(round_ms(a.max(b) - offer)),
+        _ => None,
+    };
+    let echo_round_trip_ms = observed
+        .offerer
+        .data_channel
+        .as_ref()
+        .and_then(|d| d.echo.as_ref())
+        .and_then(|e| e.round_trip_ms())
+        .map(round_ms);
+    for entry in &mut signaling {
+        entry.at_ms = round_ms(entry.at_ms - started_at_ms);
+    }
+    let relative = |pick: fn(&Observations) -> &Vec<crate::observe::Transition>| {
+        observed.map(|o| relative_transitions(pick(o), started_at_ms))
+    };
+    let shift = |t: Option<f64>| t.map(|t| round_ms(t - started_at_ms));
+    let data_channel = observed.map(|o| {
+        o.data_channel.clone().map(|mut d| {
+            d.opened_at_ms = shift(d.opened_at_ms);
+            if let Some(echo) = d.echo.as_mut() {
+                echo.sent_at_ms = round_ms(echo.sent_at_ms - started_at_ms);
+                echo.received_at_ms = shift(echo.received_at_ms);
+            }
+            d
+        })
+    });
+    let sdp = observed.map(|o| {
+        o.local_descriptions
+            .iter()
+            .map(|d| crate::observe::Description {
+                at_ms: round_ms(d.at_ms - started_at_ms),
+                ..d.clone()
+            })
+            .collect()
+    });
+    CaseResult {
+        scenario: case.scenario.name.clone(),
+        pairing: case.pairing(),
+        offerer: case.offerer,
+        answerer: case.answerer,
+        status: if problems.is_empty() {
+            Status::Passed
+        } else {
+            Status::Failed
+        },
+        failure: (!problems.is_empty()).then(|| problems.join("; ")),
+        started_at_ms,
+        duration_ms: round_ms(epoch_ms() - started_at_ms),
+        time_to_connected_ms,
+        echo_round_trip_ms,
+        native_profile: case
+            .kinds()
+            .contains(&PeerKind::Native)
+            .then_some(case.scenario.native_profile),
+        browsers,
+        ice_states: relative(|o| &o.ice_connection_states),
+        connection_states: relative(|o| &o.connection_states),
+        gathering_states: relative(|o| &o.ice_gathering_states),
+        candidates,
+        selected_pair: observed.map(|o| o.selected_pair.clone()),
+        data_channel,
+        sdp,
+        errors,
+        signaling,
+    }
+}
+
+/// Runs `cases` one after another, telling `reporters` as it goes.
+pub async fn run(
+    run_id: &str,
+    cases: &[Case],
+    settings: &RunSettings,
+    reporters: &mut [Box<dyn Reporter>],
+) -> Result<Vec<CaseResult>, SetupError> {
+    let kinds: BTreeSet<PeerKind> = cases.iter().flat_map(Case::kinds).collect();
+    let environment = Environment::prepare(&kinds, settings).await?;
+    emit(reporters, &RunEvent::Started { run_id, cases });
+    let mut results = Vec::with_capacity(cases.len());
+    for (index, case) in cases.iter().enumerate() {
+        emit(reporters, &RunEvent::CaseStarted { case, index });
+        let room = format!("{run_id}/{index}-{}", case.slug());
+        let result = environment.run_case(case, &room).await;
+        emit(reporters, &RunEvent::CaseFinished { result: &result });
+        results.push(result);
+    }
+    emit(reporters, &RunEvent::Finished { results: &results });
+    Ok(results)
+}
+
+fn emit(reporters: &mut [Box<dyn Reporter>], event: &RunEvent<'_>) {
+    for reporter in reporters.iter_mut() {
+        if let Err(e) = reporter.on_event(event) {
+            eprintln!("rtc-interop: the {} report failed: {e}", reporter.name());
+        }
+    }
+}

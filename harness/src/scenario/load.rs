@@ -1,0 +1,195 @@
+//! Reading scenario files, with errors that name the file, the line and the field.
+
+use std::path::{Path, PathBuf};
+
+use super::model::Scenario;
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file or folder could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse, or names a field or value the format does not have.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The scenario file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong (the TOML parser's words, which name the field).
+        message: String,
+    },
+    /// The file parses but its content is inconsistent.
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        /// The scenario file.
+        path: PathBuf,
+        /// The offending field, dotted (`expect.echo`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two files declare the same scenario name.
+    #[error("{path}: scenario name `{name}` is already used by {other}")]
+    DuplicateName {
+        /// The second file.
+        path: PathBuf,
+        /// The shared name.
+        name: String,
+        /// The first file.
+        other: PathBuf,
+    },
+    /// The folder holds no scenario.
+    #[error("{path}: no scenario files (*.toml) found")]
+    Empty {
+        /// The folder.
+        path: PathBuf,
+    },
+}
+
+/// Loads one scenario file.
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parse(&text, &stem, path)
+}
+
+/// Parses scenario text; `default_name` is used when the file sets no `name`.
+pub fn parse(text: &str, default_name: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map_or((1, 1), |span| line_and_column(text, span.start));
+        ScenarioError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    if scenario.name.is_empty() {
+        scenario.name = default_name.to_string();
+    }
+    validate(&scenario).map_err(|(field, message)| ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message,
+    })?;
+    Ok(scenario)
+}
+
+/// Loads every `*.toml` in `dir`, sorted by file name.
+pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
+    let io_error = |source| ScenarioError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_error)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ScenarioError::Empty {
+            path: dir.to_path_buf(),
+        });
+    }
+    let mut loaded: Vec<(PathBuf, Scenario)> = Vec::new();
+    for path in files {
+        let scenario = load_file(&path)?;
+        if let Some((other, _)) = loaded.iter().find(|(_, s)| s.name == scenario.name) {
+            return Err(ScenarioError::DuplicateName {
+                path,
+                name: scenario.name,
+                other: other.clone(),
+            });
+        }
+        loaded.push((path, scenario));
+    }
+    Ok(loaded)
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
+    if !s
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || s.name.is_empty()
+    {
+        return Err((
+            "name",
+            format!(
+                "`{}` must be non-empty and use only letters, digits, `-` and `_`",
+                s.name
+            ),
+        ));
+    }
+    if !(s.time_limit_secs.is_finite() && s.time_limit_secs > 0.0 && s.time_limit_secs <= 600.0) {
+        return Err((
+            "time_limit_secs",
+            format!("{} must be more than 0 and at most 600", s.time_limit_secs),
+        ));
+    }
+    let mut seen = Vec::new();
+    for kind in &s.peers {
+        if seen.contains(kind) {
+            return Err(("peers", format!("`{kind}` is listed twice")));
+        }
+        seen.push(*kind);
+    }
+    if s.expect.echo && s.data_channel.is_none() {
+        return Err((
+            "expect.echo",
+            "an echo needs a data channel: add a [data_channel] table".into(),
+        ));
+    }
+    if let Some(dc) = &s.data_channel {
+        if dc.label.is_empty() {
+            return Err(("data_channel.label", "must not be empty".into()));
+        }
+        if dc.max_retransmits.is_some() && dc.max_packet_life_time.is_some() {
+            return Err((
+                "data_channel.max_retransmits",
+                "cannot be combined with max_packet_life_time (W3C createDataChannel throws)"
+                    .into(),
+            ));
+        }
+    }
+    for (field, rule) in [
+        ("expect.local_candidates", &s.expect.local_candidates),
+        ("expect.remote_candidates", &s.expect.remote_candidates),
+    ] {
+        if let Some(rule) = rule
+            && !rule.allow.is_empty()
+            && let Some(missing) = rule.require.iter().find(|t| !rule.allow.contains(t))
+        {
+            return Err((
+                field,
+                format!("requires `{missing}` but does not allow it: the case could never pass"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! What a scenario file says: which peers take part, how they connect, and what must be observed.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One scenario, as loaded from `scenarios/<name>.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The scenario's name; defaults to the file name without `.toml`.
+    #[serde(default)]
+    pub name: String,
+    /// What the scenario checks, in a sentence.
+    #[serde(default)]
+    pub description: String,
+    /// Peer kinds that take part; empty means every kind the harness supports.
+    #[serde(default)]
+    pub peers: Vec<PeerKind>,
+    /// Upper bound for one case, from the first peer's start to the last observation.
+    #[serde(default = "default_time_limit_secs")]
+    pub time_limit_secs: f64,
+    /// Which settings native (webrtc-rs) peers use.
+    #[serde(default)]
+    pub native_profile: NativeProfile,
+    /// ICE configuration given to both peers.
+    #[serde(default)]
+    pub ice: IceSettings,
+    /// The data channel the offerer opens, if any.
+    pub data_channel: Option<DataChannelSpec>,
+    /// What must be observed for the case to pass.
+    #[serde(default)]
+    pub expect: Expectations,
+}
+
+fn default_time_limit_secs() -> f64 {
+    20.0
+}
+
+impl Scenario {
+    /// The case time limit as a duration.
+    pub fn time_limit(&self) -> Duration {
+        Duration::from_secs_f64(self.time_limit_secs)
+    }
+}
+
+/// A kind of peer the harness can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerKind {
+    /// An in-process RTCPeerConnection from the `webrtc` crate (webrtc-rs).
+    Native,
+    /// Headless Chromium through chromedriver.
+    Chromium,
+}
+
+impl PeerKind {
+    /// Every kind, in the order the matrix lists them.
+    pub const ALL: [PeerKind; 2] = [PeerKind::Native, PeerKind::Chromium];
+
+    /// The kind's name as scenario files and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerKind::Native => "native",
+            PeerKind::Chromium => "chromium",
+        }
+    }
+
+    /// Whether this kind is a browser driven over WebDriver.
+    pub fn is_browser(self) -> bool {
+        !matches!(self, PeerKind::Native)
+    }
+}
+
+impl fmt::Display for PeerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Settings profile for native peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NativeProfile {
+    /// webrtc-rs as it comes.
+    #[default]
+    Default,
+    /// Short ICE check interval and no host-candidate acceptance wait: connects sooner on a LAN.
+    Fast,
+}
+
+impl NativeProfile {
+    /// The profile's name as scenario files and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NativeProfile::Default => "default",
+            NativeProfile::Fast => "fast",
+        }
+    }
+}
+
+/// ICE configuration shared by both peers of a case.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceSettings {
+    /// Which candidates ICE may use.
+    #[serde(default)]
+    pub transport_policy: IceTransportPolicy,
+}
+
+/// `iceTransportPolicy` of RTCConfiguration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceTransportPolicy {
+    /// Every candidate type.
+    #[default]
+    All,
+    /// Relay candidates only.
+    Relay,
+}
+
+/// The data channel the offerer creates before making its offer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataChannelSpec {
+    /// The channel's label.
+    pub label: String,
+    /// Whether delivery is ordered.
+    #[serde(default = "yes")]
+    pub ordered: bool,
+    /// Partial reliability: at most this many retransmissions.
+    pub max_retransmits: Option<u16>,
+    /// Partial reliability: give up after this many milliseconds.
+    pub max_packet_life_time: Option<u16>,
+    /// Sub-protocol name.
+    #[serde(default)]
+    pub protocol: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Candidate types of ICE (RFC 8445 §5.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CandidateType {
+    /// An address of a local interface.
+    Host,
+    /// The address a STUN server saw (server-reflexive).
+    Srflx,
+    /// An address learned from a connectivity check (peer-reflexive).
+    Prflx,
+    /// An address allocated on a TURN server.
+    Relay,
+}
+
+impl CandidateType {
+    /// The type as SDP spells it (`typ host`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateType::Host => "host",
+            CandidateType::Srflx => "srflx",
+            CandidateType::Prflx => "prflx",
+            CandidateType::Relay => "relay",
+        }
+    }
+
+    /// Parses the SDP spelling.
+    pub fn from_sdp(s: &str) -> Option<Self> {
+        match s {
+            "host" => Some(CandidateType::Host),
+            "srflx" => Some(CandidateType::Srflx),
+            "prflx" => Some(CandidateType::Prflx),
+            "relay" => Some(CandidateType::Relay),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CandidateType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `RTCIceConnectionState` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceConnectionState {
+    #[allow(missing_docs)]
+    New,
+    #[allow(missing_docs)]
+    Checking,
+    #[allow(missing_docs)]
+    Connected,
+    #[allow(missing_docs)]
+    Completed,
+    #[allow(missing_docs)]
+    Disconnected,
+    #[allow(missing_docs)]
+    Failed,
+    #[allow(missing_docs)]
+    Closed,
+}
+
+impl IceConnectionState {
+    /// The state as the W3C API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IceConnectionState::New => "new",
+            IceConnectionState::Checking => "checking",
+            IceConnectionState::Connected => "connected",
+            IceConnectionState::Completed => "completed",
+            IceConnectionState::Disconnected => "disconnected",
+            IceConnectionState::Failed => "failed",
+            IceConnectionState::Closed => "closed",
+        }
+    }
+}
+
+/// `RTCPeerConnectionState` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionState {
+    #[allow(missing_docs)]
+    New,
+    #[allow(missing_docs)]
+    Connecting,
+    #[allow(missing_docs)]
+    Connected,
+    #[allow(missing_docs)]
+    Disconnected,
+    #[allow(missing_docs)]
+    Failed,
+    #[allow(missing_docs)]
+    Closed,
+}
+
+impl ConnectionState {
+    /// The state as the W3C API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::New => "new",
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Disconnected => "disconnected",
+            ConnectionState::Failed => "failed",
+            ConnectionState::Closed => "closed",
+        }
+    }
+}
+
+/// What must be observed, on both sides unless said otherwise.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    /// ICE connection states each side must pass through, in this order (other states may come between).
+    #[serde(default)]
+    pub ice_states: Vec<IceConnectionState>,
+    /// The peer connection state each side must end in.
+    pub connection_state: Option<ConnectionState>,
+    /// Rules for the candidates each side gathered.
+    pub local_candidates: Option<CandidateRule>,
+    /// Rules for the candidates each side received from the other.
+    pub remote_candidates: Option<CandidateRule>,
+    /// Allowed candidate types of the selected pair, per end.
+    pub selected_pair: Option<PairRule>,
+    /// A message sent by the offerer on the data channel must come back intact.
+    #[serde(default)]
+    pub echo: bool,
+}
+
+/// Which candidate types must appear, and which may.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateRule {
+    /// Every type listed here must be seen at least once.
+    #[serde(default)]
+    pub require: Vec<CandidateType>,
+    /// If not empty, every candidate seen must have one of these types.
+    #[serde(default)]
+    pub allow: Vec<CandidateType>,
+}
+
+/// Allowed candidate types for the two ends of the selected pair.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairRule {
+    /// Types the local end may have (empty: any).
+    #[serde(default)]
+    pub local: Vec<CandidateType>,
+    /// Types the remote end may have (empty: any).
+    #[serde(default)]
+    pub remote: Vec<CandidateType>,
+}

@@ -1,0 +1,356 @@
+//! Checking a scenario's expectations against what the peers observed.
+//!
+//! Every check reads observations only; each unmet expectation becomes one sentence that names the
+//! side, what was expected and what was seen.
+
+use crate::observe::{Candidate, Observations, PairEnd};
+use crate::outcome::{CandidateSets, Sides};
+use crate::scenario::{CandidateRule, CandidateType, Expectations, PeerKind};
+
+/// One side as the checks see it.
+pub struct SideView<'a> {
+    /// `offerer (native)`.
+    pub name: String,
+    /// What it observed.
+    pub observations: &'a Observations,
+    /// Its candidates, parsed.
+    pub candidates: &'a CandidateSets,
+}
+
+impl<'a> SideView<'a> {
+    /// A view of one side.
+    pub fn new(
+        role: &str,
+        kind: PeerKind,
+        observations: &'a Observations,
+        candidates: &'a CandidateSets,
+    ) -> Self {
+        Self {
+            name: format!("{role} ({kind})"),
+            observations,
+            candidates,
+        }
+    }
+}
+
+/// Every unmet expectation, in words; empty when the case passes.
+pub fn unmet(expect: &Expectations, sides: &Sides<SideView<'_>>) -> Vec<String> {
+    let mut failures = Vec::new();
+    for side in [&sides.offerer, &sides.answerer] {
+        check_side(expect, side, &mut failures);
+    }
+    if expect.echo {
+        check_echo(&sides.offerer, &mut failures);
+    }
+    failures
+}
+
+fn check_side(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<String>) {
+    let obs = side.observations;
+    let seen: Vec<&str> = obs
+        .ice_connection_states
+        .iter()
+        .map(|t| t.state.as_str())
+        .collect();
+    let wanted: Vec<&str> = expect.ice_states.iter().map(|s| s.as_str()).collect();
+    if !is_subsequence(&wanted, &seen) {
+        failures.push(format!(
+            "{}: ICE connection states were {}, expected {} in that order",
+            side.name,
+            arrows(&seen),
+            arrows(&wanted)
+        ));
+    }
+    if let Some(state) = expect.connection_state {
+        let last = obs.final_connection_state().unwrap_or("(none)");
+        if last != state.as_str() {
+            failures.push(format!(
+                "{}: connection state ended `{last}`, expected `{}`",
+                side.name,
+                state.as_str()
+            ));
+        }
+    }
+    if let Some(rule) = &expect.local_candidates {
+        check_candidates(&side.name, "local", rule, &side.candidates.local, failures);
+    }
+    if let Some(rule) = &expect.remote_candidates {
+        check_candidates(
+            &side.name,
+            "remote",
+            rule,
+            &side.candidates.remote,
+            failures,
+        );
+    }
+    if let Some(rule) = &expect.selected_pair {
+        match &obs.selected_pair {
+            None => failures.push(format!(
+                "{}: no selected candidate pair in its stats",
+                side.name
+            )),
+            Some(pair) => {
+                for (end, allowed, which) in [
+                    (&pair.local, &rule.local, "local"),
+                    (&pair.remote, &rule.remote, "remote"),
+                ] {
+                    if !allowed.is_empty() && !allowed.iter().any(|t| t.as_str() == end.kind) {
+                        failures.push(format!(
+                            "{}: selected pair's {which} candidate is {}, expected {}",
+                            side.name,
+                            describe_end(end),
+                            alternatives(allowed)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_candidates(
+    side: &str,
+    which: &str,
+    rule: &CandidateRule,
+    seen: &[Candidate],
+    failures: &mut Vec<String>,
+) {
+    for required in &rule.require {
+        if !seen.iter().any(|c| c.kind == *required) {
+            failures.push(format!(
+                "{side}: no {which} {required} candidate (saw {})",
+                summarize(seen)
+            ));
+        }
+    }
+    if !rule.allow.is_empty() {
+        for candidate in seen.iter().filter(|c| !rule.allow.contains(&c.kind)) {
+            failures.push(format!(
+                "{side}: {which} candidate {} {}:{} has type {}, allowed: {}",
+                candidate.protocol,
+                candidate.address,
+                candidate.port,
+                candidate.kind,
+                alternatives(&rule.allow)
+            ));
+        }
+    }
+}
+
+fn check_echo(offerer: &SideView<'_>, failures: &mut Vec<String>) {
+    let name = &offerer.name;
+    let log = offerer.observations.data_channel.as_ref();
+    match (log, log.and_then(|l| l.echo.as_ref())) {
+        (None, _) => failures.push(format!("{name}: the data channel was never created")),
+        (Some(l), _) if l.opened_at_ms.is_none() => {
+            failures.push(format!("{name}: the data channel never opened"))
+        }
+        (Some(_), None) => failures.push(format!("{name}: the echo probe was never sent")),
+        (Some(_), Some(echo)) => match &echo.received {
+            None => failures.push(format!(
+                "{name}: the echo probe `{}` never came back",
+                echo.sent
+            )),
+            Some(back) if *back != echo.sent => failures.push(format!(
+                "{name}: the echo probe `{}` came back as `{back}`",
+                echo.sent
+            )),
+            Some(_) => {}
+        },
+    }
+}
+
+/// Whether `wanted` appears in `seen` in order, other items allowed in between.
+fn is_subsequence(wanted: &[&str], seen: &[&str]) -> bool {
+    let mut rest = seen.iter();
+    wanted.iter().all(|w| rest.any(|s| s == w))
+}
+
+fn arrows(states: &[&str]) -> String {
+    if states.is_empty() {
+        "(none)".into()
+    } else {
+        states.join(" → ")
+    }
+}
+
+fn alternatives(types: &[CandidateType]) -> String {
+    let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+    names.join(" or ")
+}
+
+fn describe_end(end: &PairEnd) -> String {
+    format!("{} {} {}:{}", end.kind, end.protocol, end.address, end.port)
+}
+
+/// `host×2, srflx×1`, or `none`.
+pub fn summarize(candidates: &[Candidate]) -> String {
+    let mut counts: Vec<(CandidateType, usize)> = Vec::new();
+    for c in candidates {
+        match counts.iter_mut().find(|(t, _)| *t == c.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c.kind, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts.sort();
+    let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{t}×{n}")).collect();
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{DataChannelLog, EchoLog, SelectedPair, Transition};
+    use crate::scenario::{ConnectionState, IceConnectionState, PairRule};
+
+    fn transitions(states: &[&str]) -> Vec<Transition> {
+        states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Transition {
+                state: s.to_string(),
+                at_ms: i as f64,
+            })
+            .collect()
+    }
+
+    fn connected_side() -> Observations {
+        Observations {
+            ice_connection_states: transitions(&["new", "checking", "connected"]),
+            connection_states: transitions(&["new", "connecting", "connected"]),
+            local_candidates: vec!["candidate:1 1 udp 1 192.0.2.2 4000 typ host".into()],
+            remote_candidates: vec!["candidate:2 1 udp 1 192.0.2.2 4001 typ host".into()],
+            selected_pair: Some(SelectedPair {
+                local: PairEnd {
+                    kind: "host".into(),
+                    protocol: "udp".into(),
+                    address: "192.0.2.2".into(),
+                    port: 4000,
+                },
+                remote: PairEnd {
+                    kind: "host".into(),
+                    protocol: "udp".into(),
+                    address: "192.0.2.2".into(),
+                    port: 4001,
+                },
+            }),
+            data_channel: Some(DataChannelLog {
+                label: "echo".into(),
+                opened_at_ms: Some(5.0),
+                echo: Some(EchoLog {
+                    sent: "ping".into(),
+                    sent_at_ms: 5.0,
+                    received: Some("ping".into()),
+                    received_at_ms: Some(6.0),
+                }),
+                messages_echoed: 0,
+            }),
+            finished: true,
+            ..Default::default()
+        }
+    }
+
+    fn expectations() -> Expectations {
+        Expectations {
+            ice_states: vec![
+                IceConnectionState::New,
+                IceConnectionState::Checking,
+                IceConnectionState::Connected,
+            ],
+            connection_state: Some(ConnectionState::Connected),
+            local_candidates: Some(CandidateRule {
+                require: vec![CandidateType::Host],
+                allow: vec![],
+            }),
+            remote_candidates: None,
+            selected_pair: Some(PairRule {
+                local: vec![CandidateType::Host],
+                remote: vec![],
+            }),
+            echo: true,
+        }
+    }
+
+    fn check(
+        offerer: &Observations,
+        answerer: &Observations,
+        expect: &Expectations,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        let o = CandidateSets::parse(offerer, &mut errors);
+        let a = CandidateSets::parse(answerer, &mut errors);
+        let sides = Sides {
+            offerer: SideView::new("offerer", PeerKind::Native, offerer, &o),
+            answerer: SideView::new("answerer", PeerKind::Chromium, answerer, &a),
+        };
+        unmet(expect, &sides)
+    }
+
+    #[test]
+    fn a_connected_pair_with_echo_passes() {
+        let side = connected_side();
+        assert_eq!(check(&side, &side, &expectations()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn missing_state_is_named_with_what_was_seen() {
+        let mut answerer = connected_side();
+        answerer.ice_connection_states = transitions(&["new", "checking", "failed"]);
+        let failures = check(&connected_side(), &answerer, &expectations());
+        assert_eq!(
+            failures,
+            [
+                "answerer (chromium): ICE connection states were new → checking → failed, expected new → checking → connected in that order"
+            ]
+        );
+    }
+
+    #[test]
+    fn required_relay_candidate_missing_fails() {
+        let mut expect = expectations();
+        expect.local_candidates = Some(CandidateRule {
+            require: vec![CandidateType::Relay],
+            allow: vec![],
+        });
+        let side = connected_side();
+        let failures = check(&side, &side, &expect);
+        assert_eq!(failures.len(), 2);
+        assert!(
+            failures[0].contains("no local relay candidate (saw host×1)"),
+            "{failures:?}"
+        );
+    }
+
+    #[test]
+    fn echo_that_never_returns_fails() {
+        let mut offerer = connected_side();
+        offerer
+            .data_channel
+            .as_mut()
+            .unwrap()
+            .echo
+            .as_mut()
+            .unwrap()
+            .received = None;
+        let failures = check(&offerer, &connected_side(), &expectations());
+        assert_eq!(
+            failures,
+            ["offerer (native): the echo probe `ping` never came back"]
+        );
+    }
+
+    #[test]
+    fn subsequence_allows_gaps_but_not_reordering() {
+        assert!(is_subsequence(
+            &["new", "connected"],
+            &["new", "checking", "connected"]
+        ));
+        assert!(!is_subsequence(
+            &["connected", "checking"],
+            &["checking", "connected"]
+        ));
+    }
+}
