@@ -67,7 +67,9 @@ mod tests {
 
     #[test]
     fn two_kinds_give_four_ordered_pairings() {
-        let scenario = crate::scenario::parse("", "s", Path::new("s.toml")).unwrap();
+        let scenario =
+            crate::scenario::parse("[data_channel]\nlabel = \"x\"\n", "s", Path::new("s.toml"))
+                .unwrap();
         let cases = expand(&Arc::new(scenario));
         let pairings: Vec<String> = cases.iter().map(Case::pairing).collect();
         assert_eq!(

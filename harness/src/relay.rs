@@ -36,6 +36,17 @@ pub struct RelayConfig {
     pub log_to_stderr: bool,
 }
 
+impl RelayConfig {
+    /// Writes one log line when logging is on. A closed stderr must not take the relay down, so
+    /// write errors are ignored (`eprintln!` would panic).
+    fn log(&self, line: std::fmt::Arguments<'_>) {
+        if self.log_to_stderr {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "relay: {line}");
+        }
+    }
+}
+
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
@@ -154,10 +165,8 @@ async fn accept_loop(
                 let config = config.clone();
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_client(stream, connection, &state, &config, shutdown).await
-                        && config.log_to_stderr
-                    {
-                        eprintln!("relay: connection {connection} from {peer}: {e}");
+                    if let Err(e) = serve_client(stream, connection, &state, &config, shutdown).await {
+                        config.log(format_args!("connection {connection} from {peer}: {e}"));
                     }
                 });
             }
@@ -194,9 +203,7 @@ async fn serve_client(
         .entry(room.clone())
         .or_default()
         .insert(connection, outbox.clone());
-    if config.log_to_stderr {
-        eprintln!("relay: connection {connection} joined room '{room}'");
-    }
+    config.log(format_args!("connection {connection} joined room '{room}'"));
 
     let result = loop {
         tokio::select! {
@@ -210,9 +217,7 @@ async fn serve_client(
                 None => break Ok(()),
                 Some(Err(WsError::Capacity(e))) => {
                     let reason = format!("frame too large: {e}");
-                    if config.log_to_stderr {
-                        eprintln!("relay: connection {connection} in '{room}': {reason}");
-                    }
+                    config.log(format_args!("connection {connection} in '{room}': {reason}"));
                     let close = CloseFrame { code: CloseCode::Size, reason: reason.into() };
                     let _ = sink.send(Message::Close(Some(close))).await;
                     break Ok(());
@@ -283,12 +288,10 @@ fn forward(
         delivered_to,
         message,
     };
-    if config.log_to_stderr {
-        eprintln!(
-            "relay: '{}' {} from connection {} → {} member(s)",
-            entry.room, entry.kind, connection, delivered_to
-        );
-    }
+    config.log(format_args!(
+        "'{}' {} from connection {} → {} member(s)",
+        entry.room, entry.kind, connection, delivered_to
+    ));
     state.trace.lock().unwrap().push(entry);
 }
 
@@ -299,9 +302,9 @@ fn reject(
     reason: &str,
     config: &RelayConfig,
 ) {
-    if config.log_to_stderr {
-        eprintln!("relay: rejected a frame from connection {connection} in '{room}': {reason}");
-    }
+    config.log(format_args!(
+        "rejected a frame from connection {connection} in '{room}': {reason}"
+    ));
     let error = serde_json::json!({ "type": "error", "error": reason });
     let _ = outbox.send(Message::text(error.to_string()));
 }

@@ -150,7 +150,8 @@ impl DriverService {
             .and_then(|v| v.as_str())
             .unwrap_or(&self.install.browser_version)
             .to_string();
-        let user_agent = with_timeout(Duration::from_secs(5), "reading the user agent", async {
+        // A browser that has just started can be slow to run its first script on a busy machine.
+        let user_agent = with_timeout(SESSION_TIMEOUT, "reading the user agent", async {
             client
                 .execute("return navigator.userAgent", vec![])
                 .await

@@ -159,12 +159,6 @@ fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
         }
         seen.push(*kind);
     }
-    if s.expect.echo && s.data_channel.is_none() {
-        return Err((
-            "expect.echo",
-            "an echo needs a data channel: add a [data_channel] table".into(),
-        ));
-    }
     if let Some(dc) = &s.data_channel {
         if dc.label.is_empty() {
             return Err(("data_channel.label", "must not be empty".into()));
@@ -190,6 +184,13 @@ fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
                 format!("requires `{missing}` but does not allow it: the case could never pass"),
             ));
         }
+    }
+    if s.data_channel.is_none() {
+        // Without an m-section there is nothing for ICE to connect: the case could only time out.
+        return Err((
+            "data_channel",
+            "a scenario needs something to negotiate: add a [data_channel] table".into(),
+        ));
     }
     Ok(())
 }

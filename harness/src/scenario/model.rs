@@ -18,7 +18,8 @@ pub struct Scenario {
     /// Peer kinds that take part; empty means every kind the harness supports.
     #[serde(default)]
     pub peers: Vec<PeerKind>,
-    /// Upper bound for one case, from the first peer's start to the last observation.
+    /// How long a case may take to finish once both peers have joined the room (browser start-up
+    /// has its own limit).
     #[serde(default = "default_time_limit_secs")]
     pub time_limit_secs: f64,
     /// Which settings native (webrtc-rs) peers use.

@@ -1,0 +1,309 @@
+//! The `rtc-interop` command as users run it: exit codes, error messages, reports on disk, the
+//! standalone relay, and no browser or driver left behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
+
+fn rtc_interop(args: &[&str], dir: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_scenario(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    std::fs::write(dir.join("scenarios").join(format!("{name}.toml")), text).unwrap();
+}
+
+/// Processes whose command line mentions a browser profile made by the harness, or its driver.
+fn leftover_browser_processes() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("rtc-interop-profiles-") || cmdline.starts_with("/usr/bin/chromedriver")
+        {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+fn wait_for_no_leftovers() -> Vec<String> {
+    // Killed processes may take a moment to be reaped by init.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = leftover_browser_processes();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const NATIVE_ECHO: &str = r#"
+peers = ["native"]
+native_profile = "fast"
+[data_channel]
+label = "echo"
+[expect]
+ice_states = ["new", "checking", "connected"]
+connection_state = "connected"
+echo = true
+"#;
+
+#[test]
+fn a_bad_scenario_file_stops_the_run_with_exit_code_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(
+        dir.path(),
+        "typo",
+        "[expect]\necho = false\nice_sttes = [\"new\"]\n",
+    );
+    let output = rtc_interop(&["run"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("typo.toml:3:1: unknown field `ice_sttes`"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("reports").exists(),
+        "no run folder for a run that never started"
+    );
+}
+
+#[test]
+fn a_missing_driver_stops_the_run_with_the_command_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(
+        dir.path(),
+        "browser",
+        "peers = [\"chromium\"]\n[data_channel]\nlabel = \"x\"\n",
+    );
+    let empty_path = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["run", "--no-install"])
+        .current_dir(dir.path())
+        .env("PATH", empty_path.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("chromium and chromium-driver is not installed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("apt-get install -y chromium chromium-driver"),
+        "{err}"
+    );
+}
+
+#[test]
+fn passing_and_failing_cases_set_the_exit_code_and_write_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(dir.path(), "echo", NATIVE_ECHO);
+    let output = rtc_interop(&["run"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("echo "))
+        .unwrap_or_else(|| panic!("no row for `echo`: {table}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..3], ["echo", "native→native", "passed"], "{table}");
+
+    write_scenario(
+        dir.path(),
+        "needs-relay",
+        "peers = [\"native\"]\nnative_profile = \"fast\"\n[data_channel]\nlabel = \"x\"\n[expect.local_candidates]\nrequire = [\"relay\"]\n",
+    );
+    let output = rtc_interop(&["run"], dir.path());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    let latest = dir.path().join("reports/latest");
+    assert!(latest.symlink_metadata().unwrap().file_type().is_symlink());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(latest.join("report.json")).unwrap())
+            .unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    let failed = cases
+        .iter()
+        .find(|c| c["scenario"] == "needs-relay")
+        .unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .contains("no local relay candidate")
+    );
+    let passed = cases.iter().find(|c| c["scenario"] == "echo").unwrap();
+    assert_eq!(passed["status"], "passed");
+    assert_eq!(passed["failure"], serde_json::Value::Null);
+    assert_eq!(passed["offerer"], "native");
+    assert_eq!(passed["native_profile"], "fast");
+    for field in [
+        "time_to_connected_ms",
+        "ice_states",
+        "candidates",
+        "selected_pair",
+        "signaling",
+    ] {
+        assert!(!passed[field].is_null(), "{field} missing");
+    }
+    let candidate = &passed["candidates"]["offerer"]["local"][0];
+    for field in ["type", "protocol", "address", "port"] {
+        assert!(
+            !candidate[field].is_null(),
+            "candidate {field} missing: {candidate}"
+        );
+    }
+    assert_eq!(passed["selected_pair"]["offerer"]["local"]["type"], "host");
+
+    let junit = std::fs::read_to_string(latest.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuite name=\"needs-relay\" tests=\"1\" failures=\"1\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("<failure message=\"offerer (native): no local relay candidate"),
+        "{junit}"
+    );
+}
+
+#[test]
+fn the_relay_runs_on_its_own_and_a_port_in_use_is_exit_code_2() {
+    let mut relay = Command::new(BIN)
+        .args(["relay", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(relay.stderr.take().unwrap());
+    let mut first_line = String::new();
+    log.read_line(&mut first_line).unwrap();
+    // Keep reading the relay's log so it never writes into a closed pipe.
+    let log_lines =
+        std::thread::spawn(move || log.lines().map_while(Result::ok).collect::<Vec<_>>());
+    let addr = first_line
+        .split("ws://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
+        .to_string();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use futures_util::{SinkExt, StreamExt};
+        let url = format!("ws://{addr}/room/demo");
+        let (mut a, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let (mut b, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a.send(tokio_tungstenite::tungstenite::Message::text(
+            r#"{"type":"hello","m":"a"}"#,
+        ))
+        .await
+        .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), b.next())
+            .await
+            .unwrap();
+        assert!(got.unwrap().unwrap().to_text().unwrap().contains("hello"));
+    });
+
+    let busy = rtc_interop(&["relay", "--listen", &addr], Path::new("."));
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(
+        stderr(&busy).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr(&busy)
+    );
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    let log_lines = log_lines.join().unwrap();
+    assert!(
+        log_lines
+            .iter()
+            .any(|l| l.contains("'room/demo' hello from connection")),
+        "the relay logs what it forwards: {log_lines:?}"
+    );
+}
+
+#[test]
+fn no_browser_or_driver_outlives_a_run() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _turn = runtime.block_on(common::browser_turn());
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(
+        dir.path(),
+        "browsers",
+        "peers = [\"chromium\"]\n[data_channel]\nlabel = \"x\"\n[expect]\necho = true\n",
+    );
+    let output = rtc_interop(&["run"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(wait_for_no_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_kills_every_browser_and_driver() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _turn = runtime.block_on(common::browser_turn());
+    let dir = tempfile::tempdir().unwrap();
+    // Never connects, so the run is still busy with its browsers when it is interrupted.
+    write_scenario(
+        dir.path(),
+        "stuck",
+        "peers = [\"chromium\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
+    );
+    let mut run = Command::new(BIN)
+        .arg("run")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while leftover_browser_processes()
+        .iter()
+        .filter(|p| p.contains("rtc-interop-profiles-"))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the browsers never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the run ignored Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(wait_for_no_leftovers(), Vec::<String>::new());
+}

@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rtc_interop::outcome::CaseResult;
+use rtc_interop::plan::{self, Case};
+use rtc_interop::runner::{Environment, RunSettings};
+use rtc_interop::scenario::{self, PeerKind, Scenario};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Browser tests in one test binary take turns: two machines' worth of browsers on two cores
+/// would make their timings meaningless and their time limits flaky.
+pub async fn browser_turn() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::const_new(());
+    TURN.lock().await
+}
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A shipped scenario, by name.
+pub fn shipped(name: &str) -> Scenario {
+    let path = repo_root().join("scenarios").join(format!("{name}.toml"));
+    scenario::load_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A scenario from TOML text.
+pub fn scenario(name: &str, toml: &str) -> Scenario {
+    scenario::parse(toml, name, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The cases of `scenario` whose pairing is one of `pairings` (`offerer:answerer`).
+pub fn cases(scenario: Scenario, pairings: &[(PeerKind, PeerKind)]) -> Vec<Case> {
+    plan::expand(&Arc::new(scenario))
+        .into_iter()
+        .filter(|c| pairings.contains(&(c.offerer, c.answerer)))
+        .collect()
+}
+
+/// Prepares what `cases` need (installing a missing browser, as `run` does) and runs them in order.
+pub async fn run(cases: &[Case]) -> Vec<CaseResult> {
+    let kinds: BTreeSet<PeerKind> = cases.iter().flat_map(Case::kinds).collect();
+    let settings = RunSettings { install: true };
+    let environment = Environment::prepare(&kinds, &settings)
+        .await
+        .unwrap_or_else(|e| panic!("cannot prepare the environment: {e}"));
+    let mut results = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        results.push(
+            environment
+                .run_case(case, &format!("test/{i}-{}", case.slug()))
+                .await,
+        );
+    }
+    results
+}

@@ -1,0 +1,230 @@
+//! End to end: real native and Chromium peers play scenarios through the real relay, and the
+//! verdicts rest on what they observed.
+
+mod common;
+
+use std::net::IpAddr;
+
+use rtc_interop::outcome::{CaseResult, Status};
+use rtc_interop::scenario::PeerKind::{Chromium, Native};
+
+fn assert_connected_with_evidence(r: &CaseResult) {
+    assert_eq!(r.status, Status::Passed, "{}: {:?}", r.pairing, r.failure);
+    assert_eq!(r.failure, None);
+    for (role, candidates) in [
+        ("offerer", &r.candidates.offerer),
+        ("answerer", &r.candidates.answerer),
+    ] {
+        assert!(
+            !candidates.local.is_empty(),
+            "{}: {role} gathered nothing",
+            r.pairing
+        );
+        assert!(
+            !candidates.remote.is_empty(),
+            "{}: {role} received nothing",
+            r.pairing
+        );
+        for c in &candidates.local {
+            let ip: IpAddr = c
+                .address
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: {role} address {}", r.pairing, c.address));
+            assert!(!ip.is_unspecified(), "{}: {role} gathered {ip}", r.pairing);
+        }
+    }
+    // Each side's selected pair is the mirror of the other's: the same two transport addresses.
+    let offerer = r
+        .selected_pair
+        .offerer
+        .as_ref()
+        .expect("offerer's selected pair");
+    let answerer = r
+        .selected_pair
+        .answerer
+        .as_ref()
+        .expect("answerer's selected pair");
+    assert_eq!(offerer.local.port, answerer.remote.port, "{}", r.pairing);
+    assert_eq!(offerer.remote.port, answerer.local.port, "{}", r.pairing);
+
+    let states: Vec<&str> = r
+        .ice_states
+        .offerer
+        .iter()
+        .map(|t| t.state.as_str())
+        .collect();
+    assert_eq!(states.first(), Some(&"new"));
+    assert!(states.contains(&"connected"), "{states:?}");
+    let connected_at = r.time_to_connected_ms.expect("time to connected");
+    assert!(
+        connected_at > 0.0 && connected_at < 20_000.0,
+        "{connected_at}"
+    );
+
+    let echo = r
+        .data_channel
+        .offerer
+        .as_ref()
+        .and_then(|d| d.echo.as_ref())
+        .expect("echo probe");
+    assert_eq!(echo.received.as_deref(), Some(echo.sent.as_str()));
+    assert_eq!(r.data_channel.answerer.as_ref().unwrap().messages_echoed, 1);
+    assert_eq!(r.data_channel.answerer.as_ref().unwrap().label, "echo");
+
+    // The relay trace holds the whole exchange, from both sides.
+    let kinds: Vec<(&str, &str)> = r
+        .signaling
+        .iter()
+        .map(|e| (e.kind.as_str(), e.sender.as_deref().unwrap_or_default()))
+        .collect();
+    let offerer_id = format!("offerer-{}", r.offerer);
+    let answerer_id = format!("answerer-{}", r.answerer);
+    for expected in [
+        ("hello", offerer_id.as_str()),
+        ("hello", answerer_id.as_str()),
+        ("offer", offerer_id.as_str()),
+        ("answer", answerer_id.as_str()),
+        ("candidate", offerer_id.as_str()),
+        ("candidate", answerer_id.as_str()),
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{}: {expected:?} missing from {kinds:?}",
+            r.pairing
+        );
+    }
+    let offer_at = r
+        .signaling
+        .iter()
+        .find(|e| e.kind == "offer")
+        .unwrap()
+        .at_ms;
+    let answer_at = r
+        .signaling
+        .iter()
+        .find(|e| e.kind == "answer")
+        .unwrap()
+        .at_ms;
+    assert!(offer_at < answer_at);
+
+    for browser in &r.browsers {
+        assert!(browser.version.starts_with(char::is_numeric), "{browser:?}");
+        assert!(browser.user_agent.contains("Chrome"), "{browser:?}");
+    }
+    assert_eq!(
+        r.browsers.len(),
+        [r.offerer, r.answerer]
+            .iter()
+            .filter(|k| k.is_browser())
+            .count()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datachannel_echo_passes_on_all_four_pairings() {
+    let _turn = common::browser_turn().await;
+    let pairings = [
+        (Native, Native),
+        (Native, Chromium),
+        (Chromium, Native),
+        (Chromium, Chromium),
+    ];
+    let cases = common::cases(common::shipped("datachannel-echo"), &pairings);
+    assert_eq!(cases.len(), 4);
+    let results = common::run(&cases).await;
+    for r in &results {
+        assert_connected_with_evidence(r);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requiring_relay_candidates_without_turn_fails_naming_the_expectation() {
+    let _turn = common::browser_turn().await;
+    let scenario = common::scenario(
+        "needs-relay",
+        r#"
+time_limit_secs = 15
+[data_channel]
+label = "echo"
+[expect]
+ice_states = ["new", "checking", "connected"]
+echo = true
+[expect.local_candidates]
+require = ["relay"]
+"#,
+    );
+    let results = common::run(&common::cases(scenario, &[(Native, Chromium)])).await;
+    let r = &results[0];
+    assert_eq!(r.status, Status::Failed);
+    let failure = r.failure.as_deref().unwrap();
+    assert!(
+        failure.contains("offerer (native): no local relay candidate (saw host×"),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("answerer (chromium): no local relay candidate (saw host×"),
+        "{failure}"
+    );
+    // Everything else did happen: the failure is the unmet expectation alone.
+    assert!(!failure.contains("echo"), "{failure}");
+    assert!(r.time_to_connected_ms.is_some());
+}
+
+const CANNOT_CONNECT: &str = r#"
+time_limit_secs = 4
+[ice]
+transport_policy = "relay"
+[data_channel]
+label = "echo"
+[expect]
+ice_states = ["new", "checking", "connected"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_that_cannot_connect_fails_within_its_limit_with_the_last_states() {
+    let _turn = common::browser_turn().await;
+    // Relay-only ICE with no TURN server: Chromium accepts it and never gathers a candidate.
+    let scenario = common::scenario("cannot-connect", CANNOT_CONNECT);
+    let results = common::run(&common::cases(scenario, &[(Chromium, Chromium)])).await;
+    let r = &results[0];
+    assert_eq!(r.status, Status::Failed);
+    let failure = r.failure.as_deref().unwrap();
+    assert!(
+        failure.starts_with("timed out after 4s: offerer (chromium) last saw ICE `new`, connection `new`; answerer (chromium) last saw ICE `new`"),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("expected new → checking → connected"),
+        "{failure}"
+    );
+    assert!(
+        r.candidates.offerer.local.is_empty(),
+        "relay policy gathers nothing here"
+    );
+    // The time limit, plus closing the peers; never an open-ended wait.
+    assert!(
+        r.duration_ms >= 4_000.0,
+        "gave up early: {} ms",
+        r.duration_ms
+    );
+    assert!(
+        r.duration_ms < 4_000.0 + 8_000.0,
+        "took {} ms",
+        r.duration_ms
+    );
+}
+
+#[tokio::test]
+async fn webrtc_rs_refusing_the_configuration_fails_the_case_with_its_reason() {
+    let scenario = common::scenario("cannot-connect", CANNOT_CONNECT);
+    let results = common::run(&common::cases(scenario, &[(Native, Native)])).await;
+    let failure = results[0].failure.as_deref().unwrap();
+    assert!(
+        failure.starts_with("native offerer: cannot create the RTCPeerConnection: Relay-only ICE transport policy configured, but no TURN/TURNS servers are available"),
+        "{failure}"
+    );
+    assert!(
+        !failure.contains("expected"),
+        "no expectation noise when a peer cannot start: {failure}"
+    );
+}
