@@ -185,15 +185,14 @@ async fn serve_client(
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes));
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        |request: &Request, response: Response| {
-            room = request.uri().path().trim_start_matches('/').to_string();
-            Ok(response)
-        },
-        Some(ws_config),
-    )
-    .await?;
+    // The callback's error type is tungstenite's (an HTTP response), not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    let read_room = |request: &Request, response: Response| {
+        room = request.uri().path().trim_start_matches('/').to_string();
+        Ok(response)
+    };
+    let ws =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, read_room, Some(ws_config)).await?;
     let (mut sink, mut frames) = ws.split();
     let (outbox, mut outbox_rx) = mpsc::unbounded_channel::<Message>();
     state
