@@ -60,6 +60,8 @@ pub struct CandidateSets {
     pub local: Vec<Candidate>,
     /// Received from the other side.
     pub remote: Vec<Candidate>,
+    /// The other side sent its end-of-candidates marker, so `remote` is all it gathered.
+    pub remote_complete: bool,
 }
 
 impl CandidateSets {
@@ -77,6 +79,7 @@ impl CandidateSets {
         CandidateSets {
             local: parse_all(&observations.local_candidates),
             remote: parse_all(&observations.remote_candidates),
+            remote_complete: observations.remote_candidates_complete,
         }
     }
 }

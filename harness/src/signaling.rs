@@ -15,7 +15,9 @@
 //!
 //! Because the offerer may join before or after the answerer, a peer that sees a `hello` from an id it
 //! has not seen before replies with one `hello` of its own: whoever joined first then learns of the other.
-//! A `candidate` whose `candidate` string is empty is the end-of-candidates marker browsers emit.
+//! A `candidate` whose `candidate` string is empty is the end-of-candidates marker (what Firefox
+//! emits as its last candidate): every peer sends one when its ICE gathering completes, and a peer
+//! reports its evidence only once it has the other side's marker (or after a short grace time).
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +77,16 @@ impl SignalMessage {
             | SignalMessage::Answer { m, .. }
             | SignalMessage::Candidate { m, .. }
             | SignalMessage::Bye { m } => m,
+        }
+    }
+
+    /// The end-of-candidates marker: a `candidate` whose candidate string is empty.
+    pub fn end_of_candidates(sender: &str) -> Self {
+        SignalMessage::Candidate {
+            candidate: String::new(),
+            sdp_mid: None,
+            sdp_mline_index: None,
+            m: sender.to_string(),
         }
     }
 

@@ -25,12 +25,26 @@ fn assert_connected_with_evidence(r: &CaseResult) {
             "{}: {role} received nothing",
             r.pairing
         );
+        assert!(
+            candidates.remote_complete,
+            "{}: {role} never got the other side's end-of-candidates",
+            r.pairing
+        );
         for c in &candidates.local {
             let ip: IpAddr = c
                 .address
                 .parse()
                 .unwrap_or_else(|_| panic!("{}: {role} address {}", r.pairing, c.address));
             assert!(!ip.is_unspecified(), "{}: {role} gathered {ip}", r.pairing);
+        }
+    }
+    // Every candidate one side gathered arrived at the other: the evidence is complete.
+    for (from, to) in [
+        (&r.candidates.offerer, &r.candidates.answerer),
+        (&r.candidates.answerer, &r.candidates.offerer),
+    ] {
+        for c in &from.local {
+            assert!(to.remote.contains(c), "{}: {c:?} never arrived", r.pairing);
         }
     }
     // Each side's selected pair is the mirror of the other's: the same two transport addresses.

@@ -24,6 +24,8 @@ pub struct Observations {
     pub local_candidates: Vec<String>,
     /// Every candidate received from the other peer and added to the connection.
     pub remote_candidates: Vec<String>,
+    /// The other peer said it has no more candidates (an end-of-candidates `candidate` message).
+    pub remote_candidates_complete: bool,
     /// The candidate pair ICE selected, read from the peer's stats.
     pub selected_pair: Option<SelectedPair>,
     /// The data channel, if one was opened or announced.

@@ -27,6 +27,9 @@ use crate::signaling::SignalMessage;
 
 /// How long joining the relay may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a peer that has done its part waits for the other side's end-of-candidates, so that the
+/// candidates it reports are all the other side sent.
+pub const END_OF_CANDIDATES_GRACE: Duration = Duration::from_secs(2);
 /// How long closing the connection may take before it is abandoned.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -189,6 +192,7 @@ enum Progress {
     Connected,
     Ended,
     EchoDone,
+    RemoteCandidatesComplete,
 }
 
 /// Receives webrtc-rs events and records them.
@@ -240,6 +244,9 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         self.record(|o| &mut o.ice_gathering_states, state.to_string());
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.outbox.send(SignalMessage::end_of_candidates(&self.id));
+        }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
@@ -288,9 +295,17 @@ impl Session {
         let (mut sink, mut frames) = ws.split();
         let mut connected = false;
         let mut echo_done = false;
+        let mut remote_complete = false;
+        // Set once the peer has done its part; from then on it only waits for the other side's
+        // end-of-candidates, at most END_OF_CANDIDATES_GRACE.
+        let mut done_at: Option<tokio::time::Instant> = None;
         let needs_echo = self.plan.data_channel.is_some();
         loop {
             tokio::select! {
+                _ = tokio::time::sleep_until(done_at.unwrap_or_else(tokio::time::Instant::now) + END_OF_CANDIDATES_GRACE), if done_at.is_some() => {
+                    self.finish().await;
+                    done_at = None;
+                }
                 Some(message) = outbox_rx.recv() => {
                     if let Err(e) = sink.send(Message::text(message.to_json())).await {
                         self.error(format!("cannot send to the relay: {e}"));
@@ -301,13 +316,18 @@ impl Session {
                     match progress {
                         Progress::Connected => connected = true,
                         Progress::EchoDone => echo_done = true,
+                        Progress::RemoteCandidatesComplete => remote_complete = true,
                         Progress::Ended => {
                             self.finish().await;
                             continue;
                         }
                     }
                     if connected && (echo_done || !needs_echo) {
-                        self.finish().await;
+                        if remote_complete {
+                            self.finish().await;
+                        } else if done_at.is_none() {
+                            done_at = Some(tokio::time::Instant::now());
+                        }
                     }
                 }
                 frame = frames.next() => match frame {
@@ -488,7 +508,10 @@ impl Session {
 
     async fn on_candidate(&mut self, candidate: RTCIceCandidateInit) -> Result<(), String> {
         if candidate.candidate.is_empty() {
-            return Ok(()); // end-of-candidates: nothing to add
+            // End-of-candidates: nothing to add, but the evidence of this side is now complete.
+            self.observations.lock().unwrap().remote_candidates_complete = true;
+            let _ = self.progress.send(Progress::RemoteCandidatesComplete);
+            return Ok(());
         }
         if self.remote_description_set {
             self.add_candidate(candidate).await
