@@ -26,3 +26,6 @@ pub mod runner;
 pub mod scenario;
 pub mod signaling;
 pub mod verdict;
+
+/// The webrtc-rs (`webrtc` crate) version native peers are built on, from Cargo.lock.
+pub const WEBRTC_RS_VERSION: &str = env!("RTC_INTEROP_WEBRTC_VERSION");

@@ -21,6 +21,12 @@ pub enum Status {
     Failed,
     /// The case was not run (the reason is in `failure`).
     Skipped,
+    /// The case failed, as the scenario says it is known to (the reason is in `failure`).
+    #[serde(rename = "xfail")]
+    ExpectedFailure,
+    /// The case passed although the scenario says it is known to fail: time to update the scenario.
+    #[serde(rename = "xpass")]
+    UnexpectedPass,
 }
 
 impl Status {
@@ -30,7 +36,14 @@ impl Status {
             Status::Passed => "passed",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::ExpectedFailure => "xfail",
+            Status::UnexpectedPass => "xpass",
         }
+    }
+
+    /// Whether this status fails the run (exit code 1).
+    pub fn fails_run(self) -> bool {
+        matches!(self, Status::Failed | Status::UnexpectedPass)
     }
 }
 

@@ -60,26 +60,185 @@ pub fn expand(scenario: &Arc<Scenario>) -> Vec<Case> {
     cases
 }
 
+/// Which cases of the expanded scenarios a run executes (`--scenario`, `--peers`, `--pairing`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Scenario names or `*`/`?` globs; empty: every scenario.
+    pub scenarios: Vec<String>,
+    /// Peer kinds that may take part; empty: every kind.
+    pub peers: Vec<PeerKind>,
+    /// Exact pairings (offerer, answerer); empty: every pairing.
+    pub pairings: Vec<(PeerKind, PeerKind)>,
+}
+
+impl Selection {
+    /// The cases this selection keeps, in their original order. A scenario pattern that matches
+    /// no scenario is an error naming the pattern and the scenarios there are.
+    pub fn apply(&self, cases: Vec<Case>) -> Result<Vec<Case>, String> {
+        for pattern in &self.scenarios {
+            if !cases
+                .iter()
+                .any(|c| wildcard_match(pattern, &c.scenario.name))
+            {
+                let mut names: Vec<&str> = cases.iter().map(|c| c.scenario.name.as_str()).collect();
+                names.dedup();
+                return Err(format!(
+                    "no scenario matches `{pattern}` (there are: {})",
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(cases
+            .into_iter()
+            .filter(|c| {
+                self.scenarios.is_empty()
+                    || self
+                        .scenarios
+                        .iter()
+                        .any(|p| wildcard_match(p, &c.scenario.name))
+            })
+            .filter(|c| self.peers.is_empty() || c.kinds().iter().all(|k| self.peers.contains(k)))
+            .filter(|c| {
+                self.pairings.is_empty() || self.pairings.contains(&(c.offerer, c.answerer))
+            })
+            .collect())
+    }
+}
+
+/// Parses `offerer:answerer` (`firefox:native`).
+pub fn parse_pairing(text: &str) -> Result<(PeerKind, PeerKind), String> {
+    let (offerer, answerer) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not `offerer:answerer` (e.g. `firefox:native`)"))?;
+    Ok((parse_kind(offerer)?, parse_kind(answerer)?))
+}
+
+/// Parses a peer kind's name.
+pub fn parse_kind(text: &str) -> Result<PeerKind, String> {
+    PeerKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == text.trim())
+        .ok_or_else(|| {
+            let kinds: Vec<&str> = PeerKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!(
+                "unknown peer kind `{text}` (there are: {})",
+                kinds.join(", ")
+            )
+        })
+}
+
+/// Shell-style matching of `*` (any run of characters) and `?` (one character).
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn matches(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => matches(&p[1..], n) || (!n.is_empty() && matches(p, &n[1..])),
+            (Some('?'), Some(_)) => matches(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    matches(&p, &n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
 
+    fn scenario(name: &str) -> Arc<Scenario> {
+        let text = "[data_channel]\nlabel = \"x\"\n";
+        Arc::new(crate::scenario::parse(text, name, Path::new("s.toml")).unwrap())
+    }
+
     #[test]
-    fn two_kinds_give_four_ordered_pairings() {
-        let scenario =
-            crate::scenario::parse("[data_channel]\nlabel = \"x\"\n", "s", Path::new("s.toml"))
-                .unwrap();
-        let cases = expand(&Arc::new(scenario));
-        let pairings: Vec<String> = cases.iter().map(Case::pairing).collect();
+    fn three_kinds_give_nine_ordered_pairings() {
+        let pairings: Vec<String> = expand(&scenario("s")).iter().map(Case::pairing).collect();
         assert_eq!(
             pairings,
             [
                 "native→native",
                 "native→chromium",
+                "native→firefox",
                 "chromium→native",
-                "chromium→chromium"
+                "chromium→chromium",
+                "chromium→firefox",
+                "firefox→native",
+                "firefox→chromium",
+                "firefox→firefox",
             ]
         );
+    }
+
+    #[test]
+    fn selection_by_scenario_glob_peers_and_pairing() {
+        let mut cases = expand(&scenario("datachannel-echo"));
+        cases.extend(expand(&scenario("turn-relay-only")));
+        let names =
+            |cases: &[Case]| -> Vec<String> { cases.iter().map(|c| c.to_string()).collect() };
+
+        let only_turn = Selection {
+            scenarios: vec!["turn-*".into()],
+            ..Default::default()
+        };
+        assert_eq!(only_turn.apply(cases.clone()).unwrap().len(), 9);
+
+        let peers = Selection {
+            peers: vec![PeerKind::Chromium, PeerKind::Native],
+            scenarios: vec!["datachannel-echo".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&peers.apply(cases.clone()).unwrap()),
+            [
+                "datachannel-echo [native→native]",
+                "datachannel-echo [native→chromium]",
+                "datachannel-echo [chromium→native]",
+                "datachannel-echo [chromium→chromium]",
+            ]
+        );
+
+        let pairing = Selection {
+            pairings: vec![parse_pairing("firefox:native").unwrap()],
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&pairing.apply(cases.clone()).unwrap()),
+            [
+                "datachannel-echo [firefox→native]",
+                "turn-relay-only [firefox→native]"
+            ]
+        );
+
+        let typo = Selection {
+            scenarios: vec!["datachanel-*".into()],
+            ..Default::default()
+        };
+        let err = typo.apply(cases).unwrap_err();
+        assert!(err.contains("no scenario matches `datachanel-*`"), "{err}");
+        assert!(err.contains("datachannel-echo, turn-relay-only"), "{err}");
+    }
+
+    #[test]
+    fn pairings_and_kinds_parse_with_clear_errors() {
+        assert_eq!(
+            parse_pairing("chromium:native").unwrap(),
+            (PeerKind::Chromium, PeerKind::Native)
+        );
+        assert!(
+            parse_pairing("chromium")
+                .unwrap_err()
+                .contains("offerer:answerer")
+        );
+        assert!(
+            parse_kind("safari")
+                .unwrap_err()
+                .contains("native, chromium, firefox")
+        );
+        assert!(wildcard_match("*-echo", "datachannel-echo"));
+        assert!(wildcard_match("d?tachannel-*", "datachannel-echo"));
+        assert!(!wildcard_match("echo", "datachannel-echo"));
     }
 }

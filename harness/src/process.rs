@@ -14,6 +14,34 @@ use tokio::process::{Child, Command};
 
 static LIVE_GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
+/// Set in the environment of every child (and so of everything it starts: a driver's browser and
+/// the browser's helper processes) to the harness's pid, so leftovers can be found precisely.
+pub const OWNER_ENV: &str = "RTC_INTEROP_OWNER";
+
+/// Processes still running that were started (directly or not) by harness process `owner`.
+pub fn leftovers_of(owner: u32) -> Vec<String> {
+    let marker = format!("{OWNER_ENV}={owner}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+        })
+        .map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                cmdline.trim()
+            )
+        })
+        .collect()
+}
+
 /// A spawned child and its process group.
 pub struct ChildGroup {
     name: String,
@@ -24,7 +52,10 @@ pub struct ChildGroup {
 impl ChildGroup {
     /// Starts `command` in a new process group. `name` is used in error messages.
     pub fn spawn(name: &str, mut command: Command) -> io::Result<ChildGroup> {
-        command.process_group(0).kill_on_drop(true);
+        command
+            .process_group(0)
+            .kill_on_drop(true)
+            .env(OWNER_ENV, std::process::id().to_string());
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             command.pre_exec(|| {

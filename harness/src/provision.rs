@@ -1,11 +1,15 @@
 //! Finding the browsers and drivers a run needs, and installing them where they are missing.
 //!
 //! Like Selenium Manager, the harness looks for what it needs first and installs only what is
-//! missing, with a progress line. It installs Debian's packages with `apt-get` when it runs as root;
-//! anywhere else it stops and prints the exact command to run.
+//! missing, with a progress line: Debian's packages with `apt-get` (as root), geckodriver with
+//! `cargo install`. Where it cannot install (not root, no apt, no cargo) it stops and prints the
+//! exact command to run. Each browser kind has one [`Recipe`] saying where its parts live and how
+//! they are installed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::scenario::PeerKind;
 
 /// Why a browser or driver is not ready.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,29 +33,30 @@ pub enum ProvisionError {
         command: String,
     },
     /// Browser and driver are installed but their versions do not fit each other.
-    #[error(
-        "{driver} {driver_version} does not fit {browser} {browser_version} (major versions differ). Update both with:\n    {command}"
-    )]
+    #[error("{driver} does not fit {browser} ({why}). Fix it with:\n    {command}")]
     VersionMismatch {
-        /// The browser's name.
+        /// The browser's name and version (`firefox-esr 115.9.0esr`).
         browser: String,
-        /// Its version.
-        browser_version: String,
-        /// The driver's name.
+        /// The driver's name and version (`geckodriver 0.37.0`).
         driver: String,
-        /// Its version.
-        driver_version: String,
-        /// The command that brings both to the same version.
+        /// Why they do not fit.
+        why: String,
+        /// The command that brings them together.
         command: String,
     },
+    /// The peer kind is not a browser.
+    #[error("{0} is not a browser: nothing to provision")]
+    NotABrowser(PeerKind),
 }
 
 /// A browser and its WebDriver server, ready to start.
 #[derive(Debug, Clone)]
 pub struct BrowserInstall {
+    /// Which peer kind this is.
+    pub kind: PeerKind,
     /// The browser executable.
     pub browser: PathBuf,
-    /// The browser's version (`156.0.8078.79`).
+    /// The browser's version (`156.0.8078.79`, `153.7.0esr`).
     pub browser_version: String,
     /// The WebDriver server executable.
     pub driver: PathBuf,
@@ -59,58 +64,184 @@ pub struct BrowserInstall {
     pub driver_version: String,
 }
 
-const CHROMIUM_PACKAGES: &str = "chromium chromium-driver";
+/// Where one browser kind's parts live and how they are installed.
+struct Recipe {
+    browser_name: &'static str,
+    /// Real binaries first: Debian's `/usr/bin/chromium` is a shell wrapper that starts slower.
+    browser_paths: &'static [&'static str],
+    browser_commands: &'static [&'static str],
+    /// Debian packages that provide the browser (and, for Chromium, its driver).
+    packages: &'static str,
+    driver_name: &'static str,
+    /// A crate that provides the driver, when Debian does not.
+    driver_crate: Option<&'static str>,
+}
 
-/// Finds Chromium and chromedriver; installs them first when `install` is set and they are missing.
-pub fn chromium(install: bool) -> Result<BrowserInstall, ProvisionError> {
-    match locate_chromium() {
-        Ok(found) => Ok(found),
-        Err(missing @ ProvisionError::Missing { .. }) if install => {
-            apt_install("chromium and chromium-driver", CHROMIUM_PACKAGES).map_err(
-                |e| match e {
-                    ProvisionError::Missing { .. } => missing,
-                    other => other,
-                },
-            )?;
-            locate_chromium()
-        }
-        Err(e) => Err(e),
+const CHROMIUM: Recipe = Recipe {
+    browser_name: "chromium",
+    browser_paths: &["/usr/lib/chromium/chromium"],
+    browser_commands: &["chromium", "chromium-browser"],
+    packages: "chromium chromium-driver",
+    driver_name: "chromedriver",
+    driver_crate: None,
+};
+
+const FIREFOX: Recipe = Recipe {
+    browser_name: "firefox-esr",
+    browser_paths: &["/usr/lib/firefox-esr/firefox-esr"],
+    browser_commands: &["firefox-esr", "firefox"],
+    packages: "firefox-esr",
+    driver_name: "geckodriver",
+    driver_crate: Some("geckodriver"),
+};
+
+fn recipe(kind: PeerKind) -> Result<&'static Recipe, ProvisionError> {
+    match kind {
+        PeerKind::Chromium => Ok(&CHROMIUM),
+        PeerKind::Firefox => Ok(&FIREFOX),
+        PeerKind::Native => Err(ProvisionError::NotABrowser(kind)),
     }
 }
 
-/// Finds Chromium and chromedriver without installing anything.
-pub fn locate_chromium() -> Result<BrowserInstall, ProvisionError> {
-    let missing = || ProvisionError::Missing {
-        what: "chromium and chromium-driver".into(),
-        command: format!("sudo apt-get update && sudo apt-get install -y {CHROMIUM_PACKAGES}"),
-    };
-    // Debian's /usr/bin/chromium is a shell wrapper; the real binary starts faster and quieter.
-    let browser = ["/usr/lib/chromium/chromium"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .or_else(|| find_in_path(&["chromium", "chromium-browser"]))
-        .ok_or_else(missing)?;
-    let driver = find_in_path(&["chromedriver"]).ok_or_else(missing)?;
-    let browser_version = version_of(&browser).ok_or_else(missing)?;
-    let driver_version = version_of(&driver).ok_or_else(missing)?;
-    if major(&browser_version) != major(&driver_version) {
-        return Err(ProvisionError::VersionMismatch {
-            browser: "chromium".into(),
-            browser_version,
-            driver: "chromedriver".into(),
-            driver_version,
-            command: format!(
-                "sudo apt-get update && sudo apt-get install -y --only-upgrade {CHROMIUM_PACKAGES}"
-            ),
-        });
+impl Recipe {
+    fn apt_command(&self) -> String {
+        format!(
+            "sudo apt-get update && sudo apt-get install -y {}",
+            self.packages
+        )
     }
-    Ok(BrowserInstall {
+
+    fn cargo_command(&self, krate: &str) -> String {
+        format!("cargo install {krate} --locked")
+    }
+
+    fn find_browser(&self) -> Option<PathBuf> {
+        self.browser_paths
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .or_else(|| find_in_path(self.browser_commands))
+    }
+
+    fn find_driver(&self) -> Option<PathBuf> {
+        find_in_path(&[self.driver_name]).or_else(|| {
+            // `cargo install` puts drivers here, which is not on every PATH.
+            let cargo_bin = cargo_home()?.join("bin").join(self.driver_name);
+            cargo_bin.is_file().then_some(cargo_bin)
+        })
+    }
+
+    fn missing_browser(&self) -> ProvisionError {
+        ProvisionError::Missing {
+            what: self.packages.replace(' ', " and "),
+            command: self.apt_command(),
+        }
+    }
+
+    fn missing_driver(&self) -> ProvisionError {
+        match self.driver_crate {
+            Some(krate) => ProvisionError::Missing {
+                what: self.driver_name.into(),
+                command: self.cargo_command(krate),
+            },
+            None => self.missing_browser(),
+        }
+    }
+}
+
+/// Finds `kind`'s browser and driver without installing anything.
+pub fn locate(kind: PeerKind) -> Result<BrowserInstall, ProvisionError> {
+    let recipe = recipe(kind)?;
+    let browser = recipe
+        .find_browser()
+        .ok_or_else(|| recipe.missing_browser())?;
+    let browser_version = version_of(&browser).ok_or_else(|| recipe.missing_browser())?;
+    let driver = recipe
+        .find_driver()
+        .ok_or_else(|| recipe.missing_driver())?;
+    let driver_version = version_of(&driver).ok_or_else(|| recipe.missing_driver())?;
+    let found = BrowserInstall {
+        kind,
         browser,
         browser_version,
         driver,
         driver_version,
-    })
+    };
+    check_versions_fit(recipe, &found)?;
+    Ok(found)
+}
+
+/// Finds `kind`'s browser and driver; installs what is missing first when `install` is set.
+pub fn ensure(kind: PeerKind, install: bool) -> Result<BrowserInstall, ProvisionError> {
+    match locate(kind) {
+        Err(ProvisionError::Missing { .. }) if install => {
+            install_missing(kind)?;
+            locate(kind)
+        }
+        other => other,
+    }
+}
+
+/// Installs whatever `kind` lacks (browser packages, driver), one progress line per step.
+pub fn install_missing(kind: PeerKind) -> Result<(), ProvisionError> {
+    let recipe = recipe(kind)?;
+    let browser_missing = recipe.find_browser().is_none();
+    let driver_missing = recipe.find_driver().is_none();
+    if browser_missing || (driver_missing && recipe.driver_crate.is_none()) {
+        apt_install(&recipe.packages.replace(' ', " and "), recipe.packages)?;
+    }
+    if let (true, Some(krate)) = (driver_missing, recipe.driver_crate) {
+        cargo_install(recipe.driver_name, krate, &recipe.cargo_command(krate))?;
+    }
+    Ok(())
+}
+
+fn check_versions_fit(recipe: &Recipe, found: &BrowserInstall) -> Result<(), ProvisionError> {
+    let mismatch = |why: String, command: String| ProvisionError::VersionMismatch {
+        browser: format!("{} {}", recipe.browser_name, found.browser_version),
+        driver: format!("{} {}", recipe.driver_name, found.driver_version),
+        why,
+        command,
+    };
+    match found.kind {
+        PeerKind::Chromium if major(&found.browser_version) != major(&found.driver_version) => {
+            Err(mismatch(
+                "major versions differ".into(),
+                format!(
+                    "sudo apt-get update && sudo apt-get install -y --only-upgrade {}",
+                    recipe.packages
+                ),
+            ))
+        }
+        PeerKind::Firefox => {
+            let oldest = oldest_firefox_for_geckodriver(&found.driver_version);
+            let firefox: u32 = major(&found.browser_version).parse().unwrap_or(0);
+            if firefox < oldest {
+                Err(mismatch(
+                    format!("this geckodriver needs Firefox {oldest} or newer"),
+                    recipe.apt_command(),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The oldest Firefox a geckodriver release supports (geckodriver's "Supported platforms" table).
+fn oldest_firefox_for_geckodriver(version: &str) -> u32 {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let minor = match (parts.next(), parts.next()) {
+        (Some(0), Some(minor)) => minor,
+        _ => return 128, // a 1.x geckodriver: assume the newest ESR floor
+    };
+    match minor {
+        36.. => 128,
+        34..=35 => 115,
+        32..=33 => 102,
+        _ => 91,
+    }
 }
 
 /// Installs Debian packages, printing one progress line; `Missing` when this machine cannot.
@@ -124,36 +255,67 @@ fn apt_install(what: &str, packages: &str) -> Result<(), ProvisionError> {
             command,
         });
     }
-    eprintln!(
-        "rtc-interop: installing {what} with apt-get (about a minute; log in /tmp/rtc-interop-apt.log) …"
-    );
     let script = format!(
         "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q; apt-get install -y -q {packages}"
     );
-    let log = Path::new("/tmp/rtc-interop-apt.log");
-    let status = std::fs::File::create(log)
+    run_installer(
+        what,
+        "with apt-get (about a minute)",
+        Command::new("sh").args(["-c", &script]),
+        command,
+    )
+}
+
+/// Installs a driver from crates.io with `cargo install`, printing one progress line.
+fn cargo_install(what: &str, krate: &str, command: &str) -> Result<(), ProvisionError> {
+    let Some(cargo) = find_in_path(&["cargo"]).or_else(|| {
+        let path = cargo_home()?.join("bin/cargo");
+        path.is_file().then_some(path)
+    }) else {
+        return Err(ProvisionError::Missing {
+            what: what.into(),
+            command: format!("(install Rust from rustup.rs, then) {command}"),
+        });
+    };
+    run_installer(
+        what,
+        "with cargo install (about two minutes)",
+        Command::new(cargo).args(["install", krate, "--locked"]),
+        command.to_string(),
+    )
+}
+
+/// Runs an installer with its output in a log file, and one progress line before and after.
+fn run_installer(
+    what: &str,
+    how: &str,
+    command: &mut Command,
+    retry: String,
+) -> Result<(), ProvisionError> {
+    let log = std::env::temp_dir().join(format!(
+        "rtc-interop-install-{}.log",
+        what.replace(' ', "-")
+    ));
+    eprintln!(
+        "rtc-interop: installing {what} {how}; log in {} …",
+        log.display()
+    );
+    let failed = |reason: String| ProvisionError::InstallFailed {
+        what: what.into(),
+        reason,
+        command: retry.clone(),
+    };
+    let status = std::fs::File::create(&log)
         .and_then(|file| {
             let err = file.try_clone()?;
-            Command::new("sh")
-                .args(["-c", &script])
-                .stdout(file)
-                .stderr(err)
-                .status()
+            command.stdout(file).stderr(err).status()
         })
-        .map_err(|e| ProvisionError::InstallFailed {
-            what: what.into(),
-            reason: e.to_string(),
-            command: command.clone(),
-        })?;
+        .map_err(|e| failed(e.to_string()))?;
     if !status.success() {
-        let output = std::fs::read_to_string(log).unwrap_or_default();
-        let tail: Vec<&str> = output.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(ProvisionError::InstallFailed {
-            what: what.into(),
-            reason: format!("apt-get exited with {status}: {}", tail.join(" | ")),
-            command,
-        });
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = output.lines().collect();
+        let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+        return Err(failed(format!("exited with {status}: {tail}")));
     }
     eprintln!("rtc-interop: installed {what}");
     Ok(())
@@ -167,16 +329,26 @@ pub fn find_in_path(names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// The first dotted version number `program --version` prints.
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+}
+
+/// The first version number `program --version` prints (`156.0.8078.79`, `153.7.0esr`).
 fn version_of(program: &Path) -> Option<String> {
     let output = Command::new(program).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    parse_version(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn parse_version(text: &str) -> Option<String> {
     text.split_whitespace()
         .find(|word| {
-            word.contains('.')
-                && word
+            let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            digits.contains('.')
+                && digits
                     .split('.')
-                    .all(|p| p.chars().all(|c| c.is_ascii_digit()))
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         })
         .map(str::to_string)
 }
@@ -190,20 +362,79 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_error_names_the_install_command() {
-        let e = ProvisionError::Missing {
-            what: "chromium and chromium-driver".into(),
-            command: "sudo apt-get install -y chromium chromium-driver".into(),
+    fn versions_as_the_tools_print_them() {
+        let chromium = "Chromium 156.0.8078.79 built on Debian GNU/Linux 12 (bookworm)";
+        assert_eq!(parse_version(chromium).as_deref(), Some("156.0.8078.79"));
+        let driver = "ChromeDriver 156.0.8078.79 (2fa1b9c-refs/branch-heads/7832@{#1})";
+        assert_eq!(parse_version(driver).as_deref(), Some("156.0.8078.79"));
+        let firefox = "Mozilla Firefox 153.7.0esr";
+        assert_eq!(parse_version(firefox).as_deref(), Some("153.7.0esr"));
+        let gecko = "geckodriver 0.37.0\n\nThe source code of this program is available from";
+        assert_eq!(parse_version(gecko).as_deref(), Some("0.37.0"));
+        assert_eq!(parse_version("no version here"), None);
+        assert_eq!(major("153.7.0esr"), "153");
+    }
+
+    #[test]
+    fn geckodriver_support_floor() {
+        assert_eq!(oldest_firefox_for_geckodriver("0.37.0"), 128);
+        assert_eq!(oldest_firefox_for_geckodriver("0.34.0"), 115);
+        assert_eq!(oldest_firefox_for_geckodriver("0.30.0"), 91);
+    }
+
+    #[test]
+    fn an_old_firefox_is_a_version_mismatch_naming_both() {
+        let found = BrowserInstall {
+            kind: PeerKind::Firefox,
+            browser: "/usr/bin/firefox-esr".into(),
+            browser_version: "115.9.0esr".into(),
+            driver: "/root/.cargo/bin/geckodriver".into(),
+            driver_version: "0.37.0".into(),
         };
-        let text = e.to_string();
+        let text = check_versions_fit(&FIREFOX, &found)
+            .unwrap_err()
+            .to_string();
         assert!(
-            text.contains("apt-get install -y chromium chromium-driver"),
+            text.contains("geckodriver 0.37.0 does not fit firefox-esr 115.9.0esr"),
+            "{text}"
+        );
+        assert!(text.contains("needs Firefox 128 or newer"), "{text}");
+    }
+
+    #[test]
+    fn mismatched_chromedriver_is_reported_as_such() {
+        let found = BrowserInstall {
+            kind: PeerKind::Chromium,
+            browser: "/usr/lib/chromium/chromium".into(),
+            browser_version: "156.0.8078.79".into(),
+            driver: "/usr/bin/chromedriver".into(),
+            driver_version: "155.0.1.2".into(),
+        };
+        let text = check_versions_fit(&CHROMIUM, &found)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("major versions differ"), "{text}");
+        assert!(
+            text.contains("--only-upgrade chromium chromium-driver"),
             "{text}"
         );
     }
 
     #[test]
-    fn major_version() {
-        assert_eq!(major("156.0.8078.79"), "156");
+    fn missing_errors_name_the_install_command() {
+        let text = CHROMIUM.missing_browser().to_string();
+        assert!(
+            text.contains("chromium and chromium-driver is not installed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apt-get install -y chromium chromium-driver"),
+            "{text}"
+        );
+        let text = FIREFOX.missing_driver().to_string();
+        assert!(
+            text.contains("cargo install geckodriver --locked"),
+            "{text}"
+        );
     }
 }

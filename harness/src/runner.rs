@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use crate::clock::epoch_ms;
@@ -15,12 +16,12 @@ use crate::outcome::{CandidateSets, CaseResult, Sides, Status, relative_transiti
 use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::native::NativePeer;
-use crate::peer::{DriverService, Peer, PeerError, PeerPlan, Role};
+use crate::peer::{Peer, PeerError, PeerPlan, Role, SharedBrowser};
 use crate::plan::Case;
 use crate::provision::{self, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
 use crate::report::{Reporter, RunEvent};
-use crate::scenario::PeerKind;
+use crate::scenario::{HostCandidates, PeerKind};
 use crate::verdict::{self, SideView};
 
 /// How often the runner reads the peers' observations while a case runs.
@@ -60,19 +61,39 @@ pub enum SetupError {
 pub struct RunSettings {
     /// Install missing browsers and drivers instead of stopping.
     pub install: bool,
+    /// How many cases run at the same time.
+    pub jobs: usize,
 }
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            install: true,
+            jobs: default_jobs(),
+        }
+    }
+}
+
+/// One case at a time per core: a case is mostly waiting, but browsers need CPU to start.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A browser as a run needs it: its kind, and how it presents host candidates.
+pub type BrowserKey = (PeerKind, HostCandidates);
 
 /// The servers and browsers a run shares between its cases.
 pub struct Environment {
     relay: Relay,
     pages: PageServer,
-    drivers: HashMap<PeerKind, Arc<DriverService>>,
+    browsers: HashMap<BrowserKey, Arc<SharedBrowser>>,
 }
 
 impl Environment {
-    /// Starts the relay and page server, and a WebDriver server for each browser kind in `kinds`.
+    /// Starts the relay and page server, and one browser for each key in `browsers` (installing
+    /// missing browsers and drivers first when the settings allow it).
     pub async fn prepare(
-        kinds: &BTreeSet<PeerKind>,
+        browsers: &BTreeSet<BrowserKey>,
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
         let relay = Relay::start(
@@ -90,21 +111,34 @@ impl Environment {
                 what: "page server",
                 source,
             })?;
-        let mut drivers = HashMap::new();
-        for &kind in kinds.iter().filter(|k| k.is_browser()) {
+        let kinds: BTreeSet<PeerKind> = browsers.iter().map(|(kind, _)| *kind).collect();
+        let mut installs = HashMap::new();
+        for kind in kinds {
             let install = settings.install;
-            let found = tokio::task::spawn_blocking(move || provision::chromium(install))
+            let found = tokio::task::spawn_blocking(move || provision::ensure(kind, install))
                 .await
-                .expect("provisioning does not panic")?;
-            let driver = DriverService::start_chromium(found)
-                .await
-                .map_err(|reason| SetupError::Driver { kind, reason })?;
-            drivers.insert(kind, Arc::new(driver));
+                .map_err(|e| SetupError::Driver {
+                    kind,
+                    reason: format!("provisioning stopped: {e}"),
+                })??;
+            installs.insert(kind, found);
         }
+        // Browsers start concurrently: Firefox alone takes a few seconds.
+        let started = futures_util::future::join_all(browsers.iter().map(|&(kind, hosts)| {
+            let install = installs[&kind].clone();
+            async move {
+                let browser = SharedBrowser::start(install, hosts)
+                    .await
+                    .map_err(|reason| SetupError::Driver { kind, reason })?;
+                Ok::<_, SetupError>(((kind, hosts), Arc::new(browser)))
+            }
+        }))
+        .await;
+        let browsers = started.into_iter().collect::<Result<HashMap<_, _>, _>>()?;
         Ok(Environment {
             relay,
             pages,
-            drivers,
+            browsers,
         })
     }
 
@@ -113,12 +147,17 @@ impl Environment {
         &self.relay
     }
 
+    /// Quits every browser and stops the drivers.
+    pub async fn shutdown(&self) {
+        futures_util::future::join_all(self.browsers.values().map(|b| b.shutdown())).await;
+    }
+
     fn make_peer(&self, kind: PeerKind, case: &Case) -> Box<dyn Peer> {
         match kind {
             PeerKind::Native => Box::new(NativePeer::new(case.scenario.native_profile)),
             browser => {
-                let driver = self.drivers[&browser].clone();
-                Box::new(BrowserPeer::new(driver, self.pages.page_url()))
+                let shared = self.browsers[&(browser, case.scenario.host_candidates)].clone();
+                Box::new(BrowserPeer::new(shared, self.pages.page_url()))
             }
         }
     }
@@ -286,6 +325,7 @@ fn judge(
         problems.extend(verdict::unmet(&case.scenario.expect, &sides));
     }
 
+    let (status, failure) = verdict_with_known_failures(case, problems);
     let time_to_connected_ms = match (
         observed.offerer.offer_created_at_ms,
         observed.offerer.ice_connected_at_ms(),
@@ -332,12 +372,8 @@ fn judge(
         pairing: case.pairing(),
         offerer: case.offerer,
         answerer: case.answerer,
-        status: if problems.is_empty() {
-            Status::Passed
-        } else {
-            Status::Failed
-        },
-        failure: (!problems.is_empty()).then(|| problems.join("; ")),
+        status,
+        failure,
         started_at_ms,
         duration_ms: round_ms(epoch_ms() - started_at_ms),
         time_to_connected_ms,
@@ -359,24 +395,101 @@ fn judge(
     }
 }
 
-/// Runs `cases` one after another, telling `reporters` as it goes.
+/// The status and failure text of a case, with the scenario's known failures applied: a known
+/// failure is `xfail` (its failure says why it was expected), a known failure that passed is
+/// `xpass`.
+fn verdict_with_known_failures(case: &Case, problems: Vec<String>) -> (Status, Option<String>) {
+    let known = case
+        .scenario
+        .known_failures
+        .iter()
+        .find(|k| k.covers(case.offerer, case.answerer));
+    match (known, problems.is_empty()) {
+        (None, true) => (Status::Passed, None),
+        (None, false) => (Status::Failed, Some(problems.join("; "))),
+        (Some(known), false) => (
+            Status::ExpectedFailure,
+            Some(format!(
+                "known failure ({}): {}",
+                known.reason,
+                problems.join("; ")
+            )),
+        ),
+        (Some(known), true) => (
+            Status::UnexpectedPass,
+            Some(format!(
+                "passed, but the scenario lists `{}` as a known failure ({}): remove the entry",
+                known.pairing, known.reason
+            )),
+        ),
+    }
+}
+
+/// The browsers `cases` need.
+pub fn browsers_needed(cases: &[Case]) -> BTreeSet<BrowserKey> {
+    cases
+        .iter()
+        .flat_map(|case| {
+            case.kinds()
+                .into_iter()
+                .filter(|k| k.is_browser())
+                .map(|k| (k, case.scenario.host_candidates))
+        })
+        .collect()
+}
+
+/// Runs `cases`, up to `settings.jobs` at a time, telling `reporters` as it goes. Results come back
+/// in the order of `cases`.
 pub async fn run(
     run_id: &str,
     cases: &[Case],
     settings: &RunSettings,
     reporters: &mut [Box<dyn Reporter>],
 ) -> Result<Vec<CaseResult>, SetupError> {
-    let kinds: BTreeSet<PeerKind> = cases.iter().flat_map(Case::kinds).collect();
-    let environment = Environment::prepare(&kinds, settings).await?;
+    let environment = Environment::prepare(&browsers_needed(cases), settings).await?;
     emit(reporters, &RunEvent::Started { run_id, cases });
-    let mut results = Vec::with_capacity(cases.len());
-    for (index, case) in cases.iter().enumerate() {
-        emit(reporters, &RunEvent::CaseStarted { case, index });
-        let room = format!("{run_id}/{index}-{}", case.slug());
-        let result = environment.run_case(case, &room).await;
-        emit(reporters, &RunEvent::CaseFinished { result: &result });
-        results.push(result);
+    let mut pending = futures_util::stream::iter(cases.iter().enumerate())
+        .map(|(index, case)| {
+            let environment = &environment;
+            async move {
+                let room = format!("{run_id}/{index}-{}", case.slug());
+                (index, environment.run_case(case, &room).await)
+            }
+        })
+        .buffer_unordered(settings.jobs.max(1));
+    let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
+    let mut started = 0;
+    // Report starts in order as slots free up; the stream runs `jobs` cases ahead.
+    while started < cases.len().min(settings.jobs.max(1)) {
+        emit(
+            reporters,
+            &RunEvent::CaseStarted {
+                case: &cases[started],
+                index: started,
+            },
+        );
+        started += 1;
     }
+    while let Some((index, result)) = pending.next().await {
+        emit(reporters, &RunEvent::CaseFinished { result: &result });
+        results[index] = Some(result);
+        if started < cases.len() {
+            emit(
+                reporters,
+                &RunEvent::CaseStarted {
+                    case: &cases[started],
+                    index: started,
+                },
+            );
+            started += 1;
+        }
+    }
+    drop(pending);
+    environment.shutdown().await;
+    let results: Vec<CaseResult> = results
+        .into_iter()
+        .map(|r| r.expect("every case ran"))
+        .collect();
     emit(reporters, &RunEvent::Finished { results: &results });
     Ok(results)
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use rtc_interop::process;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -27,30 +29,12 @@ fn write_scenario(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join("scenarios").join(format!("{name}.toml")), text).unwrap();
 }
 
-/// Processes whose command line mentions a browser profile made by the harness, or its driver.
-fn leftover_browser_processes() -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("rtc-interop-profiles-") || cmdline.starts_with("/usr/bin/chromedriver")
-        {
-            found.push(format!(
-                "{}: {cmdline}",
-                entry.file_name().to_string_lossy()
-            ));
-        }
-    }
-    found
-}
-
-fn wait_for_no_leftovers() -> Vec<String> {
-    // Killed processes may take a moment to be reaped by init.
+/// Processes started (directly or not) by harness process `pid` that are still running, once
+/// killed ones have had a moment to be reaped.
+fn wait_for_no_leftovers(pid: u32) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left = leftover_browser_processes();
+        let left = process::leftovers_of(pid);
         if left.is_empty() || Instant::now() > deadline {
             return left;
         }
@@ -256,11 +240,21 @@ fn no_browser_or_driver_outlives_a_run() {
     write_scenario(
         dir.path(),
         "browsers",
-        "peers = [\"chromium\"]\n[data_channel]\nlabel = \"x\"\n[expect]\necho = true\n",
+        "peers = [\"chromium\", \"firefox\"]\n[data_channel]\nlabel = \"x\"\n[expect]\necho = true\n",
     );
-    let output = rtc_interop(&["run"], dir.path());
+    let run = Command::new(BIN)
+        .arg("run")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = run.id();
+    let output = run.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(wait_for_no_leftovers(), Vec::<String>::new());
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("4 passed, 0 failed"), "{table}");
+    assert_eq!(wait_for_no_leftovers(pid), Vec::<String>::new());
 }
 
 #[test]
@@ -272,23 +266,26 @@ fn ctrl_c_stops_the_run_and_kills_every_browser_and_driver() {
     write_scenario(
         dir.path(),
         "stuck",
-        "peers = [\"chromium\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
+        "peers = [\"chromium\", \"firefox\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
     );
     let mut run = Command::new(BIN)
         .arg("run")
         .current_dir(dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while leftover_browser_processes()
-        .iter()
-        .filter(|p| p.contains("rtc-interop-profiles-"))
-        .count()
-        < 2
-    {
-        assert!(Instant::now() < deadline, "the browsers never started");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let running = process::leftovers_of(run.id());
+        let has = |name: &str| running.iter().any(|p| p.contains(name));
+        if has("chromium") && has("chromedriver") && has("firefox") && has("geckodriver") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browsers never started: {running:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // SAFETY: sending a signal to our own child.
@@ -305,5 +302,5 @@ fn ctrl_c_stops_the_run_and_kills_every_browser_and_driver() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(130));
-    assert_eq!(wait_for_no_leftovers(), Vec::<String>::new());
+    assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
 }

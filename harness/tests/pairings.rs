@@ -6,7 +6,7 @@ mod common;
 use std::net::IpAddr;
 
 use rtc_interop::outcome::{CaseResult, Status};
-use rtc_interop::scenario::PeerKind::{Chromium, Native};
+use rtc_interop::scenario::PeerKind::{Chromium, Firefox, Native};
 
 fn assert_connected_with_evidence(r: &CaseResult) {
     assert_eq!(r.status, Status::Passed, "{}: {:?}", r.pairing, r.failure);
@@ -123,7 +123,15 @@ fn assert_connected_with_evidence(r: &CaseResult) {
 
     for browser in &r.browsers {
         assert!(browser.version.starts_with(char::is_numeric), "{browser:?}");
-        assert!(browser.user_agent.contains("Chrome"), "{browser:?}");
+        let product = match browser.kind {
+            Firefox => "Firefox/",
+            _ => "Chrome/",
+        };
+        assert!(browser.user_agent.contains(product), "{browser:?}");
+        assert!(
+            browser.driver_version.starts_with(char::is_numeric),
+            "{browser:?}"
+        );
     }
     assert_eq!(
         r.browsers.len(),
@@ -135,16 +143,15 @@ fn assert_connected_with_evidence(r: &CaseResult) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn datachannel_echo_passes_on_all_four_pairings() {
+async fn datachannel_echo_passes_on_all_nine_pairings() {
     let _turn = common::browser_turn().await;
-    let pairings = [
-        (Native, Native),
-        (Native, Chromium),
-        (Chromium, Native),
-        (Chromium, Chromium),
-    ];
+    let kinds = [Native, Chromium, Firefox];
+    let pairings: Vec<_> = kinds
+        .iter()
+        .flat_map(|&o| kinds.iter().map(move |&a| (o, a)))
+        .collect();
     let cases = common::cases(common::shipped("datachannel-echo"), &pairings);
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 9);
     let results = common::run(&cases).await;
     for r in &results {
         assert_connected_with_evidence(r);

@@ -46,8 +46,13 @@ fn datachannel_echo_says_what_the_issue_asks() {
         [
             "native→native",
             "native→chromium",
+            "native→firefox",
             "chromium→native",
-            "chromium→chromium"
+            "chromium→chromium",
+            "chromium→firefox",
+            "firefox→native",
+            "firefox→chromium",
+            "firefox→firefox",
         ]
     );
 }

@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod native;
+mod shared_browser;
 mod webdriver;
 
 use serde::Serialize;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use crate::observe::Observations;
 use crate::scenario::{DataChannelSpec, IceTransportPolicy, PeerKind};
 
+pub use shared_browser::SharedBrowser;
 pub use webdriver::{BrowserInfo, DriverService};
 
 /// Which half of the offer/answer exchange a peer plays.

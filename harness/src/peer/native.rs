@@ -65,11 +65,22 @@ impl NativePeer {
 pub fn setting_engine(profile: NativeProfile) -> SettingEngine {
     match profile {
         NativeProfile::Default => SettingEngine::default(),
-        // A LAN answers a check within a millisecond, so checking every 5 ms instead of every 200 ms,
-        // and taking a host pair as soon as it works, only removes waiting.
+        // Where the default set-up time goes (measured, see docs/native-latency.md): ICE nominates
+        // and DTLS starts only on a 200 ms ICE tick; a peer-reflexive pair (checks arriving before
+        // the trickled candidates, the usual case through a relay) waits 1 s before nomination; and
+        // the SCTP INIT and DCEP OPEN queued while handling events wait for the next tick, which
+        // after connecting is min(200 ms, keepalive).
         NativeProfile::Fast => SettingEngineBuilder::default()
-            .with_ice_connection_attempts(Some(Duration::from_millis(5)), None)
-            .with_host_acceptance_min_wait(None)
+            // Check every 5 ms; 300 attempts keep a pair alive ~1.5 s (the default 7 would give up
+            // after ~40 ms, too soon for a busy browser).
+            .with_ice_connection_attempts(Some(Duration::from_millis(5)), Some(300))
+            // `None` means "default" here, so zero waits must be spelled out.
+            .with_host_acceptance_min_wait(Some(Duration::ZERO))
+            .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_relay_acceptance_min_wait(Some(Duration::ZERO))
+            // A 10 ms keepalive is the tick that flushes the queued SCTP INIT and DCEP OPEN.
+            .with_ice_timeouts(None, None, Some(Duration::from_millis(10)))
             .build(),
     }
 }

@@ -1,4 +1,5 @@
-//! WebDriver servers (chromedriver) and the browser sessions opened through them with `fantoccini`.
+//! WebDriver servers (chromedriver, geckodriver) and the browser sessions opened through them with
+//! `fantoccini`, with the flags and prefs each browser needs to run WebRTC headless and offline.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -8,17 +9,17 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::process::ChildGroup;
 use crate::provision::BrowserInstall;
-use crate::scenario::PeerKind;
+use crate::scenario::{HostCandidates, PeerKind};
 
 /// How long a WebDriver server may take to accept connections.
 const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long opening a browser session may take.
-const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long opening a browser session may take (Firefox needs a few seconds on a busy machine).
+pub(crate) const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// The browser behind a peer, as the report names it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -29,11 +30,12 @@ pub struct BrowserInfo {
     pub version: String,
     /// `navigator.userAgent`.
     pub user_agent: String,
+    /// The driver's version.
+    pub driver_version: String,
 }
 
-/// A running WebDriver server for one browser kind, shared by every session of a run.
+/// A running WebDriver server for one browser kind.
 pub struct DriverService {
-    kind: PeerKind,
     install: BrowserInstall,
     url: String,
     process: Mutex<ChildGroup>,
@@ -42,21 +44,27 @@ pub struct DriverService {
 }
 
 impl DriverService {
-    /// Starts chromedriver on a free loopback port and waits until it answers.
-    pub async fn start_chromium(install: BrowserInstall) -> Result<DriverService, String> {
-        let port = free_port().map_err(|e| format!("no free port for chromedriver: {e}"))?;
+    /// Starts the kind's driver on a free loopback port and waits until it answers.
+    pub async fn start(install: BrowserInstall) -> Result<DriverService, String> {
+        let port = free_port().map_err(|e| format!("no free port for the driver: {e}"))?;
         let mut command = Command::new(&install.driver);
+        match install.kind {
+            PeerKind::Firefox => command.args(["--host", "127.0.0.1", "--port", &port.to_string()]),
+            _ => command.arg(format!("--port={port}")),
+        };
         command
-            .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        let process = ChildGroup::spawn("chromedriver", command).map_err(|e| e.to_string())?;
+        let name = install
+            .driver
+            .file_name()
+            .map_or("driver".into(), |n| n.to_string_lossy().into_owned());
+        let process = ChildGroup::spawn(&name, command).map_err(|e| e.to_string())?;
         let profiles = tempfile::Builder::new()
             .prefix("rtc-interop-profiles-")
             .tempdir()
             .map_err(|e| format!("cannot create a folder for browser profiles: {e}"))?;
         let service = DriverService {
-            kind: PeerKind::Chromium,
             install,
             url: format!("http://127.0.0.1:{port}"),
             process: Mutex::new(process),
@@ -69,12 +77,12 @@ impl DriverService {
 
     /// The browser kind this server drives.
     pub fn kind(&self) -> PeerKind {
-        self.kind
+        self.install.kind
     }
 
-    /// The installed browser and driver.
-    pub fn install(&self) -> &BrowserInstall {
-        &self.install
+    /// Whether the driver process is still running.
+    pub fn is_running(&self) -> bool {
+        self.process.lock().unwrap().exit_status().is_none()
     }
 
     async fn wait_ready(&self, port: u16) -> Result<(), String> {
@@ -101,47 +109,33 @@ impl DriverService {
         }
     }
 
-    /// Opens a new browser (one session, a fresh profile) with the flags the harness needs.
-    pub async fn new_session(&self) -> Result<(Client, BrowserInfo), String> {
+    /// Starts a browser (one session, a fresh profile) with the flags the harness needs.
+    pub async fn new_session(
+        &self,
+        hosts: HostCandidates,
+    ) -> Result<(Client, BrowserInfo), String> {
         // Two TLS back-ends are linked (webrtc-rs uses ring, hyper-rustls defaults to aws-lc-rs);
         // rustls needs one chosen. WebDriver traffic is plain HTTP on loopback anyway.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let n = self.sessions.fetch_add(1, Ordering::Relaxed);
         let profile = self.profiles.path().join(format!("session-{n}"));
-        let args = [
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            // Plain IP host candidates instead of mDNS names, so webrtc-rs can reach them.
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-        ];
-        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": self.install.browser,
-                "args": args,
-            },
-        });
-        let serde_json::Value::Object(capabilities) = capabilities else {
-            unreachable!("a JSON object literal")
+        std::fs::create_dir_all(&profile)
+            .map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
+        let capabilities = match self.install.kind {
+            PeerKind::Firefox => firefox_capabilities(&self.install, &profile, hosts),
+            _ => chromium_capabilities(&self.install, &profile, hosts),
         };
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("capabilities are a JSON object literal")
+        };
+        let driver = self.kind();
         let client = with_timeout(SESSION_TIMEOUT, "opening a browser session", async {
             ClientBuilder::rustls()
                 .map_err(|e| e.to_string())?
                 .capabilities(capabilities)
                 .connect(&self.url)
                 .await
-                .map_err(|e| format!("chromedriver refused a session: {e}"))
+                .map_err(|e| format!("the {driver} driver refused a session: {e}"))
         })
         .await?;
         let version = client
@@ -164,9 +158,10 @@ impl DriverService {
         Ok((
             client,
             BrowserInfo {
-                kind: self.kind,
+                kind: self.kind(),
                 version,
                 user_agent,
+                driver_version: self.install.driver_version.clone(),
             },
         ))
     }
@@ -176,6 +171,78 @@ impl Drop for DriverService {
     fn drop(&mut self) {
         self.process.lock().unwrap().kill();
     }
+}
+
+fn chromium_capabilities(
+    install: &BrowserInstall,
+    profile: &std::path::Path,
+    hosts: HostCandidates,
+) -> Value {
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        // Offline machine: no update checks, sync or component downloads.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        // Every case runs in a window of one shared browser: none may be throttled as hidden.
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+        "--disable-backgrounding-occluded-windows",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    if hosts == HostCandidates::Ip {
+        // Plain IP host candidates instead of mDNS names.
+        args.push("--disable-features=WebRtcHideLocalIpsWithMdns".into());
+    }
+    args.push(format!("--user-data-dir={}", profile.display()));
+    json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": { "binary": install.browser, "args": args },
+    })
+}
+
+fn firefox_capabilities(
+    install: &BrowserInstall,
+    profile: &std::path::Path,
+    hosts: HostCandidates,
+) -> Value {
+    json!({
+        "browserName": "firefox",
+        "moz:firefoxOptions": {
+            "binary": install.browser,
+            "args": ["-headless", "-profile", profile],
+            "prefs": {
+                "media.navigator.streams.fake": true,
+                "media.navigator.permission.disabled": true,
+                "media.peerconnection.ice.obfuscate_host_addresses": hosts == HostCandidates::Mdns,
+                // Offline machine: nothing may phone home or download plugins.
+                "app.update.enabled": false,
+                "app.update.auto": false,
+                "browser.shell.checkDefaultBrowser": false,
+                "browser.safebrowsing.malware.enabled": false,
+                "browser.safebrowsing.phishing.enabled": false,
+                "datareporting.policy.dataSubmissionEnabled": false,
+                "toolkit.telemetry.enabled": false,
+                "network.captive-portal-service.enabled": false,
+                "network.connectivity-service.enabled": false,
+                "extensions.update.enabled": false,
+                "media.gmp-manager.updateEnabled": false,
+                "network.dns.disablePrefetch": true,
+                // Cases share one browser in separate windows: keep timers of every window exact.
+                "dom.min_background_timeout_value": 4,
+                "dom.timeout.enable_budget_timer_throttling": false,
+            },
+        },
+    })
 }
 
 /// Runs `work`, turning a timeout into an error that says what took too long.

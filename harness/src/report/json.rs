@@ -21,6 +21,9 @@ struct Document<'a> {
     passed: usize,
     failed: usize,
     skipped: usize,
+    expected_failures: usize,
+    unexpected_passes: usize,
+    webrtc_rs_version: &'static str,
     cases: &'a [CaseResult],
 }
 
@@ -50,6 +53,9 @@ impl Reporter for JsonReport {
                     passed: count(Status::Passed),
                     failed: count(Status::Failed),
                     skipped: count(Status::Skipped),
+                    expected_failures: count(Status::ExpectedFailure),
+                    unexpected_passes: count(Status::UnexpectedPass),
+                    webrtc_rs_version: crate::WEBRTC_RS_VERSION,
                     cases: results,
                 };
                 let text = serde_json::to_string_pretty(&document).map_err(io::Error::other)?;

@@ -116,5 +116,14 @@ pub fn table(results: &[CaseResult]) -> String {
         count(Status::Failed),
         count(Status::Skipped)
     ));
+    let (expected, unexpected) = (
+        count(Status::ExpectedFailure),
+        count(Status::UnexpectedPass),
+    );
+    if expected + unexpected > 0 {
+        text.push_str(&format!(
+            "{expected} known failure(s) failed as expected, {unexpected} known failure(s) now pass\n"
+        ));
+    }
     text
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::Scenario;
+use super::model::{PeerKind, Scenario};
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +182,31 @@ fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
             return Err((
                 field,
                 format!("requires `{missing}` but does not allow it: the case could never pass"),
+            ));
+        }
+    }
+    for known in &s.known_failures {
+        let valid = known.pairing.split_once(':').is_some_and(|(o, a)| {
+            [o, a].iter().all(|p| {
+                let p = p.trim();
+                p == "*" || PeerKind::ALL.iter().any(|k| k.as_str() == p)
+            })
+        });
+        if !valid {
+            let kinds: Vec<&str> = PeerKind::ALL.iter().map(|k| k.as_str()).collect();
+            return Err((
+                "known_failures.pairing",
+                format!(
+                    "`{}` must be `offerer:answerer`, each one of {} or `*`",
+                    known.pairing,
+                    kinds.join(", ")
+                ),
+            ));
+        }
+        if known.reason.trim().is_empty() {
+            return Err((
+                "known_failures.reason",
+                format!("`{}`: say why it is known to fail", known.pairing),
             ));
         }
     }

@@ -25,6 +25,12 @@ pub struct Scenario {
     /// Which settings native (webrtc-rs) peers use.
     #[serde(default)]
     pub native_profile: NativeProfile,
+    /// Whether browsers send plain IP host candidates or hide them behind mDNS names.
+    #[serde(default)]
+    pub host_candidates: HostCandidates,
+    /// Pairings known not to work, with the reason.
+    #[serde(default)]
+    pub known_failures: Vec<KnownFailure>,
     /// ICE configuration given to both peers.
     #[serde(default)]
     pub ice: IceSettings,
@@ -54,17 +60,20 @@ pub enum PeerKind {
     Native,
     /// Headless Chromium through chromedriver.
     Chromium,
+    /// Headless Firefox ESR through geckodriver.
+    Firefox,
 }
 
 impl PeerKind {
     /// Every kind, in the order the matrix lists them.
-    pub const ALL: [PeerKind; 2] = [PeerKind::Native, PeerKind::Chromium];
+    pub const ALL: [PeerKind; 3] = [PeerKind::Native, PeerKind::Chromium, PeerKind::Firefox];
 
     /// The kind's name as scenario files and reports spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             PeerKind::Native => "native",
             PeerKind::Chromium => "chromium",
+            PeerKind::Firefox => "firefox",
         }
     }
 
@@ -76,7 +85,7 @@ impl PeerKind {
 
 impl fmt::Display for PeerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -99,6 +108,62 @@ impl NativeProfile {
             NativeProfile::Fast => "fast",
         }
     }
+}
+
+/// How browsers present their host candidates.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Deserialize, Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HostCandidates {
+    /// Plain IP addresses (Chromium's `WebRtcHideLocalIpsWithMdns` off, Firefox's
+    /// `media.peerconnection.ice.obfuscate_host_addresses` false).
+    #[default]
+    Ip,
+    /// The browsers' default: host addresses hidden behind random `<uuid>.local` mDNS names.
+    Mdns,
+}
+
+impl HostCandidates {
+    /// The mode's name as scenario files and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostCandidates::Ip => "ip",
+            HostCandidates::Mdns => "mdns",
+        }
+    }
+}
+
+/// A pairing that is known not to work: it is shown as an expected failure, and flagged when it
+/// starts passing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownFailure {
+    /// `offerer:answerer`, each a peer kind or `*` (`chromium:native`, `*:native`).
+    pub pairing: String,
+    /// Always `fail`; says what the entry means where it is read.
+    pub expect: ExpectedOutcome,
+    /// Why it fails, in words (a bug link is welcome).
+    pub reason: String,
+}
+
+impl KnownFailure {
+    /// Whether this entry covers the pairing `offerer:answerer`.
+    pub fn covers(&self, offerer: PeerKind, answerer: PeerKind) -> bool {
+        let Some((o, a)) = self.pairing.split_once(':') else {
+            return false;
+        };
+        let fits = |pattern: &str, kind: PeerKind| pattern == "*" || pattern == kind.as_str();
+        fits(o.trim(), offerer) && fits(a.trim(), answerer)
+    }
+}
+
+/// What a known-failure entry expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpectedOutcome {
+    /// The case is expected to fail.
+    Fail,
 }
 
 /// ICE configuration shared by both peers of a case.
@@ -182,7 +247,7 @@ impl CandidateType {
 
 impl fmt::Display for CandidateType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

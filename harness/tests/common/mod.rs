@@ -1,13 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rtc_interop::outcome::CaseResult;
 use rtc_interop::plan::{self, Case};
-use rtc_interop::runner::{Environment, RunSettings};
+use rtc_interop::runner::{self, Environment, RunSettings};
 use rtc_interop::scenario::{self, PeerKind, Scenario};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -47,9 +46,11 @@ pub fn cases(scenario: Scenario, pairings: &[(PeerKind, PeerKind)]) -> Vec<Case>
 
 /// Prepares what `cases` need (installing a missing browser, as `run` does) and runs them in order.
 pub async fn run(cases: &[Case]) -> Vec<CaseResult> {
-    let kinds: BTreeSet<PeerKind> = cases.iter().flat_map(Case::kinds).collect();
-    let settings = RunSettings { install: true };
-    let environment = Environment::prepare(&kinds, &settings)
+    let settings = RunSettings {
+        install: true,
+        jobs: 1,
+    };
+    let environment = Environment::prepare(&runner::browsers_needed(cases), &settings)
         .await
         .unwrap_or_else(|e| panic!("cannot prepare the environment: {e}"));
     let mut results = Vec::new();
@@ -60,5 +61,6 @@ pub async fn run(cases: &[Case]) -> Vec<CaseResult> {
                 .await,
         );
     }
+    environment.shutdown().await;
     results
 }

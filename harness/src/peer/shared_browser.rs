@@ -1,0 +1,268 @@
+//! One browser per kind (and host-candidate mode) per run, shared by every case that needs it.
+//!
+//! Starting a browser costs most of a case's time (Firefox takes seconds), so a run starts each
+//! browser once and gives every case a fresh window of it: a new document, a new
+//! RTCPeerConnection, nothing left over from the case before. WebDriver commands act on the
+//! session's *current* window, so commands are serialized and each one first switches to the
+//! window of the case that issued it.
+//!
+//! A browser that crashes, or a driver that dies, fails only the case that was using it: the next
+//! case finds the session gone and starts a fresh browser (and driver).
+
+use std::time::Duration;
+
+use fantoccini::Client;
+use fantoccini::error::CmdError;
+use fantoccini::wd::WindowHandle;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::webdriver::{BrowserInfo, DriverService, SESSION_TIMEOUT, with_timeout};
+use crate::provision::BrowserInstall;
+use crate::scenario::{HostCandidates, PeerKind};
+
+/// How long one WebDriver command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the health check of a session that failed a command may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A browser shared by the cases of a run.
+pub struct SharedBrowser {
+    install: BrowserInstall,
+    hosts: HostCandidates,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    driver: Option<DriverService>,
+    session: Option<Session>,
+    /// Counts sessions, so a window of a crashed browser is never mistaken for a live one.
+    generation: u64,
+    /// A command failed since the last health check.
+    suspect: bool,
+}
+
+struct Session {
+    client: Client,
+    info: BrowserInfo,
+    /// The window the browser started with. No case uses it; it keeps the session alive (closing
+    /// the last window ends a session) and is where commands go between cases.
+    home: WindowHandle,
+    /// The window commands act on now.
+    current: WindowHandle,
+}
+
+/// One case's window in a shared browser.
+#[derive(Debug, Clone)]
+pub struct Window {
+    handle: WindowHandle,
+    generation: u64,
+}
+
+impl SharedBrowser {
+    /// Starts the driver and the browser, so that the first case does not pay for it.
+    pub async fn start(install: BrowserInstall, hosts: HostCandidates) -> Result<Self, String> {
+        let browser = SharedBrowser {
+            install,
+            hosts,
+            state: Mutex::new(State::default()),
+        };
+        browser
+            .ensure_session(&mut *browser.state.lock().await)
+            .await?;
+        Ok(browser)
+    }
+
+    /// The browser kind.
+    pub fn kind(&self) -> PeerKind {
+        self.install.kind
+    }
+
+    /// The browser's version and user agent (from its current session).
+    pub async fn info(&self) -> Option<BrowserInfo> {
+        let state = self.state.lock().await;
+        state.session.as_ref().map(|s| s.info.clone())
+    }
+
+    /// Opens a new window on `url` for one case; restarts the browser first if it died.
+    pub async fn open_window(&self, url: &str) -> Result<(Window, BrowserInfo), String> {
+        let mut state = self.state.lock().await;
+        if state.suspect {
+            self.probe(&mut state).await;
+        }
+        self.ensure_session(&mut state).await?;
+        let generation = state.generation;
+        let session = state.session.as_mut().expect("ensured above");
+        let opened = with_timeout(COMMAND_TIMEOUT, "opening a window", async {
+            let window = session.client.new_window(false).await.map_err(describe)?;
+            session.current = session.home.clone(); // until the switch below succeeds
+            session
+                .client
+                .switch_to_window(window.handle.clone())
+                .await
+                .map_err(describe)?;
+            session.current = window.handle.clone();
+            session
+                .client
+                .goto(url)
+                .await
+                .map_err(|e| format!("cannot load {url}: {}", describe(e)))?;
+            Ok(window.handle)
+        })
+        .await;
+        match opened {
+            Ok(handle) => Ok((
+                Window { handle, generation },
+                state.session.as_ref().expect("still open").info.clone(),
+            )),
+            Err(e) => {
+                state.suspect = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `script` in `window` (WebDriver's Execute Script: `return …` gives the value).
+    pub async fn execute(
+        &self,
+        window: &Window,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, String> {
+        let mut state = self.state.lock().await;
+        let session = self.window_session(&mut state, window)?;
+        let result = with_timeout(COMMAND_TIMEOUT, "a WebDriver command", async {
+            if session.current != window.handle {
+                session
+                    .client
+                    .switch_to_window(window.handle.clone())
+                    .await
+                    .map_err(describe)?;
+                session.current = window.handle.clone();
+            }
+            session.client.execute(script, args).await.map_err(describe)
+        })
+        .await;
+        if result.is_err() {
+            state.suspect = true;
+        }
+        result.map_err(|e| self.with_driver_status(&state, e))
+    }
+
+    /// Closes a case's window. The session stays open for the next case.
+    pub async fn close_window(&self, window: &Window) {
+        let mut state = self.state.lock().await;
+        let Ok(session) = self.window_session(&mut state, window) else {
+            return;
+        };
+        let closed = with_timeout(COMMAND_TIMEOUT, "closing a window", async {
+            session
+                .client
+                .switch_to_window(window.handle.clone())
+                .await
+                .map_err(describe)?;
+            session.current = window.handle.clone();
+            session.client.close_window().await.map_err(describe)?;
+            // New Window needs an open current window: go home.
+            session
+                .client
+                .switch_to_window(session.home.clone())
+                .await
+                .map_err(describe)?;
+            session.current = session.home.clone();
+            Ok(())
+        })
+        .await;
+        if closed.is_err() {
+            state.suspect = true;
+        }
+    }
+
+    /// Ends the session (the browser quits) and stops the driver.
+    pub async fn shutdown(&self) {
+        let mut state = self.state.lock().await;
+        if let Some(session) = state.session.take() {
+            let _ = tokio::time::timeout(COMMAND_TIMEOUT, session.client.close()).await;
+        }
+        state.driver = None; // dropping it kills the driver's process group
+    }
+
+    fn window_session<'s>(
+        &self,
+        state: &'s mut State,
+        window: &Window,
+    ) -> Result<&'s mut Session, String> {
+        if window.generation != state.generation {
+            return Err(format!(
+                "the {} browser this case used was restarted after a crash",
+                self.kind()
+            ));
+        }
+        state
+            .session
+            .as_mut()
+            .ok_or_else(|| format!("the {} browser is gone", self.kind()))
+    }
+
+    /// Drops a session that no longer answers, so that the next case starts a fresh browser.
+    async fn probe(&self, state: &mut State) {
+        state.suspect = false;
+        let alive = match &state.session {
+            Some(session) => tokio::time::timeout(PROBE_TIMEOUT, session.client.windows())
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            None => false,
+        };
+        if !alive {
+            state.session = None;
+        }
+    }
+
+    async fn ensure_session(&self, state: &mut State) -> Result<(), String> {
+        if state.session.is_some() {
+            return Ok(());
+        }
+        if !state.driver.as_ref().is_some_and(DriverService::is_running) {
+            state.driver = None;
+            state.driver = Some(DriverService::start(self.install.clone()).await?);
+        }
+        let driver = state.driver.as_ref().expect("started above");
+        let (client, info) = with_timeout(
+            SESSION_TIMEOUT,
+            "starting the browser",
+            driver.new_session(self.hosts),
+        )
+        .await?;
+        let home = with_timeout(COMMAND_TIMEOUT, "reading the first window", async {
+            client.window().await.map_err(describe)
+        })
+        .await?;
+        state.generation += 1;
+        state.session = Some(Session {
+            client,
+            info,
+            current: home.clone(),
+            home,
+        });
+        Ok(())
+    }
+
+    fn with_driver_status(&self, state: &State, error: String) -> String {
+        match &state.driver {
+            Some(driver) if !driver.is_running() => {
+                format!("{error} (the {} driver has exited)", self.kind())
+            }
+            _ => error,
+        }
+    }
+}
+
+/// A WebDriver error in words, the browser's own message first.
+fn describe(error: CmdError) -> String {
+    match error {
+        CmdError::Standard(e) => format!("{}: {}", e.error(), e.message),
+        CmdError::Lost(e) => format!("the connection to the driver was lost: {e}"),
+        other => other.to_string(),
+    }
+}
