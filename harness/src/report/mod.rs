@@ -1,5 +1,6 @@
 //! Reports: consumers of the runner's events. Each format is one [`Reporter`].
 
+mod html;
 mod json;
 mod junit;
 mod terminal;
@@ -7,6 +8,7 @@ mod terminal;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use html::HtmlReport;
 pub use json::JsonReport;
 pub use junit::JunitReport;
 pub use terminal::TerminalReport;
