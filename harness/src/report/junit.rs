@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
 
-use super::{Reporter, RunEvent};
+use super::{Reporter, RunEvent, escape};
 use crate::outcome::{CaseResult, Status};
 
 /// Writes `junit.xml` into the run folder when the run finishes.
@@ -88,11 +88,4 @@ pub fn render(results: &[CaseResult]) -> String {
     }
     xml.push_str("</testsuites>\n");
     xml
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

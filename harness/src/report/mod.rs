@@ -1,5 +1,6 @@
 //! Reports: consumers of the runner's events. Each format is one [`Reporter`].
 
+mod html;
 mod json;
 mod junit;
 mod terminal;
@@ -7,6 +8,7 @@ mod terminal;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use html::HtmlReport;
 pub use json::JsonReport;
 pub use junit::JunitReport;
 pub use terminal::TerminalReport;
@@ -73,4 +75,35 @@ pub fn new_run_id(reports: &Path) -> String {
         id = format!("{base}-{n}");
     }
     id
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` replaced by entities: safe as element content and as a
+/// quoted attribute value, in HTML and in XML alike.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escape_replaces_every_markup_character() {
+        assert_eq!(
+            escape(r#"<a href="x" title='y'>&amp;</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
+        );
+        assert_eq!(escape("candidate:1 1 udp ↔ ok"), "candidate:1 1 udp ↔ ok");
+    }
 }

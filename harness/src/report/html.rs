@@ -1,0 +1,591 @@
+//! `report.html`: the run for people. One self-contained page (inline CSS and SVG, no external
+//! assets): a header with the totals, a pairing matrix per scenario, then one section per case with
+//! its failure, state timelines, candidates, data channel, signaling ladder and SDP.
+//!
+//! The page depends only on the results, so the same results always give the same bytes.
+
+mod ladder;
+mod timeline;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io;
+use std::path::PathBuf;
+
+use super::{Reporter, RunEvent, escape};
+use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair};
+use crate::outcome::{CaseResult, Sides, Status};
+use crate::scenario::PeerKind;
+
+/// Writes `report.html` into the run folder when the run finishes.
+pub struct HtmlReport {
+    path: PathBuf,
+    run_id: String,
+}
+
+impl HtmlReport {
+    /// A report written to `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            run_id: String::new(),
+        }
+    }
+}
+
+impl Reporter for HtmlReport {
+    fn name(&self) -> &'static str {
+        "HTML"
+    }
+
+    fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
+        match event {
+            RunEvent::Started { run_id, .. } => self.run_id = run_id.to_string(),
+            RunEvent::Finished { results } => {
+                std::fs::write(&self.path, render(&self.run_id, results))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The whole page for a run.
+fn render(run_id: &str, results: &[CaseResult]) -> String {
+    let mut html = String::with_capacity(64 * 1024 + results.len() * 32 * 1024);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>rtc-interop run {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        escape(run_id)
+    );
+    html.push_str(&header(run_id, results));
+    html.push_str("<section class=\"matrices\">\n<h2>Pairings</h2>\n");
+    for scenario in scenarios(results) {
+        let cases: Vec<(usize, &CaseResult)> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.scenario == scenario)
+            .collect();
+        html.push_str(&matrix(scenario, &cases));
+    }
+    if results.is_empty() {
+        html.push_str("<p class=\"muted\">No cases ran.</p>\n");
+    }
+    html.push_str("</section>\n<section class=\"cases\">\n<h2>Cases</h2>\n");
+    for (index, result) in results.iter().enumerate() {
+        html.push_str(&case_section(index, result));
+    }
+    html.push_str("</section>\n");
+    html.push_str(SCRIPT);
+    html.push_str("</body>\n</html>\n");
+    html
+}
+
+/// Scenario names in the order they first appear.
+fn scenarios(results: &[CaseResult]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in results {
+        if !names.contains(&r.scenario.as_str()) {
+            names.push(&r.scenario);
+        }
+    }
+    names
+}
+
+/// The anchor of case `index`'s section.
+fn case_id(index: usize) -> String {
+    format!("case-{index}")
+}
+
+/// Milliseconds for reading: `12.3 ms`.
+fn ms(value: f64) -> String {
+    format!("{value:.1} ms")
+}
+
+fn optional_ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_string(), ms)
+}
+
+/// `offerer (chromium)`.
+fn side_name(role: &str, kind: PeerKind) -> String {
+    format!("{role} ({kind})")
+}
+
+/// Run id, version, start time, totals and the browsers seen.
+fn header(run_id: &str, results: &[CaseResult]) -> String {
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    let started = results
+        .iter()
+        .map(|r| r.started_at_ms)
+        .reduce(f64::min)
+        .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64))
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+    let browsers: BTreeSet<(String, String)> = results
+        .iter()
+        .flat_map(|r| &r.browsers)
+        .map(|b| (b.kind.to_string(), b.version.clone()))
+        .collect();
+    let browsers = if browsers.is_empty() {
+        "none".to_string()
+    } else {
+        browsers
+            .iter()
+            .map(|(kind, version)| format!("{} {}", escape(kind), escape(version)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let profiles: BTreeSet<&str> = results
+        .iter()
+        .filter_map(|r| r.native_profile.map(|p| p.as_str()))
+        .collect();
+
+    let mut html = String::from("<header>\n");
+    let _ = writeln!(
+        html,
+        "<h1>rtc-interop run <code>{}</code></h1>",
+        escape(run_id)
+    );
+    let _ = writeln!(
+        html,
+        "<p class=\"totals\"><span class=\"badge passed\">{} passed</span> \
+         <span class=\"badge failed\">{} failed</span> \
+         <span class=\"badge skipped\">{} skipped</span> <span class=\"muted\">of {} case(s)</span></p>",
+        count(Status::Passed),
+        count(Status::Failed),
+        count(Status::Skipped),
+        results.len()
+    );
+    html.push_str("<dl class=\"facts\">");
+    let _ = write!(
+        html,
+        "<dt>tool</dt><dd>rtc-interop {}</dd>",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Some(started) = started {
+        let _ = write!(html, "<dt>started</dt><dd>{started}</dd>");
+    }
+    let _ = write!(html, "<dt>browsers</dt><dd>{browsers}</dd>");
+    if !profiles.is_empty() {
+        let profiles: Vec<&str> = profiles.into_iter().collect();
+        let _ = write!(
+            html,
+            "<dt>native profile</dt><dd>{}</dd>",
+            profiles.join(", ")
+        );
+    }
+    html.push_str("</dl>\n</header>\n");
+    html
+}
+
+/// The worst of several statuses: failed, then skipped, then passed.
+fn worst(statuses: impl Iterator<Item = Status>) -> Option<Status> {
+    let rank = |s: &Status| match s {
+        Status::Passed => 0,
+        Status::Skipped => 1,
+        Status::Failed => 2,
+    };
+    statuses.max_by_key(rank)
+}
+
+/// A scenario's pairing matrix: offerer kinds down, answerer kinds across, every kind that took
+/// part in the scenario on both axes.
+fn matrix(scenario: &str, cases: &[(usize, &CaseResult)]) -> String {
+    let kinds: BTreeSet<PeerKind> = cases
+        .iter()
+        .flat_map(|(_, r)| [r.offerer, r.answerer])
+        .collect();
+    let mut html = format!(
+        "<h3>{}</h3>\n<table class=\"matrix\">\n<tr><th class=\"corner\">offerer ↓ answerer →</th>",
+        escape(scenario)
+    );
+    for kind in &kinds {
+        let _ = write!(html, "<th>{kind}</th>");
+    }
+    html.push_str("</tr>\n");
+    for &offerer in &kinds {
+        let _ = write!(html, "<tr><th>{offerer}</th>");
+        for &answerer in &kinds {
+            let here: Vec<&(usize, &CaseResult)> = cases
+                .iter()
+                .filter(|(_, r)| r.offerer == offerer && r.answerer == answerer)
+                .collect();
+            html.push_str(&matrix_cell(offerer, answerer, &here));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// One matrix cell: a link per case of that pairing (normally one), or a dash when none ran.
+fn matrix_cell(offerer: PeerKind, answerer: PeerKind, cases: &[&(usize, &CaseResult)]) -> String {
+    let Some(status) = worst(cases.iter().map(|(_, r)| r.status)) else {
+        return "<td class=\"cell none\">—</td>".to_string();
+    };
+    let mut html = format!(
+        "<td class=\"cell {}\" data-pairing=\"{offerer}→{answerer}\">",
+        status.as_str()
+    );
+    for (index, result) in cases {
+        let pair = match result.status {
+            Status::Skipped => String::new(),
+            _ => pair_summary(&result.selected_pair),
+        };
+        let _ = write!(
+            html,
+            "<a href=\"#{}\" title=\"{}\"><span class=\"status\">{}</span>\
+             <span class=\"ttc\">{}</span><span class=\"pair\">{}</span>{}</a>",
+            case_id(*index),
+            escape(result.failure.as_deref().unwrap_or(result.status.as_str())),
+            result.status.as_str(),
+            connected(result),
+            escape(&pair),
+            result
+                .failure
+                .as_deref()
+                .map_or_else(String::new, |f| format!(
+                    "<span class=\"why\">{}</span>",
+                    escape(&shorten(f, 80))
+                )),
+        );
+    }
+    html.push_str("</td>");
+    html
+}
+
+/// `connected in 75.5 ms`, `never connected`, or `not run`.
+fn connected(r: &CaseResult) -> String {
+    match r.time_to_connected_ms {
+        Some(t) => format!("connected in {}", ms(t)),
+        None if r.status == Status::Skipped => "not run".to_string(),
+        None => "never connected".to_string(),
+    }
+}
+
+/// The first `max` characters of `text`, with `…` when it was longer.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// The selected pair's candidate types, offerer's end first: `host↔prflx`, as the offerer saw it,
+/// and as the answerer saw it when that differs.
+fn pair_summary(pair: &Sides<Option<SelectedPair>>) -> String {
+    let offerer = pair
+        .offerer
+        .as_ref()
+        .map(|p| format!("{}↔{}", p.local.kind, p.remote.kind));
+    let answerer = pair
+        .answerer
+        .as_ref()
+        .map(|p| format!("{}↔{}", p.remote.kind, p.local.kind));
+    match (offerer, answerer) {
+        (Some(o), Some(a)) if o == a => o,
+        (Some(o), Some(a)) => format!("{o} (answerer: {a})"),
+        (Some(o), None) => o,
+        (None, Some(a)) => format!("answerer: {a}"),
+        (None, None) => "no selected pair".to_string(),
+    }
+}
+
+/// One case's section: open when it failed.
+fn case_section(index: usize, r: &CaseResult) -> String {
+    let status = r.status.as_str();
+    let open = if r.status == Status::Failed {
+        " open"
+    } else {
+        ""
+    };
+    let mut html = format!(
+        "<details class=\"case {status}\" id=\"{}\"{open}>\n<summary><span class=\"badge {status}\">{status}</span> \
+         <b>{}</b> {} → {} <span class=\"muted\">{} · took {}</span></summary>\n<div class=\"body\">\n",
+        case_id(index),
+        escape(&r.scenario),
+        r.offerer,
+        r.answerer,
+        connected(r),
+        ms(r.duration_ms),
+    );
+    if let Some(failure) = &r.failure {
+        html.push_str(&failure_block(failure));
+    }
+    html.push_str(&case_facts(r));
+    html.push_str("<h4>State timelines</h4>\n");
+    html.push_str(&timeline::render(r));
+    html.push_str("<h4>Candidates</h4>\n");
+    html.push_str(&candidates(r));
+    html.push_str("<h4>Data channel</h4>\n");
+    html.push_str(&data_channel(r));
+    let _ = writeln!(
+        html,
+        "<h4>Signaling <span class=\"muted\">({} message(s) through the relay)</span></h4>",
+        r.signaling.len()
+    );
+    html.push_str(&ladder::render(r));
+    html.push_str(&errors(r));
+    html.push_str(&sdp(r));
+    html.push_str("</div>\n</details>\n");
+    html
+}
+
+/// The unmet expectations, one per line.
+fn failure_block(failure: &str) -> String {
+    let mut html = String::from("<ul class=\"failure\">");
+    for line in failure.split("; ") {
+        let _ = write!(html, "<li>{}</li>", escape(line));
+    }
+    html.push_str("</ul>\n");
+    html
+}
+
+fn case_facts(r: &CaseResult) -> String {
+    let mut html = String::from("<dl class=\"facts\">");
+    let _ = write!(
+        html,
+        "<dt>pairing</dt><dd>{}</dd><dt>duration</dt><dd>{}</dd>\
+         <dt>time to connected</dt><dd>{}</dd><dt>echo round trip</dt><dd>{}</dd>",
+        escape(&r.pairing),
+        ms(r.duration_ms),
+        optional_ms(r.time_to_connected_ms),
+        optional_ms(r.echo_round_trip_ms),
+    );
+    if let Some(profile) = r.native_profile {
+        let _ = write!(html, "<dt>native profile</dt><dd>{}</dd>", profile.as_str());
+    }
+    let mut browsers: Vec<_> = r.browsers.iter().collect();
+    browsers.dedup();
+    for b in browsers {
+        let _ = write!(
+            html,
+            "<dt>{}</dt><dd title=\"{}\">{}</dd>",
+            b.kind,
+            escape(&b.user_agent),
+            escape(&b.version)
+        );
+    }
+    html.push_str("</dl>\n");
+    html
+}
+
+/// `host udp 192.0.2.2:5000`; an address the stack hid shows as `(hidden)`.
+fn pair_end(end: &PairEnd) -> String {
+    let address = match end.address.as_str() {
+        "" => "(hidden)".to_string(),
+        a if a.contains(':') => format!("[{a}]"),
+        a => a.to_string(),
+    };
+    format!("{} {} {address}:{}", end.kind, end.protocol, end.port)
+}
+
+/// Whether a candidate is the given end of the selected pair.
+fn is_end(c: &Candidate, end: Option<&PairEnd>) -> bool {
+    end.is_some_and(|e| e.address == c.address && e.port == c.port && e.protocol == c.protocol)
+}
+
+/// Per side: the candidates it gathered and received, and the pair it selected.
+fn candidates(r: &CaseResult) -> String {
+    let mut html = String::from("<div class=\"sides\">\n");
+    for (role, kind, sets, pair) in [
+        (
+            "offerer",
+            r.offerer,
+            &r.candidates.offerer,
+            &r.selected_pair.offerer,
+        ),
+        (
+            "answerer",
+            r.answerer,
+            &r.candidates.answerer,
+            &r.selected_pair.answerer,
+        ),
+    ] {
+        let _ = write!(
+            html,
+            "<div class=\"side\"><h5>{}</h5>\n<table class=\"grid\"><tr><th></th><th>type</th>\
+             <th>protocol</th><th>address</th><th>port</th><th></th></tr>\n",
+            side_name(role, kind)
+        );
+        let rows = [
+            ("local", &sets.local, pair.as_ref().map(|p| &p.local)),
+            ("remote", &sets.remote, pair.as_ref().map(|p| &p.remote)),
+        ];
+        for (direction, list, end) in rows {
+            if list.is_empty() {
+                let _ = writeln!(
+                    html,
+                    "<tr><td>{direction}</td><td colspan=\"5\" class=\"muted\">none</td></tr>"
+                );
+            }
+            for c in list {
+                let selected = is_end(c, end);
+                let _ = writeln!(
+                    html,
+                    "<tr{}><td>{direction}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if selected { " class=\"selected\"" } else { "" },
+                    c.kind,
+                    escape(&c.protocol),
+                    escape(&c.address),
+                    c.port,
+                    if selected { "selected" } else { "" },
+                );
+            }
+        }
+        html.push_str("</table>\n");
+        let selected = pair.as_ref().map_or_else(
+            || "<span class=\"muted\">none</span>".to_string(),
+            |p| {
+                format!(
+                    "{} ↔ {}",
+                    escape(&pair_end(&p.local)),
+                    escape(&pair_end(&p.remote))
+                )
+            },
+        );
+        let _ = writeln!(
+            html,
+            "<p class=\"pair\">selected pair (local ↔ remote): {selected}</p></div>"
+        );
+    }
+    html.push_str("</div>\n");
+    html
+}
+
+/// The data channel on each side, and the offerer's echo probe.
+fn data_channel(r: &CaseResult) -> String {
+    let mut html = String::from(
+        "<table class=\"grid\"><tr><th></th><th>label</th><th>opened</th><th>echo sent</th>\
+         <th>echo back</th><th>round trip</th><th>echo intact</th><th>messages echoed</th></tr>\n",
+    );
+    let sides: [(&str, PeerKind, &Option<DataChannelLog>); 2] = [
+        ("offerer", r.offerer, &r.data_channel.offerer),
+        ("answerer", r.answerer, &r.data_channel.answerer),
+    ];
+    for (role, kind, log) in sides {
+        let _ = write!(html, "<tr><th>{}</th>", side_name(role, kind));
+        let Some(log) = log else {
+            html.push_str("<td colspan=\"7\" class=\"muted\">no data channel</td></tr>\n");
+            continue;
+        };
+        let echo = log.echo.as_ref();
+        let intact = echo.map_or("—", |e| match &e.received {
+            Some(back) if *back == e.sent => "yes",
+            Some(_) => "no: it changed",
+            None => "no reply",
+        });
+        let _ = writeln!(
+            html,
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{intact}</td><td>{}</td></tr>",
+            escape(&log.label),
+            optional_ms(log.opened_at_ms),
+            optional_ms(echo.map(|e| e.sent_at_ms)),
+            optional_ms(echo.and_then(|e| e.received_at_ms)),
+            optional_ms(echo.and_then(|e| e.round_trip_ms())),
+            escape(&echo.map_or_else(String::new, |e| format!(
+                "sent: {}\nback: {}",
+                e.sent,
+                e.received.as_deref().unwrap_or("(nothing)")
+            ))),
+            log.messages_echoed,
+        );
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// Errors each side met, when there are any.
+fn errors(r: &CaseResult) -> String {
+    if r.errors.offerer.is_empty() && r.errors.answerer.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from("<h4>Errors the peers met</h4>\n");
+    for (role, kind, list) in [
+        ("offerer", r.offerer, &r.errors.offerer),
+        ("answerer", r.answerer, &r.errors.answerer),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            html,
+            "<h5>{}</h5><ul class=\"errors\">",
+            side_name(role, kind)
+        );
+        for e in list {
+            let _ = write!(html, "<li>{}</li>", escape(e));
+        }
+        html.push_str("</ul>\n");
+    }
+    html
+}
+
+/// The session descriptions, folded away.
+fn sdp(r: &CaseResult) -> String {
+    let count = r.sdp.offerer.len() + r.sdp.answerer.len();
+    let mut html =
+        format!("<details class=\"sdp\"><summary>SDP ({count} description(s))</summary>\n");
+    for (role, kind, list) in [
+        ("offerer", r.offerer, &r.sdp.offerer),
+        ("answerer", r.answerer, &r.sdp.answerer),
+    ] {
+        for d in list {
+            let _ = writeln!(
+                html,
+                "<h5>{} set its {} @ {}</h5><pre>{}</pre>",
+                side_name(role, kind),
+                escape(&d.kind),
+                ms(d.at_ms),
+                escape(d.sdp.trim_end())
+            );
+        }
+    }
+    html.push_str("</details>\n");
+    html
+}
+
+/// Opens a case's section when the address names it (a matrix link to a closed case).
+const SCRIPT: &str = "<script>\nfunction openTarget(){var e=document.getElementById(location.hash.slice(1));if(e&&e.tagName==='DETAILS')e.open=true;}\naddEventListener('hashchange',openTarget);openTarget();\n</script>\n";
+
+const STYLE: &str = r#"
+:root{--passed:#dafbe1;--passed-ink:#1a7f37;--failed:#ffebe9;--failed-ink:#cf222e;--skipped:#eaeef2;--skipped-ink:#57606a;--line:#d0d7de}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;margin:0 auto;padding:16px 24px;max-width:1200px}
+h1{font-size:22px;margin:4px 0}h2{font-size:18px;border-bottom:1px solid var(--line);padding-bottom:4px;margin-top:28px}
+h3{font-size:15px;margin:16px 0 6px}h4{font-size:14px;margin:18px 0 6px}h5{font-size:13px;margin:8px 0 4px}
+code,pre,.grid td{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
+.muted{color:#656d76;font-weight:normal}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
+.badge.passed{background:var(--passed);color:var(--passed-ink)}.badge.failed{background:var(--failed);color:var(--failed-ink)}.badge.skipped{background:var(--skipped);color:var(--skipped-ink)}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0}dl.facts dt{color:#656d76}dl.facts dd{margin:0}
+table.matrix{border-collapse:collapse;margin:4px 0 12px}
+table.matrix th{padding:6px 10px;background:#f6f8fa;border:1px solid var(--line);font-weight:600}
+table.matrix th.corner{font-weight:normal;color:#656d76;font-size:12px}
+td.cell{border:1px solid var(--line);padding:0;min-width:170px;vertical-align:top}
+td.cell a{display:block;padding:6px 10px;color:inherit;text-decoration:none}td.cell a:hover{outline:2px solid #0969da}
+td.cell span{display:block}td.cell .why{font-size:11px;color:#57606a;max-width:260px;margin-top:2px}td.cell .status{font-weight:600}td.cell .pair,td.cell .ttc{font-size:12px}
+td.passed{background:var(--passed)}td.passed .status{color:var(--passed-ink)}
+td.failed{background:var(--failed)}td.failed .status{color:var(--failed-ink)}
+td.skipped{background:var(--skipped)}td.skipped .status{color:var(--skipped-ink)}
+td.none{color:#8c959f;text-align:center;vertical-align:middle;background:repeating-linear-gradient(45deg,#fff,#fff 6px,#f6f8fa 6px,#f6f8fa 12px)}
+details.case{border:1px solid var(--line);border-left-width:5px;border-radius:6px;margin:10px 0}
+details.case.passed{border-left-color:var(--passed-ink)}details.case.failed{border-left-color:var(--failed-ink)}details.case.skipped{border-left-color:var(--skipped-ink)}
+details.case>summary{cursor:pointer;padding:8px 12px;background:#f6f8fa}
+details.case>.body{padding:4px 16px 12px}
+ul.failure{background:var(--failed);color:#82071e;border-radius:6px;padding:8px 8px 8px 28px;margin:10px 0;font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}
+ul.errors{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}
+.sides{display:flex;flex-wrap:wrap;gap:16px}.side{flex:1 1 420px}
+table.grid{border-collapse:collapse}table.grid th,table.grid td{border:1px solid var(--line);padding:2px 8px;text-align:left}
+table.grid th{background:#f6f8fa;font-weight:600;font-size:12px}
+tr.selected td{background:#ddf4ff;font-weight:600}
+p.pair{margin:4px 0;font-family:ui-monospace,monospace;font-size:12px}
+svg{display:block;max-width:100%;height:auto}
+.legend{font-size:12px;margin:4px 0}.legend span{display:inline-block;margin-right:10px}
+.legend i{display:inline-block;width:12px;height:12px;border:1px solid #8c959f;vertical-align:-2px;margin-right:4px}
+details.sdp{margin-top:14px}details.sdp summary{cursor:pointer;font-weight:600}
+pre{background:#f6f8fa;padding:8px;overflow-x:auto;border-radius:6px}
+"#;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+use serde_json::json;
+
+use super::*;
+use crate::observe::{EchoLog, Transition};
+use crate::outcome::CandidateSets;
+use crate::relay::TraceEntry;
+use crate::scenario::CandidateType;
+
+/// A case with nothing observed; tests fill in what they look at.
+fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
+    CaseResult {
+        scenario: "datachannel-echo".into(),
+        pairing: format!("{offerer}→{answerer}"),
+        offerer,
+        answerer,
+        status,
+        failure: (status == Status::Failed).then(|| "it failed".to_string()),
+        started_at_ms: 1_795_458_926_272.6,
+        duration_ms: 1698.2,
+        time_to_connected_ms: (status == Status::Passed).then_some(75.5),
+        echo_round_trip_ms: None,
+        native_profile: None,
+        browsers: Vec::new(),
+        ice_states: Sides::default(),
+        connection_states: Sides::default(),
+        gathering_states: Sides::default(),
+        candidates: Sides::default(),
+        selected_pair: Sides::default(),
+        data_channel: Sides::default(),
+        sdp: Sides::default(),
+        errors: Sides::default(),
+        signaling: Vec::new(),
+    }
+}
+
+fn transitions(list: &[(&str, f64)]) -> Vec<Transition> {
+    list.iter()
+        .map(|&(state, at_ms)| Transition {
+            state: state.into(),
+            at_ms,
+        })
+        .collect()
+}
+
+fn entry(
+    at_ms: f64,
+    connection: u64,
+    sender: Option<&str>,
+    message: serde_json::Value,
+) -> TraceEntry {
+    TraceEntry {
+        at_ms,
+        room: "run/0-case".into(),
+        connection,
+        kind: message["type"].as_str().unwrap().into(),
+        sender: sender.map(String::from),
+        delivered_to: 1,
+        message,
+    }
+}
+
+fn end(kind: &str, port: u16) -> PairEnd {
+    PairEnd {
+        kind: kind.into(),
+        protocol: "udp".into(),
+        address: "192.0.2.2".into(),
+        port,
+    }
+}
+
+/// The text of the element that carries `marker` in its opening tag, up to `close`.
+fn element<'a>(html: &'a str, marker: &str, close: &str) -> &'a str {
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in the page"));
+    let start = html[..=start].rfind('<').unwrap();
+    let len = html[start..].find(close).unwrap();
+    &html[start..start + len]
+}
+
+/// The `<details>` opening tag of case `index`.
+fn details_tag(html: &str, index: usize) -> &str {
+    let start = html.find(&format!("id=\"case-{index}\"")).unwrap();
+    let start = html[..start].rfind('<').unwrap();
+    let len = html[start..].find('>').unwrap();
+    &html[start..=start + len]
+}
+
+#[test]
+fn matrix_has_a_cell_per_pairing_with_its_status() {
+    use PeerKind::{Chromium, Native};
+    let results = vec![
+        case(Native, Native, Status::Passed),
+        case(Native, Chromium, Status::Skipped),
+        case(Chromium, Native, Status::Passed),
+        case(Chromium, Chromium, Status::Failed),
+    ];
+    let html = render("run-1", &results);
+    for (index, (pairing, status)) in [
+        ("native→native", "passed"),
+        ("native→chromium", "skipped"),
+        ("chromium→native", "passed"),
+        ("chromium→chromium", "failed"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cell = element(&html, &format!("data-pairing=\"{pairing}\""), "</td>");
+        assert!(
+            cell.starts_with(&format!("<td class=\"cell {status}\"")),
+            "{cell}"
+        );
+        assert!(cell.contains(&format!("href=\"#case-{index}\"")), "{cell}");
+    }
+    assert_eq!(html.matches("<td class=\"cell ").count(), 4);
+    let native_native = element(&html, "data-pairing=\"native→native\"", "</td>");
+    assert!(
+        native_native.contains("connected in 75.5 ms"),
+        "{native_native}"
+    );
+}
+
+#[test]
+fn matrix_axes_are_the_kinds_that_took_part() {
+    let mut only_native = case(PeerKind::Native, PeerKind::Native, Status::Passed);
+    only_native.scenario = "native-only".into();
+    let mixed = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
+    let html = render("run-1", &[only_native, mixed]);
+    let first = element(&html, "<h3>native-only</h3>", "</table>");
+    assert!(!first.contains("chromium"), "{first}");
+    // The second scenario has both kinds; chromium→chromium and chromium→native never ran.
+    let second = element(&html, "<h3>datachannel-echo</h3>", "</table>");
+    assert_eq!(
+        second.matches("<td class=\"cell none\">").count(),
+        3,
+        "{second}"
+    );
+}
+
+#[test]
+fn matrix_cell_names_the_selected_candidate_types() {
+    let mut r = case(PeerKind::Native, PeerKind::Native, Status::Passed);
+    r.selected_pair = Sides {
+        offerer: Some(SelectedPair {
+            local: end("host", 1),
+            remote: end("prflx", 2),
+        }),
+        answerer: Some(SelectedPair {
+            local: end("host", 2),
+            remote: end("host", 1),
+        }),
+    };
+    let html = render("run-1", &[r]);
+    let cell = element(&html, "data-pairing=\"native→native\"", "</td>");
+    assert!(cell.contains("host↔prflx (answerer: host↔host)"), "{cell}");
+}
+
+#[test]
+fn failed_case_is_open_and_shows_its_failure_escaped() {
+    let passed = case(PeerKind::Native, PeerKind::Native, Status::Passed);
+    let mut failed = case(PeerKind::Native, PeerKind::Chromium, Status::Failed);
+    failed.failure =
+        Some(r#"offerer (native): no <relay> candidate & "srflx"; answerer: timeout"#.into());
+    let html = render("run-1", &[passed, failed]);
+    assert!(
+        !details_tag(&html, 0).contains(" open"),
+        "{}",
+        details_tag(&html, 0)
+    );
+    assert!(
+        details_tag(&html, 1).ends_with(" open>"),
+        "{}",
+        details_tag(&html, 1)
+    );
+    let failure = element(&html, "class=\"failure\"", "</ul>");
+    assert!(
+        failure.contains(
+            "<li>offerer (native): no &lt;relay&gt; candidate &amp; &quot;srflx&quot;</li>"
+        ),
+        "{failure}"
+    );
+    assert!(failure.contains("<li>answerer: timeout</li>"), "{failure}");
+}
+
+#[test]
+fn markup_from_peers_never_reaches_the_page_unescaped() {
+    let evil = "<script>alert(1)</script>";
+    let mut r = case(PeerKind::Chromium, PeerKind::Native, Status::Failed);
+    r.scenario = evil.into();
+    r.failure = Some(evil.into());
+    r.errors.offerer = vec![evil.into()];
+    r.sdp.offerer = vec![crate::observe::Description {
+        kind: "offer".into(),
+        sdp: format!("v=0\r\na=x:{evil}\r\n"),
+        at_ms: 1.0,
+    }];
+    r.ice_states.offerer = transitions(&[(evil, 1.0)]);
+    r.signaling = vec![entry(2.0, 1, Some(evil), json!({"type": evil, "m": evil}))];
+    r.browsers = vec![crate::peer::BrowserInfo {
+        kind: PeerKind::Chromium,
+        version: evil.into(),
+        user_agent: evil.into(),
+    }];
+    r.data_channel.offerer = Some(DataChannelLog {
+        label: evil.into(),
+        opened_at_ms: Some(3.0),
+        echo: None,
+        messages_echoed: 0,
+    });
+    let html = render(evil, &[r]);
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "only the page's own script"
+    );
+    assert!(!html.contains("alert(1)</script>"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+#[test]
+fn ladder_has_one_arrow_per_trace_entry_in_order() {
+    let mut r = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
+    let mut early_hello = entry(
+        1.0,
+        7,
+        Some("offerer-native"),
+        json!({"type": "hello", "m": "offerer-native"}),
+    );
+    early_hello.delivered_to = 0;
+    r.signaling = vec![
+        early_hello,
+        entry(
+            2.5,
+            8,
+            Some("answerer-chromium"),
+            json!({"type": "hello", "m": "answerer-chromium"}),
+        ),
+        entry(
+            3.0,
+            7,
+            Some("offerer-native"),
+            json!({"type": "offer", "sdp": "v=0", "m": "offerer-native"}),
+        ),
+        entry(
+            4.25,
+            7,
+            Some("offerer-native"),
+            json!({"type": "candidate", "candidate": "candidate:1 1 UDP 2130706431 192.0.2.2 5000 typ host", "m": "offerer-native"}),
+        ),
+        entry(
+            5.0,
+            8,
+            Some("answerer-chromium"),
+            json!({"type": "answer", "sdp": "v=0", "m": "answerer-chromium"}),
+        ),
+        // No id: the connection says it is the answerer.
+        entry(6.0, 8, None, json!({"type": "candidate", "candidate": ""})),
+        // Neither id nor connection known.
+        entry(
+            7.0,
+            9,
+            Some("stranger"),
+            json!({"type": "bye", "m": "stranger"}),
+        ),
+    ];
+    let html = render("run-1", &[r]);
+    let ladder = element(&html, "class=\"ladder\"", "</svg>");
+    let arrows: Vec<&str> = ladder.split("<g class=\"msg\"").skip(1).collect();
+    assert_eq!(arrows.len(), 7);
+    let expected = [
+        "hello @ 1.0 ms · not delivered",
+        "hello @ 2.5 ms",
+        "offer @ 3.0 ms",
+        "candidate host udp 192.0.2.2:5000 @ 4.2 ms",
+        "answer @ 5.0 ms",
+        "end-of-candidates @ 6.0 ms",
+        "bye @ 7.0 ms",
+    ];
+    for (i, (arrow, label)) in arrows.iter().zip(expected).enumerate() {
+        assert!(
+            arrow.starts_with(&format!(" data-index=\"{i}\"")),
+            "{arrow}"
+        );
+        assert!(arrow.contains(&format!(">{label}")), "arrow {i}: {arrow}");
+    }
+    let line_from = |arrow: &str| {
+        let at = arrow.find("<line x1=\"").expect("an arrow line") + 10;
+        arrow[at..]
+            .split('"')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let line_to = |arrow: &str| {
+        let at = arrow.find(" x2=\"").expect("an arrow line") + 5;
+        arrow[at..]
+            .split('"')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    // Offerer messages go left to right, answerer messages right to left; the undelivered hello
+    // stops at the relay.
+    assert!(line_from(arrows[2]) < line_to(arrows[2]));
+    assert!(line_from(arrows[4]) > line_to(arrows[4]));
+    assert!(line_from(arrows[5]) > line_to(arrows[5]));
+    assert!(line_to(arrows[0]) < line_to(arrows[2]));
+    assert!(
+        arrows[6].contains("<circle"),
+        "unknown sender on the relay: {}",
+        arrows[6]
+    );
+}
+
+#[test]
+fn timeline_has_a_segment_per_transition() {
+    let mut r = case(PeerKind::Native, PeerKind::Native, Status::Passed);
+    r.ice_states = Sides {
+        offerer: transitions(&[("new", 1.2), ("checking", 45.0), ("connected", 1052.3)]),
+        answerer: transitions(&[("new", 0.8), ("checking", 45.0), ("connected", 1052.3)]),
+    };
+    r.connection_states.offerer =
+        transitions(&[("new", 1.2), ("connecting", 45.0), ("connected", 1254.3)]);
+    r.gathering_states.answerer =
+        transitions(&[("new", 0.8), ("gathering", 1.0), ("complete", 45.0)]);
+    let html = render("run-1", &[r]);
+    let timeline = element(&html, "class=\"timeline\"", "</svg>");
+    let states: Vec<&str> = timeline
+        .split("<g class=\"segment\" data-state=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "new",
+            "checking",
+            "connected",
+            "new",
+            "checking",
+            "connected",
+            "new",
+            "connecting",
+            "connected",
+            "new",
+            "gathering",
+            "complete"
+        ]
+    );
+    assert!(timeline.contains("<title>checking: from 45.0 ms until 1052.3 ms</title>"));
+    assert!(timeline.contains("<title>connected: from 1254.3 ms until the end</title>"));
+    // The two bands nobody reported still show.
+    assert_eq!(timeline.matches(">not observed<").count(), 2);
+    // One color per state name.
+    let color_of = |state: &str| {
+        let at = timeline.find(&format!("data-state=\"{state}\"")).unwrap();
+        let fill = timeline[at..].find("fill=\"").unwrap() + at + 6;
+        timeline[fill..fill + 7].to_string()
+    };
+    assert_ne!(color_of("new"), color_of("connected"));
+    for (i, _) in timeline.match_indices("data-state=\"connected\"") {
+        let fill = timeline[i..].find("fill=\"").unwrap() + i + 6;
+        assert_eq!(timeline[fill..fill + 7], color_of("connected"));
+    }
+}
+
+#[test]
+fn case_details_show_candidates_pair_and_echo() {
+    let mut r = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
+    let candidate = |port| Candidate {
+        kind: CandidateType::Host,
+        protocol: "udp".into(),
+        address: "192.0.2.2".into(),
+        port,
+        component: 1,
+        related_address: None,
+        tcp_type: None,
+    };
+    r.candidates.offerer = CandidateSets {
+        local: vec![candidate(5000), candidate(5001)],
+        remote: vec![candidate(6000)],
+    };
+    r.selected_pair.offerer = Some(SelectedPair {
+        local: end("host", 5001),
+        remote: end("prflx", 6000),
+    });
+    r.data_channel.offerer = Some(DataChannelLog {
+        label: "echo".into(),
+        opened_at_ms: Some(10.0),
+        echo: Some(EchoLog {
+            sent: "ping".into(),
+            sent_at_ms: 10.0,
+            received: Some("ping".into()),
+            received_at_ms: Some(12.5),
+        }),
+        messages_echoed: 0,
+    });
+    let html = render("run-1", &[r]);
+    let selected: Vec<&str> = html
+        .match_indices("<tr class=\"selected\">")
+        .map(|(i, _)| &html[i..i + 140])
+        .collect();
+    assert_eq!(selected.len(), 2, "{selected:?}");
+    assert!(selected[0].contains("<td>5001</td>"));
+    assert!(selected[1].contains("<td>6000</td>"));
+    assert!(html.contains("host udp 192.0.2.2:5001 ↔ prflx udp 192.0.2.2:6000"));
+    let echo = element(&html, "<td>echo</td>", "</tr>");
+    assert!(
+        echo.contains("<td>2.5 ms</td>") && echo.contains(">yes</td>"),
+        "{echo}"
+    );
+}
+
+#[test]
+fn report_is_written_on_finish_and_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    let results = vec![case(PeerKind::Native, PeerKind::Native, Status::Passed)];
+    let mut report = HtmlReport::new(path.clone());
+    report
+        .on_event(&RunEvent::Started {
+            run_id: "20261123-183526",
+            cases: &[],
+        })
+        .unwrap();
+    assert!(!path.exists());
+    report
+        .on_event(&RunEvent::Finished { results: &results })
+        .unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.starts_with("<!DOCTYPE html>"));
+    assert!(written.contains("<code>20261123-183526</code>"));
+    assert!(
+        !written.contains(" src=") && !written.contains("<link"),
+        "no external assets"
+    );
+    assert_eq!(written, render("20261123-183526", &results));
+}
