@@ -321,16 +321,17 @@ fn attribute_changes(scope: &str, old: &[Line], new: &[Line], out: &mut Vec<Stri
         if ov == nv {
             continue;
         }
-        if let Some((_, name)) = SINGLE.iter().find(|(n, _)| *n == k) {
-            if ov.len() <= 1 && nv.len() <= 1 {
-                out.push(match (ov.first(), nv.first()) {
-                    (Some(a), Some(b)) => format!("{scope}: {name} {a} → {b}"),
-                    (Some(a), None) => format!("{scope}: {name} {a} removed"),
-                    (None, Some(b)) => format!("{scope}: {name} {b} added"),
-                    (None, None) => unreachable!("the values differ"),
-                });
-                continue;
-            }
+        if let Some((_, name)) = SINGLE.iter().find(|(n, _)| *n == k)
+            && ov.len() <= 1
+            && nv.len() <= 1
+        {
+            let (ov, nv) = (ov.first().map(|v| v.trim()), nv.first().map(|v| v.trim()));
+            out.push(match (ov, nv) {
+                (Some(a), Some(b)) => format!("{scope}: {name} {a} → {b}"),
+                (Some(a), None) => format!("{scope}: {name} {a} removed"),
+                (None, b) => format!("{scope}: {name} {} added", b.unwrap_or("")),
+            });
+            continue;
         }
         if FLAGS.contains(&k.as_str()) && ov.iter().chain(nv).all(String::is_empty) {
             let change = if nv.len() > ov.len() {
@@ -350,7 +351,11 @@ fn attribute_changes(scope: &str, old: &[Line], new: &[Line], out: &mut Vec<Stri
         unknown_new.extend(nv.iter().map(|v| text(&k, v)));
     }
     let prefix = format!("{scope}: ");
-    out.extend(line_diff(&prefix, &unknown_old.join("\n"), &unknown_new.join("\n")));
+    out.extend(line_diff(
+        &prefix,
+        &unknown_old.join("\n"),
+        &unknown_new.join("\n"),
+    ));
     let texts = |ls: &[Line]| ls.iter().map(Line::text).collect::<Vec<_>>();
     if out.len() == start && texts(old) != texts(new) {
         out.push(format!("{scope}: attribute order changed"));
@@ -381,15 +386,15 @@ fn line_diff(prefix: &str, old: &str, new: &str) -> Vec<String> {
 fn multiset_minus(a: &[String], b: &[String]) -> Vec<String> {
     let mut left: Vec<Option<&String>> = b.iter().map(Some).collect();
     a.iter()
-        .filter(|x| {
-            match left.iter_mut().find(|y| y.is_some_and(|y| y == *x)) {
+        .filter(
+            |x| match left.iter_mut().find(|y| y.is_some_and(|y| y == *x)) {
                 Some(slot) => {
                     *slot = None;
                     false
                 }
                 None => true,
-            }
-        })
+            },
+        )
         .cloned()
         .collect()
 }
@@ -497,10 +502,7 @@ mod tests {
         let audio_start = BASE.find("m=audio").unwrap();
         let app_start = BASE.find("m=application").unwrap();
         let without_audio = format!("{}{}", &BASE[..audio_start], &BASE[app_start..]);
-        assert_eq!(
-            describe_changes(BASE, &without_audio),
-            ["m=audio removed"]
-        );
+        assert_eq!(describe_changes(BASE, &without_audio), ["m=audio removed"]);
         assert_eq!(describe_changes(&without_audio, BASE), ["m=audio added"]);
         let swapped = format!(
             "{}{}{}",

@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(video[1].full_description(), "rtx/90000 apt=102");
         assert_eq!(video[2].encoding, "PCMU/8000");
         let audio = codecs(&sdp.media[1]);
-        assert_eq!(audio[0].key_description(), "opus/48000/2 minptime=10;useinbandfec=1");
+        assert_eq!(
+            audio[0].key_description(),
+            "opus/48000/2 minptime=10;useinbandfec=1"
+        );
         assert!(codecs(&sdp.media[2]).is_empty());
     }
 }

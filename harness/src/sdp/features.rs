@@ -170,8 +170,10 @@ mod tests {
 
     #[test]
     fn bad_numbers_name_the_line() {
-        let e = features("v=0\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\na=max-message-size:lots\n")
-            .unwrap_err();
+        let e = features(
+            "v=0\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\na=max-message-size:lots\n",
+        )
+        .unwrap_err();
         assert!(matches!(&e, SdpError::Line { line: 3, .. }), "{e}");
     }
 
@@ -185,6 +187,9 @@ mod tests {
         assert_eq!(f.media[0].sctp_port, Some(5000));
         assert_eq!(f.media[0].direction.as_deref(), Some("sendonly"));
         assert!(f.media[1].rejected);
-        assert!(f.data_channel_only, "a rejected audio section does not count");
+        assert!(
+            f.data_channel_only,
+            "a rejected audio section does not count"
+        );
     }
 }

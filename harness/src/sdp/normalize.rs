@@ -288,9 +288,15 @@ mod tests {
     #[test]
     fn origin_keeps_username_and_constant_address() {
         let n = norm("v=0\no=- 6778966207191677079 217197988 IN IP4 0.0.0.0\ns=-\n");
-        assert!(n.contains("o=- <session-id> <session-version> IN IP4 0.0.0.0\n"), "{n}");
+        assert!(
+            n.contains("o=- <session-id> <session-version> IN IP4 0.0.0.0\n"),
+            "{n}"
+        );
         let n = norm("v=0\no=alice 1 2 IN IP4 198.51.100.7\n");
-        assert!(n.contains("o=alice <session-id> <session-version> IN IP4 <address>"), "{n}");
+        assert!(
+            n.contains("o=alice <session-id> <session-version> IN IP4 <address>"),
+            "{n}"
+        );
     }
 
     #[test]

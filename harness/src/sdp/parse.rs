@@ -114,9 +114,11 @@ impl Sdp {
 
     /// Every line in order, session first.
     pub fn lines(&self) -> impl Iterator<Item = &Line> {
-        self.session
-            .iter()
-            .chain(self.media.iter().flat_map(|m| std::iter::once(&m.line).chain(&m.lines)))
+        self.session.iter().chain(
+            self.media
+                .iter()
+                .flat_map(|m| std::iter::once(&m.line).chain(&m.lines)),
+        )
     }
 }
 
@@ -228,7 +230,10 @@ fn check_fields(line: &Line) -> Result<(), SdpError> {
             6,
             "an origin line has username, session id, version, network type, address type and address",
         ),
-        'c' => (3, "a connection line has network type, address type and address"),
+        'c' => (
+            3,
+            "a connection line has network type, address type and address",
+        ),
         _ => return Ok(()),
     };
     if fields != wanted {
@@ -264,7 +269,10 @@ mod tests {
 
     #[test]
     fn lf_and_crlf_parse_alike() {
-        assert_eq!(parse(SMALL).unwrap(), parse(&SMALL.replace("\r\n", "\n")).unwrap());
+        assert_eq!(
+            parse(SMALL).unwrap(),
+            parse(&SMALL.replace("\r\n", "\n")).unwrap()
+        );
         // No final line ending either.
         assert_eq!(parse(SMALL).unwrap(), parse(SMALL.trim_end()).unwrap());
     }
@@ -300,6 +308,10 @@ mod tests {
         let sdp = parse("v=0\nm=audio <port> RTP/AVP 0\nm=video 9/2 RTP/AVP 96\n").unwrap();
         assert_eq!(sdp.media[0].media.port, "<port>");
         assert!(!sdp.media[0].media.is_rejected());
-        assert!(parse("v=0\nm=audio 0 RTP/AVP 0\n").unwrap().media[0].media.is_rejected());
+        assert!(
+            parse("v=0\nm=audio 0 RTP/AVP 0\n").unwrap().media[0]
+                .media
+                .is_rejected()
+        );
     }
 }

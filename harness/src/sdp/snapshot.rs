@@ -79,7 +79,10 @@ impl SnapshotMode {
     }
 
     /// The mode for an `INSTA_UPDATE` value and whether this is CI.
-    pub fn from_values(insta_update: Option<&str>, ci: bool) -> Result<SnapshotMode, SnapshotError> {
+    pub fn from_values(
+        insta_update: Option<&str>,
+        ci: bool,
+    ) -> Result<SnapshotMode, SnapshotError> {
         Ok(match insta_update.unwrap_or("") {
             "" | "auto" if ci => SnapshotMode::Check,
             "" | "auto" | "new" => SnapshotMode::Update,
@@ -461,9 +464,7 @@ fn needs_quotes(s: &str) -> bool {
     s.is_empty()
         || s.starts_with(' ')
         || s.ends_with(' ')
-        || s.starts_with([
-            '&', '*', '?', '|', '-', '<', '>', '=', '!', '%', '@',
-        ])
+        || s.starts_with(['&', '*', '?', '|', '-', '<', '>', '=', '!', '%', '@'])
         || s.contains(|c: char| {
             matches!(c, ':' | '{' | '}' | '[' | ']' | ',' | '#' | '`' | '"' | '\'' | '\\'
                 | '\0'..='\x06' | '\t' | '\n' | '\r' | '\x0e'..='\x1a' | '\x1c'..='\x1f')
@@ -509,7 +510,10 @@ mod tests {
             "answer",
             1,
         );
-        assert_eq!(id.name, "datachannel-echo__chromium-to-native__answerer-answer");
+        assert_eq!(
+            id.name,
+            "datachannel-echo__chromium-to-native__answerer-answer"
+        );
         assert_eq!(id.expression, "native answer");
         let id = SnapshotId::for_description(".x/y z", "s", "a", "b", Side::Offerer, "offer", 2);
         assert_eq!(id.name, "_x-y-z__a-to-b__offerer-offer-2");
@@ -557,13 +561,18 @@ mod tests {
             check.check(&id, sdp).unwrap(),
             SnapshotOutcome::Missing { pending: None }
         );
-        assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "check writes nothing");
+        assert!(
+            fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "check writes nothing"
+        );
 
         let update = SnapshotStore::new(dir.path(), SnapshotMode::Update);
         let pending = update.pending_path(&id.name);
         assert_eq!(
             update.check(&id, sdp).unwrap(),
-            SnapshotOutcome::Missing { pending: Some(pending.clone()) }
+            SnapshotOutcome::Missing {
+                pending: Some(pending.clone())
+            }
         );
         fs::rename(&pending, update.snap_path(&id.name)).unwrap();
         assert_eq!(update.check(&id, sdp).unwrap(), SnapshotOutcome::Matched);
@@ -585,16 +594,27 @@ mod tests {
         let new_only = SnapshotStore::new(dir.path(), SnapshotMode::AcceptNew);
         assert!(matches!(
             new_only.check(&id, &changed).unwrap(),
-            SnapshotOutcome::Changed { pending: Some(_), .. }
+            SnapshotOutcome::Changed {
+                pending: Some(_),
+                ..
+            }
         ));
         let accept = SnapshotStore::new(dir.path(), SnapshotMode::Accept);
         let outcome = accept.check(&id, &changed).unwrap();
         assert!(outcome.passed());
-        assert!(matches!(outcome, SnapshotOutcome::Accepted { changes: Some(ref c), .. } if c.len() == 1));
+        assert!(
+            matches!(outcome, SnapshotOutcome::Accepted { changes: Some(ref c), .. } if c.len() == 1)
+        );
         assert!(!pending.exists(), "accepting removes the pending file");
-        assert_eq!(accept.check(&id, &changed).unwrap(), SnapshotOutcome::Matched);
+        assert_eq!(
+            accept.check(&id, &changed).unwrap(),
+            SnapshotOutcome::Matched
+        );
 
         let off = SnapshotStore::new(dir.path(), SnapshotMode::Off);
-        assert_eq!(off.check(&id, "anything").unwrap(), SnapshotOutcome::Skipped);
+        assert_eq!(
+            off.check(&id, "anything").unwrap(),
+            SnapshotOutcome::Skipped
+        );
     }
 }

@@ -28,7 +28,13 @@ pub fn compare_table(rows: &[(String, SdpFeatures)]) -> String {
         table.push(line);
     }
     let widths: Vec<usize> = (0..table[0].len())
-        .map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for (index, line) in table.iter().enumerate() {
@@ -186,7 +192,9 @@ mod tests {
         .unwrap();
         let table = compare_table(&[("left".into(), a), ("right".into(), b)]);
         let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[0].contains("feature") && lines[0].contains("left") && lines[0].contains("right"));
+        assert!(
+            lines[0].contains("feature") && lines[0].contains("left") && lines[0].contains("right")
+        );
         let find = |key: &str| {
             *lines
                 .iter()
@@ -196,7 +204,10 @@ mod tests {
         assert!(find("ice trickle").starts_with('*'), "{table}");
         assert!(find("codec opus/48000/2").starts_with(' '), "{table}");
         assert!(find("codec PCMU/8000").starts_with('*'), "{table}");
-        assert!(find("codec PCMA/8000").trim_end().ends_with("yes"), "{table}");
+        assert!(
+            find("codec PCMA/8000").trim_end().ends_with("yes"),
+            "{table}"
+        );
         let pcmu = lines.iter().position(|l| l.contains("PCMU")).unwrap();
         let pcma = lines.iter().position(|l| l.contains("PCMA")).unwrap();
         assert_eq!(pcma, pcmu + 1, "codec rows stay together:\n{table}");
