@@ -595,3 +595,39 @@ fn snapshot_flow_with_cargo_insta() {
         SnapshotOutcome::Matched
     );
 }
+
+#[test]
+fn damaged_fixtures_give_errors_or_results_never_panics() {
+    for (name, raw) in fixtures() {
+        let lines: Vec<&str> = raw.lines().collect();
+        let original = normalize(&raw).unwrap();
+        for i in 0..lines.len() {
+            let line = lines[i];
+            let half: Vec<&str> = line.split(' ').collect();
+            let half = half[..half.len() / 2].join(" ");
+            for damaged_line in [
+                &line[..1],
+                &line[..2.min(line.len())],
+                &line[..3.min(line.len())],
+                &half,
+                "",
+            ] {
+                let mut damaged = lines.clone();
+                damaged[i] = damaged_line;
+                let text = damaged.join("\r\n");
+                let normalized = normalize(&text);
+                let _ = features(&text);
+                if let Err(SdpError::Line { line, .. }) = &normalized {
+                    assert!(*line >= 1 && *line <= lines.len(), "{name}: line {line}");
+                }
+                let changes = describe_changes(&original, normalized.as_deref().unwrap_or(&text));
+                assert_eq!(
+                    changes.is_empty(),
+                    normalized.as_deref() == Ok(original.as_str()),
+                    "{name} line {}: {changes:?}",
+                    i + 1
+                );
+            }
+        }
+    }
+}

@@ -49,7 +49,12 @@ pub fn compare_table(rows: &[(String, SdpFeatures)]) -> String {
         out.push_str(text.trim_end());
         out.push('\n');
         if index == 0 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            // No rule over the marker column, where a `-` could pass for a marker.
+            let rule: Vec<String> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, w)| if i == 0 { " " } else { "-" }.repeat(*w))
+                .collect();
             out.push_str(rule.join("  ").trim_end());
             out.push('\n');
         }
