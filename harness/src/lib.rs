@@ -8,6 +8,7 @@
 //! - [`relay`]: the signaling relay; [`signaling`]: its wire protocol.
 //! - [`peer`]: the peer kinds behind one trait; [`page_server`]: serves the browser peer page.
 //! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`outcome`]: case results.
+//! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod relay;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod sdp;
 pub mod signaling;
 pub mod verdict;
 
