@@ -11,9 +11,11 @@
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
+//! - [`net`]: simulated networks (peers behind real NATs in network namespaces).
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod net;
 pub mod observe;
 pub mod outcome;
 pub mod page_server;
