@@ -10,9 +10,11 @@
 //! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`outcome`]: case results.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
+//! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn).
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod net;
 pub mod observe;
 pub mod outcome;
 pub mod page_server;
