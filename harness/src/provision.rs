@@ -1,4 +1,5 @@
-//! Finding the browsers and drivers a run needs, and installing them where they are missing.
+//! Finding the browsers, drivers and servers (coturn) a run needs, and installing them where they
+//! are missing.
 //!
 //! Like Selenium Manager, the harness looks for what it needs first and installs only what is
 //! missing, with a progress line. It installs Debian's packages with `apt-get` when it runs as root;

@@ -630,6 +630,28 @@ async fn embedded_close_frees_its_ports_and_allocations() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_stops_when_dropped() {
+    let server = EmbeddedTurn::start(long_term()).await.unwrap();
+    let addr = server.endpoint().addr();
+    udp_binding(addr).await;
+    drop(server);
+    // The server's tasks wind down on their own once it is dropped.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let free =
+            std::net::UdpSocket::bind(addr).is_ok() && std::net::TcpListener::bind(addr).is_ok();
+        if free {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} still taken 3 s after the server was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_without_tcp_offers_no_tcp_url() {
     let server = EmbeddedTurn::start(TurnOptions {
         tcp: false,
@@ -665,7 +687,7 @@ async fn coturn_refuses_a_taken_port_clearly() {
     .expect("a taken port is refused");
     assert_eq!(
         e.to_string(),
-        format!("cannot start the coturn on 127.0.0.1:{port}: address in use")
+        format!("cannot start the coturn TURN server on 127.0.0.1:{port}: address in use")
     );
 }
 
@@ -736,7 +758,8 @@ async fn coturn_is_killed_when_dropped() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TURN over TCP end to end: two relay-only RTCPeerConnections in one headless Chromium page.
+// End to end in a browser (and TURN over TCP, which webrtc-rs does not speak): two relay-only
+// RTCPeerConnections in one headless Chromium page.
 
 const CHROMIUM_RELAY_SCRIPT: &str = r#"
 const [iceServers, done] = [arguments[0], arguments[arguments.length - 1]];
@@ -782,17 +805,20 @@ const [iceServers, done] = [arguments[0], arguments[arguments.length - 1]];
 })().catch(e => done({ error: String(e) }));
 "#;
 
-async fn check_chromium_relay_over_tcp(server: &TurnServer) {
+async fn check_chromium_relay(server: &TurnServer, transport: TurnTransport) {
     let _turn = common::browser_turn().await;
     let install = rtc_interop::provision::chromium(true).expect("chromium and chromedriver");
     let driver = rtc_interop::peer::DriverService::start_chromium(install)
         .await
         .expect("chromedriver");
     let (client, _) = driver.new_session().await.expect("a Chromium session");
-    let ice_server = server.ice_server(&[TurnTransport::Tcp]);
+    let ice_server = server.ice_server(&[transport]);
     assert_eq!(
         ice_server.urls,
-        vec![format!("turn:{}?transport=tcp", server.endpoint().addr())]
+        vec![format!(
+            "turn:{}?transport={transport}",
+            server.endpoint().addr()
+        )]
     );
     let result = within("Chromium's relay-only connection", async {
         client.goto("about:blank").await.unwrap();
@@ -815,21 +841,33 @@ async fn check_chromium_relay_over_tcp(server: &TurnServer) {
         assert!(c.as_str().unwrap().contains(" typ relay"), "{result}");
     }
     assert_eq!(result["local"]["type"], "relay", "{result}");
-    assert_eq!(result["local"]["relayProtocol"], "tcp", "{result}");
+    // How Chromium reached the TURN server: the transport asked for.
+    assert_eq!(
+        result["local"]["relayProtocol"],
+        transport.as_str(),
+        "{result}"
+    );
     assert_eq!(result["local"]["address"], "127.0.0.1", "{result}");
     assert_eq!(result["remote"]["type"], "relay", "{result}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_connects_through_embedded_relay_over_udp() {
+    let server = start(TurnServerKind::Embedded, long_term()).await;
+    check_chromium_relay(&server, TurnTransport::Udp).await;
+    close(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_connects_through_embedded_relay_over_tcp() {
     let server = start(TurnServerKind::Embedded, rest()).await;
-    check_chromium_relay_over_tcp(&server).await;
+    check_chromium_relay(&server, TurnTransport::Tcp).await;
     close(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_connects_through_coturn_relay_over_tcp() {
     let server = start(TurnServerKind::Coturn, long_term()).await;
-    check_chromium_relay_over_tcp(&server).await;
+    check_chromium_relay(&server, TurnTransport::Tcp).await;
     close(server).await;
 }

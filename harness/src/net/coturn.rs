@@ -19,7 +19,7 @@ use super::{Endpoint, TurnAuth, TurnError, TurnOptions, TurnTransport, bind_reas
 use crate::process::ChildGroup;
 use crate::provision;
 
-const SERVER: &str = "coturn";
+const SERVER: &str = "coturn TURN server";
 
 /// How many lines of the log an error quotes.
 const LOG_TAIL_LINES: usize = 15;

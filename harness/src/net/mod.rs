@@ -346,11 +346,18 @@ impl TurnServer {
         kind: TurnServerKind,
         options: TurnOptions,
     ) -> Result<TurnServer, TurnError> {
+        TurnServer::start_with(kind, options, CoturnOptions::default()).await
+    }
+
+    /// Starts a server of `kind`; `coturn` says how to run coturn (ignored for the embedded one).
+    pub async fn start_with(
+        kind: TurnServerKind,
+        options: TurnOptions,
+        coturn: CoturnOptions,
+    ) -> Result<TurnServer, TurnError> {
         Ok(match kind {
             TurnServerKind::Embedded => TurnServer::Embedded(EmbeddedTurn::start(options).await?),
-            TurnServerKind::Coturn => {
-                TurnServer::Coturn(Coturn::start(options, CoturnOptions::default()).await?)
-            }
+            TurnServerKind::Coturn => TurnServer::Coturn(Coturn::start(options, coturn).await?),
         })
     }
 
