@@ -44,8 +44,16 @@ fn rest() -> TurnOptions {
     })
 }
 
+/// coturn as the tests run it: installed first where it is missing (as `run` installs browsers).
+fn coturn_options() -> CoturnOptions {
+    CoturnOptions {
+        install: true,
+        ..CoturnOptions::default()
+    }
+}
+
 async fn start(kind: TurnServerKind, options: TurnOptions) -> TurnServer {
-    TurnServer::start(kind, options)
+    TurnServer::start_with(kind, options, coturn_options())
         .await
         .unwrap_or_else(|e| panic!("cannot start the {} server: {e}", kind.as_str()))
 }
@@ -680,7 +688,7 @@ async fn coturn_refuses_a_taken_port_clearly() {
             port,
             ..long_term()
         },
-        CoturnOptions::default(),
+        coturn_options(),
     )
     .await
     .err()
@@ -742,9 +750,7 @@ async fn coturn_that_exits_at_once_is_reported_with_its_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coturn_is_killed_when_dropped() {
-    let server = Coturn::start(long_term(), CoturnOptions::default())
-        .await
-        .unwrap();
+    let server = Coturn::start(long_term(), coturn_options()).await.unwrap();
     let config = server.config_path().to_path_buf();
     let pid = server.pid();
     assert_eq!(
