@@ -11,7 +11,7 @@
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
-//! - [`net`]: simulated networks (peers behind real NATs in network namespaces).
+//! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs.
 #![warn(missing_docs)]
 
 pub mod clock;

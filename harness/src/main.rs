@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
-use rtc_interop::report::{self, JsonReport, JunitReport, Reporter, TerminalReport};
+use rtc_interop::report::{self, HtmlReport, JsonReport, JunitReport, Reporter, TerminalReport};
 use rtc_interop::runner::{self, RunSettings};
 use rtc_interop::scenario::PeerKind;
 use rtc_interop::{process, provision, scenario};
@@ -170,6 +170,7 @@ async fn run(args: CaseArgs, reports: PathBuf, settings: RunSettings) -> ExitCod
         Box::new(TerminalReport::new()),
         Box::new(JsonReport::new(folder.join("report.json"))),
         Box::new(JunitReport::new(folder.join("junit.xml"))),
+        Box::new(HtmlReport::new(folder.join("report.html"))),
     ];
     match runner::run(&run_id, &cases, &settings, &mut reporters).await {
         Err(e) => {

@@ -1,4 +1,5 @@
-//! Finding the browsers and drivers a run needs, and installing them where they are missing.
+//! Finding the browsers, drivers and servers (coturn) a run needs, and installing them where they
+//! are missing.
 //!
 //! Like Selenium Manager, the harness looks for what it needs first and installs only what is
 //! missing, with a progress line: Debian's packages with `apt-get` (as root), geckodriver with
@@ -241,6 +242,40 @@ fn oldest_firefox_for_geckodriver(version: &str) -> u32 {
         34..=35 => 115,
         32..=33 => 102,
         _ => 91,
+    }
+}
+
+const COTURN_PACKAGE: &str = "coturn";
+
+/// Finds coturn's `turnserver`; installs the `coturn` package first when `install` is set and it
+/// is missing.
+pub fn coturn(install: bool) -> Result<PathBuf, ProvisionError> {
+    match locate_coturn() {
+        Ok(found) => Ok(found),
+        Err(missing @ ProvisionError::Missing { .. }) if install => {
+            apt_install("coturn (turnserver)", COTURN_PACKAGE).map_err(|e| match e {
+                ProvisionError::Missing { .. } => missing,
+                other => other,
+            })?;
+            locate_coturn()
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Finds coturn's `turnserver` without installing anything.
+pub fn locate_coturn() -> Result<PathBuf, ProvisionError> {
+    find_in_path(&["turnserver"])
+        .or_else(|| Some(PathBuf::from("/usr/bin/turnserver")).filter(|p| p.is_file()))
+        .ok_or_else(|| coturn_missing("coturn (turnserver)"))
+}
+
+/// The error for a missing coturn, with the command that installs it; `what` names what was
+/// looked for.
+pub fn coturn_missing(what: &str) -> ProvisionError {
+    ProvisionError::Missing {
+        what: what.into(),
+        command: format!("sudo apt-get update && sudo apt-get install -y {COTURN_PACKAGE}"),
     }
 }
 

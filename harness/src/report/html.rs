@@ -151,10 +151,14 @@ fn header(run_id: &str, results: &[CaseResult]) -> String {
         html,
         "<p class=\"totals\"><span class=\"badge passed\">{} passed</span> \
          <span class=\"badge failed\">{} failed</span> \
-         <span class=\"badge skipped\">{} skipped</span> <span class=\"muted\">of {} case(s)</span></p>",
+         <span class=\"badge skipped\">{} skipped</span> \
+         <span class=\"badge xfail\">{} known failure(s)</span> \
+         <span class=\"badge xpass\">{} known failure(s) now passing</span> <span class=\"muted\">of {} case(s)</span></p>",
         count(Status::Passed),
         count(Status::Failed),
         count(Status::Skipped),
+        count(Status::ExpectedFailure),
+        count(Status::UnexpectedPass),
         results.len()
     );
     html.push_str("<dl class=\"facts\">");
@@ -184,7 +188,9 @@ fn worst(statuses: impl Iterator<Item = Status>) -> Option<Status> {
     let rank = |s: &Status| match s {
         Status::Passed => 0,
         Status::Skipped => 1,
-        Status::Failed => 2,
+        Status::ExpectedFailure => 2,
+        Status::UnexpectedPass => 3,
+        Status::Failed => 4,
     };
     statuses.max_by_key(rank)
 }
@@ -295,11 +301,7 @@ fn pair_summary(pair: &Sides<Option<SelectedPair>>) -> String {
 /// One case's section: open when it failed.
 fn case_section(index: usize, r: &CaseResult) -> String {
     let status = r.status.as_str();
-    let open = if r.status == Status::Failed {
-        " open"
-    } else {
-        ""
-    };
+    let open = if r.status.fails_run() { " open" } else { "" };
     let mut html = format!(
         "<details class=\"case {status}\" id=\"{}\"{open}>\n<summary><span class=\"badge {status}\">{status}</span> \
          <b>{}</b> {} → {} <span class=\"muted\">{} · took {}</span></summary>\n<div class=\"body\">\n",
@@ -568,6 +570,9 @@ td.cell span{display:block}td.cell .why{font-size:11px;color:#57606a;max-width:2
 td.passed{background:var(--passed)}td.passed .status{color:var(--passed-ink)}
 td.failed{background:var(--failed)}td.failed .status{color:var(--failed-ink)}
 td.skipped{background:var(--skipped)}td.skipped .status{color:var(--skipped-ink)}
+/* A known failure is not a regression: amber, not red. One that now passes is flagged violet. */
+.badge.xfail,td.xfail{background:#fdf0d5;color:#8a5a00}.badge.xpass,td.xpass{background:#eadcf8;color:#5b2a86}
+details.case.xfail{border-left-color:#8a5a00}details.case.xpass{border-left-color:#5b2a86}
 td.none{color:#8c959f;text-align:center;vertical-align:middle;background:repeating-linear-gradient(45deg,#fff,#fff 6px,#f6f8fa 6px,#f6f8fa 12px)}
 details.case{border:1px solid var(--line);border-left-width:5px;border-radius:6px;margin:10px 0}
 details.case.passed{border-left-color:var(--passed-ink)}details.case.failed{border-left-color:var(--failed-ink)}details.case.skipped{border-left-color:var(--skipped-ink)}

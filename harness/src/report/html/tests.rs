@@ -200,6 +200,7 @@ fn markup_from_peers_never_reaches_the_page_unescaped() {
         kind: PeerKind::Chromium,
         version: evil.into(),
         user_agent: evil.into(),
+        driver_version: evil.into(),
     }];
     r.data_channel.offerer = Some(DataChannelLog {
         label: evil.into(),
@@ -381,6 +382,7 @@ fn case_details_show_candidates_pair_and_echo() {
     r.candidates.offerer = CandidateSets {
         local: vec![candidate(5000), candidate(5001)],
         remote: vec![candidate(6000)],
+        remote_complete: true,
     };
     r.selected_pair.offerer = Some(SelectedPair {
         local: end("host", 5001),
