@@ -10,10 +10,12 @@
 //! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`outcome`]: case results.
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
+//! - [`bench`]: where a case's time goes, per pairing (`rtc-interop bench`).
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
 //! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod clock;
 pub mod net;
 pub mod observe;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use rtc_interop::bench::BenchSettings;
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
 use rtc_interop::report::{self, HtmlReport, JsonReport, JunitReport, Reporter, TerminalReport};
@@ -41,6 +42,18 @@ enum Command {
     List {
         #[command(flatten)]
         cases: CaseArgs,
+    },
+    /// Measure where a case's time goes, per pairing (medians, and ratios against native→native).
+    Bench {
+        /// Warm iterations per pairing and native profile.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+        /// Only this pairing, `offerer:answerer` (repeatable).
+        #[arg(long = "pairing", value_parser = plan::parse_pairing)]
+        pairings: Vec<(PeerKind, PeerKind)>,
+        /// Stop instead of installing a missing browser or driver.
+        #[arg(long)]
+        no_install: bool,
     },
     /// Show every peer kind with its browser and driver versions, and whether it is ready.
     Doctor,
@@ -118,6 +131,18 @@ async fn execute(command: Command) -> ExitCode {
             run(cases, reports, settings).await
         }
         Command::List { cases } => list(cases),
+        Command::Bench {
+            iterations,
+            pairings,
+            no_install,
+        } => {
+            let settings = BenchSettings {
+                iterations: iterations.max(1),
+                pairings,
+                install: !no_install,
+            };
+            bench(settings).await
+        }
         Command::Doctor => doctor().await,
         Command::Install { peers } => install(peers).await,
         Command::Relay { listen } => relay(listen).await,
@@ -184,6 +209,26 @@ async fn run(args: CaseArgs, reports: PathBuf, settings: RunSettings) -> ExitCod
             } else {
                 ExitCode::SUCCESS
             }
+        }
+    }
+}
+
+async fn bench(settings: BenchSettings) -> ExitCode {
+    eprintln!(
+        "rtc-interop: benchmarking ({} warm iteration(s) per pairing and profile) …",
+        settings.iterations
+    );
+    match rtc_interop::bench::run(&settings).await {
+        Ok(report) => {
+            print!(
+                "{}",
+                rtc_interop::bench::render(&report, settings.iterations)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: {e}");
+            ExitCode::from(EXIT_SETUP)
         }
     }
 }

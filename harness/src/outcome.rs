@@ -120,6 +120,8 @@ pub struct CaseResult {
     pub time_to_connected_ms: Option<f64>,
     /// Round-trip time of the data-channel echo probe.
     pub echo_round_trip_ms: Option<f64>,
+    /// When each step of the case was reached, to see where the time goes.
+    pub phases: Phases,
     /// The settings profile of native peers, where one took part.
     pub native_profile: Option<NativeProfile>,
     /// The browsers that took part.
@@ -142,6 +144,58 @@ pub struct CaseResult {
     pub errors: Sides<Vec<String>>,
     /// Every signaling message the relay forwarded for this case.
     pub signaling: Vec<TraceEntry>,
+}
+
+/// When each step of a case was reached, in ms since the case started; a step that was never
+/// reached is `None`. "Both" steps are reached when the later of the two sides reached them.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Phases {
+    /// Both peers have started: browser window open, page loaded, relay room joined.
+    pub peers_started_ms: Option<f64>,
+    /// The offerer's `createOffer` resolved.
+    pub offer_created_ms: Option<f64>,
+    /// Both sides' ICE connection state is `connected` (or `completed`).
+    pub ice_connected_ms: Option<f64>,
+    /// Both sides' connection state is `connected`: DTLS is done.
+    pub connected_ms: Option<f64>,
+    /// The data channel is open on both sides: SCTP and the channel's open handshake are done.
+    pub channel_open_ms: Option<f64>,
+    /// The echo probe came back to the offerer.
+    pub echo_ms: Option<f64>,
+}
+
+impl Phases {
+    /// The phases of a case that started at `start_ms` (epoch), from both sides' observations.
+    pub fn from_observations(
+        observed: &Sides<Observations>,
+        start_ms: f64,
+        peers_started_at_ms: Option<f64>,
+    ) -> Phases {
+        let both = |pick: fn(&Observations) -> Option<f64>| {
+            let (a, b) = (pick(&observed.offerer)?, pick(&observed.answerer)?);
+            Some(round_ms(a.max(b) - start_ms))
+        };
+        let relative = |t: Option<f64>| t.map(|t| round_ms(t - start_ms));
+        let echo = observed
+            .offerer
+            .data_channel
+            .as_ref()
+            .and_then(|d| d.echo.as_ref())
+            .and_then(|e| e.received_at_ms);
+        Phases {
+            peers_started_ms: relative(peers_started_at_ms),
+            offer_created_ms: relative(observed.offerer.offer_created_at_ms),
+            ice_connected_ms: both(Observations::ice_connected_at_ms),
+            connected_ms: both(|o| {
+                o.connection_states
+                    .iter()
+                    .find(|t| t.state == "connected")
+                    .map(|t| t.at_ms)
+            }),
+            channel_open_ms: both(|o| o.data_channel.as_ref()?.opened_at_ms),
+            echo_ms: relative(echo),
+        }
+    }
 }
 
 /// Shifts epoch timestamps so that 0 is the case's start.

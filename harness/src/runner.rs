@@ -12,7 +12,9 @@ use tokio::time::Instant;
 
 use crate::clock::epoch_ms;
 use crate::observe::Observations;
-use crate::outcome::{CandidateSets, CaseResult, Sides, Status, relative_transitions, round_ms};
+use crate::outcome::{
+    CandidateSets, CaseResult, Phases, Sides, Status, relative_transitions, round_ms,
+};
 use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::native::NativePeer;
@@ -147,6 +149,17 @@ impl Environment {
         &self.relay
     }
 
+    /// How long each browser took to start.
+    pub fn browser_startups(&self) -> Vec<(BrowserKey, crate::peer::Startup)> {
+        let mut startups: Vec<_> = self
+            .browsers
+            .iter()
+            .map(|(key, browser)| (*key, browser.startup()))
+            .collect();
+        startups.sort_by_key(|(key, _)| *key);
+        startups
+    }
+
     /// Quits every browser and stops the drivers.
     pub async fn shutdown(&self) {
         futures_util::future::join_all(self.browsers.values().map(|b| b.shutdown())).await;
@@ -194,6 +207,7 @@ impl Environment {
                     .map(|e| e.to_string()),
             ),
         }
+        let peers_started_at_ms = problems.is_empty().then(epoch_ms);
         // Expectations are only worth checking once both peers were playing.
         let mut check_expectations = problems.is_empty();
         // The scenario's limit is for connecting, so it starts once both peers are in the room.
@@ -217,6 +231,7 @@ impl Environment {
         let signaling = self.relay.trace(room);
         let evidence = Evidence {
             started_at_ms,
+            peers_started_at_ms,
             observed,
             browsers,
             signaling,
@@ -285,6 +300,7 @@ fn timeout_summary(case: &Case, observed: &Sides<Observations>) -> String {
 /// What a case left behind for judging.
 struct Evidence {
     started_at_ms: f64,
+    peers_started_at_ms: Option<f64>,
     observed: Sides<Observations>,
     browsers: Vec<crate::peer::BrowserInfo>,
     signaling: Vec<crate::relay::TraceEntry>,
@@ -298,6 +314,7 @@ fn judge(
 ) -> CaseResult {
     let Evidence {
         started_at_ms,
+        peers_started_at_ms,
         observed,
         browsers,
         mut signaling,
@@ -341,6 +358,7 @@ fn judge(
         .and_then(|d| d.echo.as_ref())
         .and_then(|e| e.round_trip_ms())
         .map(round_ms);
+    let phases = Phases::from_observations(&observed, started_at_ms, peers_started_at_ms);
     for entry in &mut signaling {
         entry.at_ms = round_ms(entry.at_ms - started_at_ms);
     }
@@ -378,6 +396,7 @@ fn judge(
         duration_ms: round_ms(epoch_ms() - started_at_ms),
         time_to_connected_ms,
         echo_round_trip_ms,
+        phases,
         native_profile: case
             .kinds()
             .contains(&PeerKind::Native)
@@ -438,8 +457,8 @@ pub fn browsers_needed(cases: &[Case]) -> BTreeSet<BrowserKey> {
         .collect()
 }
 
-/// Runs `cases`, up to `settings.jobs` at a time, telling `reporters` as it goes. Results come back
-/// in the order of `cases`.
+/// Prepares what `cases` need and runs them, up to `settings.jobs` at a time, telling `reporters`
+/// as it goes. Results come back in the order of `cases`.
 pub async fn run(
     run_id: &str,
     cases: &[Case],
@@ -448,32 +467,35 @@ pub async fn run(
 ) -> Result<Vec<CaseResult>, SetupError> {
     let environment = Environment::prepare(&browsers_needed(cases), settings).await?;
     emit(reporters, &RunEvent::Started { run_id, cases });
-    let mut pending = futures_util::stream::iter(cases.iter().enumerate())
-        .map(|(index, case)| {
-            let environment = &environment;
-            async move {
+    let results = environment
+        .run_cases(run_id, cases, settings.jobs, reporters)
+        .await;
+    environment.shutdown().await;
+    emit(reporters, &RunEvent::Finished { results: &results });
+    Ok(results)
+}
+
+impl Environment {
+    /// Runs `cases`, up to `jobs` at a time, each in its own relay room under `run_id`, telling
+    /// `reporters` as cases start and finish. Results come back in the order of `cases`.
+    pub async fn run_cases(
+        &self,
+        run_id: &str,
+        cases: &[Case],
+        jobs: usize,
+        reporters: &mut [Box<dyn Reporter>],
+    ) -> Vec<CaseResult> {
+        let jobs = jobs.max(1);
+        let mut pending = futures_util::stream::iter(cases.iter().enumerate())
+            .map(|(index, case)| async move {
                 let room = format!("{run_id}/{index}-{}", case.slug());
-                (index, environment.run_case(case, &room).await)
-            }
-        })
-        .buffer_unordered(settings.jobs.max(1));
-    let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
-    let mut started = 0;
-    // Report starts in order as slots free up; the stream runs `jobs` cases ahead.
-    while started < cases.len().min(settings.jobs.max(1)) {
-        emit(
-            reporters,
-            &RunEvent::CaseStarted {
-                case: &cases[started],
-                index: started,
-            },
-        );
-        started += 1;
-    }
-    while let Some((index, result)) = pending.next().await {
-        emit(reporters, &RunEvent::CaseFinished { result: &result });
-        results[index] = Some(result);
-        if started < cases.len() {
+                (index, self.run_case(case, &room).await)
+            })
+            .buffer_unordered(jobs);
+        let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
+        // The stream starts cases in order as slots free up; report them the same way.
+        let mut started = 0;
+        while started < cases.len().min(jobs) {
             emit(
                 reporters,
                 &RunEvent::CaseStarted {
@@ -483,15 +505,25 @@ pub async fn run(
             );
             started += 1;
         }
+        while let Some((index, result)) = pending.next().await {
+            emit(reporters, &RunEvent::CaseFinished { result: &result });
+            results[index] = Some(result);
+            if started < cases.len() {
+                emit(
+                    reporters,
+                    &RunEvent::CaseStarted {
+                        case: &cases[started],
+                        index: started,
+                    },
+                );
+                started += 1;
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every case ran"))
+            .collect()
     }
-    drop(pending);
-    environment.shutdown().await;
-    let results: Vec<CaseResult> = results
-        .into_iter()
-        .map(|r| r.expect("every case ran"))
-        .collect();
-    emit(reporters, &RunEvent::Finished { results: &results });
-    Ok(results)
 }
 
 fn emit(reporters: &mut [Box<dyn Reporter>], event: &RunEvent<'_>) {

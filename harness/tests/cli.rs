@@ -304,3 +304,34 @@ fn ctrl_c_stops_the_run_and_kills_every_browser_and_driver() {
     assert_eq!(status.code(), Some(130));
     assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
 }
+
+#[test]
+fn bench_prints_medians_and_ratios_against_the_baseline() {
+    let output = rtc_interop(
+        &["bench", "--iterations", "3", "--pairing", "native:native"],
+        Path::new("."),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let row = |profile: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.starts_with("native→native") && l.contains(&format!(" {profile} ")))
+            .unwrap_or_else(|| panic!("no {profile} row in {text}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    // Both profiles ran every iteration, and the baseline row is the baseline.
+    assert_eq!(row("default")[2], "3/3", "{text}");
+    assert_eq!(row("fast")[2], "3/3", "{text}");
+    assert_eq!(row("default").last().unwrap(), "1.00", "{text}");
+    let offer_to_echo = |profile: &str| row(profile)[10].parse::<f64>().unwrap();
+    assert!(
+        offer_to_echo("default") > 0.0 && offer_to_echo("fast") > 0.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("baseline: native→native, default profile"),
+        "{text}"
+    );
+}

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::observe::Observations;
 use crate::scenario::{DataChannelSpec, IceTransportPolicy, PeerKind};
 
-pub use shared_browser::SharedBrowser;
+pub use shared_browser::{SharedBrowser, Startup};
 pub use webdriver::{BrowserInfo, DriverService};
 
 /// Which half of the offer/answer exchange a peer plays.

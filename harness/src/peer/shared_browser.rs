@@ -31,6 +31,16 @@ pub struct SharedBrowser {
     install: BrowserInstall,
     hosts: HostCandidates,
     state: Mutex<State>,
+    startup: Startup,
+}
+
+/// How long a browser took to become usable, measured when it was first started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Startup {
+    /// Starting the WebDriver server until it accepted connections.
+    pub driver_ms: f64,
+    /// Opening the session: the browser process starting up, until it ran its first script.
+    pub session_ms: f64,
 }
 
 #[derive(Default)]
@@ -63,15 +73,21 @@ pub struct Window {
 impl SharedBrowser {
     /// Starts the driver and the browser, so that the first case does not pay for it.
     pub async fn start(install: BrowserInstall, hosts: HostCandidates) -> Result<Self, String> {
-        let browser = SharedBrowser {
+        let mut browser = SharedBrowser {
             install,
             hosts,
             state: Mutex::new(State::default()),
+            startup: Startup::default(),
         };
-        browser
-            .ensure_session(&mut *browser.state.lock().await)
-            .await?;
+        let mut state = State::default();
+        browser.startup = browser.ensure_session(&mut state).await?;
+        browser.state = Mutex::new(state);
         Ok(browser)
+    }
+
+    /// How long the first start took.
+    pub fn startup(&self) -> Startup {
+        self.startup
     }
 
     /// The browser kind.
@@ -219,14 +235,19 @@ impl SharedBrowser {
         }
     }
 
-    async fn ensure_session(&self, state: &mut State) -> Result<(), String> {
+    /// Starts the driver (if it is not running) and a session (if there is none), timing both.
+    async fn ensure_session(&self, state: &mut State) -> Result<Startup, String> {
+        let mut startup = Startup::default();
         if state.session.is_some() {
-            return Ok(());
+            return Ok(startup);
         }
         if !state.driver.as_ref().is_some_and(DriverService::is_running) {
             state.driver = None;
+            let started = std::time::Instant::now();
             state.driver = Some(DriverService::start(self.install.clone()).await?);
+            startup.driver_ms = started.elapsed().as_secs_f64() * 1000.0;
         }
+        let started = std::time::Instant::now();
         let driver = state.driver.as_ref().expect("started above");
         let (client, info) = with_timeout(
             SESSION_TIMEOUT,
@@ -245,7 +266,8 @@ impl SharedBrowser {
             current: home.clone(),
             home,
         });
-        Ok(())
+        startup.session_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(startup)
     }
 
     fn with_driver_status(&self, state: &State, error: String) -> String {

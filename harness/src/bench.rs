@@ -1,0 +1,336 @@
+//! The benchmark behind `rtc-interop bench`: where the time of a case goes, per pairing.
+//!
+//! It measures, in one run:
+//! - **cold**: the whole matrix of the bench scenario from nothing, browser start-up included
+//!   (as `rtc-interop run` would do it, cases concurrent);
+//! - **browser start-up**: each browser's driver start and first session, on their own;
+//! - **warm**: every pairing `iterations` times, one case at a time, in the browsers already
+//!   started, once per native settings profile where a native peer takes part. Each case's phase
+//!   timeline (see [`Phases`]) gives the figures.
+//!
+//! Figures are medians. Each row is also given as a ratio against the baseline measured in the
+//! same run: native→native with webrtc-rs's default settings, offer created → echo back.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::outcome::{CaseResult, Phases, Status};
+use crate::plan::{self, Case};
+use crate::runner::{self, Environment, RunSettings, SetupError};
+use crate::scenario::{self, NativeProfile, PeerKind};
+
+/// The bench scenario: a data channel over host candidates, echoed.
+const BENCH_SCENARIO: &str = r#"
+name = "bench"
+description = "Data channel over host candidates; one echo."
+[data_channel]
+label = "bench"
+[expect]
+ice_states = ["new", "checking", "connected"]
+connection_state = "connected"
+echo = true
+"#;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchSettings {
+    /// Warm iterations per pairing and profile.
+    pub iterations: usize,
+    /// Pairings to measure (offerer, answerer); empty: all nine.
+    pub pairings: Vec<(PeerKind, PeerKind)>,
+    /// Install missing browsers and drivers.
+    pub install: bool,
+}
+
+/// Every figure of one bench run.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    /// Wall time of the cold matrix, browser start-up included.
+    pub cold_matrix_ms: f64,
+    /// How many cases the cold matrix had, and how many of them passed.
+    pub cold_cases: (usize, usize),
+    /// Each browser's start-up: (kind, driver start ms, first session ms).
+    pub startups: Vec<(PeerKind, f64, f64)>,
+    /// One row per pairing and native profile.
+    pub rows: Vec<BenchRow>,
+}
+
+/// The medians of one pairing with one native profile.
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    /// `offerer→answerer`.
+    pub pairing: String,
+    /// The native profile, where a native peer took part.
+    pub profile: Option<NativeProfile>,
+    /// How many iterations passed (only they are counted) and how many ran.
+    pub passed: usize,
+    /// Iterations run.
+    pub ran: usize,
+    /// Median of each phase (ms since the case started).
+    pub median: Phases,
+}
+
+impl BenchRow {
+    /// Offer created → echo back, the row's headline figure.
+    pub fn offer_to_echo_ms(&self) -> Option<f64> {
+        Some(self.median.echo_ms? - self.median.offer_created_ms?)
+    }
+
+    /// Page ready (both peers started) → echo back.
+    pub fn ready_to_echo_ms(&self) -> Option<f64> {
+        Some(self.median.echo_ms? - self.median.peers_started_ms?)
+    }
+}
+
+/// Runs the benchmark.
+pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
+    let scenario = scenario::parse(BENCH_SCENARIO, "bench", "bench.toml".as_ref())
+        .expect("the bench scenario is valid");
+    let selection = plan::Selection {
+        pairings: settings.pairings.clone(),
+        ..Default::default()
+    };
+    let cases = selection
+        .apply(plan::expand(&Arc::new(scenario.clone())))
+        .expect("no scenario pattern to miss");
+    let run_settings = RunSettings {
+        install: settings.install,
+        ..RunSettings::default()
+    };
+
+    // Cold: from nothing, as a run does it.
+    let cold_started = Instant::now();
+    let environment = Environment::prepare(&runner::browsers_needed(&cases), &run_settings).await?;
+    let cold = environment
+        .run_cases("bench-cold", &cases, run_settings.jobs, &mut [])
+        .await;
+    let cold_matrix_ms = cold_started.elapsed().as_secs_f64() * 1000.0;
+    let cold_passed = cold.iter().filter(|r| r.status == Status::Passed).count();
+    let startups = environment
+        .browser_startups()
+        .into_iter()
+        .map(|((kind, _), s)| (kind, s.driver_ms, s.session_ms))
+        .collect();
+
+    // Warm: one case at a time, so cases do not slow each other down.
+    let mut rows = Vec::new();
+    for case in &cases {
+        let profiles: &[Option<NativeProfile>] = if case.kinds().contains(&PeerKind::Native) {
+            &[Some(NativeProfile::Default), Some(NativeProfile::Fast)]
+        } else {
+            &[None]
+        };
+        for &profile in profiles {
+            let mut variant = scenario.clone();
+            variant.native_profile = profile.unwrap_or_default();
+            let case = Case {
+                scenario: Arc::new(variant),
+                ..case.clone()
+            };
+            let mut results = Vec::with_capacity(settings.iterations);
+            for i in 0..settings.iterations {
+                let room = format!("bench/{}-{i}", case.slug());
+                results.push(environment.run_case(&case, &room).await);
+            }
+            rows.push(row(&case, profile, &results));
+        }
+    }
+    environment.shutdown().await;
+    Ok(BenchReport {
+        cold_matrix_ms,
+        cold_cases: (cold.len(), cold_passed),
+        startups,
+        rows,
+    })
+}
+
+fn row(case: &Case, profile: Option<NativeProfile>, results: &[CaseResult]) -> BenchRow {
+    let passed: Vec<&Phases> = results
+        .iter()
+        .filter(|r| r.status == Status::Passed)
+        .map(|r| &r.phases)
+        .collect();
+    let median_of =
+        |pick: fn(&Phases) -> Option<f64>| median(passed.iter().filter_map(|p| pick(p)));
+    BenchRow {
+        pairing: case.pairing(),
+        profile,
+        passed: passed.len(),
+        ran: results.len(),
+        median: Phases {
+            peers_started_ms: median_of(|p| p.peers_started_ms),
+            offer_created_ms: median_of(|p| p.offer_created_ms),
+            ice_connected_ms: median_of(|p| p.ice_connected_ms),
+            connected_ms: median_of(|p| p.connected_ms),
+            channel_open_ms: median_of(|p| p.channel_open_ms),
+            echo_ms: median_of(|p| p.echo_ms),
+        },
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// The report as text: start-up, the cold matrix, and a table of medians per pairing with each
+/// phase's own duration and the ratio against the baseline.
+pub fn render(report: &BenchReport, iterations: usize) -> String {
+    let mut text = String::new();
+    text.push_str("browser start-up (measured once, before any case):\n");
+    for (kind, driver, session) in &report.startups {
+        text.push_str(&format!(
+            "  {kind:<9} driver {driver:>7.1} ms   browser session {session:>7.1} ms\n"
+        ));
+    }
+    text.push_str(&format!(
+        "cold matrix: {} case(s), {} passed, {:.0} ms wall time including browser start-up\n\n",
+        report.cold_cases.0, report.cold_cases.1, report.cold_matrix_ms
+    ));
+    let baseline = report
+        .rows
+        .iter()
+        .find(|r| r.pairing == "native→native" && r.profile == Some(NativeProfile::Default))
+        .and_then(BenchRow::offer_to_echo_ms);
+    text.push_str(&format!(
+        "warm cases, medians of {iterations} iteration(s), ms; each phase is the time since the one before:\n"
+    ));
+    let header = [
+        "pairing",
+        "profile",
+        "ok",
+        "start",
+        "signal",
+        "ice",
+        "dtls",
+        "sctp+open",
+        "echo",
+        "ready→echo",
+        "offer→echo",
+        "× baseline",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for r in &report.rows {
+        let m = &r.median;
+        let step = |to: Option<f64>, from: Option<f64>| match (to, from) {
+            (Some(to), Some(from)) => format!("{:.1}", to - from),
+            _ => "-".into(),
+        };
+        let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+        let ratio = match (r.offer_to_echo_ms(), baseline) {
+            (Some(v), Some(b)) if b > 0.0 => format!("{:.2}", v / b),
+            _ => "-".into(),
+        };
+        rows.push(vec![
+            r.pairing.clone(),
+            r.profile.map_or("-", NativeProfile::as_str).to_string(),
+            format!("{}/{}", r.passed, r.ran),
+            value(m.peers_started_ms),
+            step(m.offer_created_ms, m.peers_started_ms),
+            step(m.ice_connected_ms, m.offer_created_ms),
+            step(m.connected_ms, m.ice_connected_ms),
+            step(m.channel_open_ms, m.connected_ms),
+            step(m.echo_ms, m.channel_open_ms),
+            value(r.ready_to_echo_ms()),
+            value(r.offer_to_echo_ms()),
+            ratio,
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                let pad = " ".repeat(w - cell.chars().count());
+                if i < 2 {
+                    format!("{cell}{pad}")
+                } else {
+                    format!("{pad}{cell}")
+                }
+            })
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    match baseline {
+        Some(b) => text.push_str(&format!(
+            "\nbaseline: native→native, default profile, offer→echo {b:.1} ms (same run)\n"
+        )),
+        None => {
+            text.push_str("\nbaseline: native→native with the default profile was not measured\n")
+        }
+    }
+    text.push_str(
+        "start: both peers ready (window, page, room); signal: → offer created; ice: → both ICE connected;\n\
+         dtls: → both connected; sctp+open: → data channel open on both sides; echo: → probe back\n",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), Some(2.5));
+        assert_eq!(median(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn rows_give_phase_durations_and_ratios_against_the_baseline() {
+        let phases = |offer: f64, echo: f64| Phases {
+            peers_started_ms: Some(10.0),
+            offer_created_ms: Some(offer),
+            ice_connected_ms: Some(offer + 1.0),
+            connected_ms: Some(offer + 2.0),
+            channel_open_ms: Some(offer + 3.0),
+            echo_ms: Some(echo),
+        };
+        let report = BenchReport {
+            cold_matrix_ms: 1234.0,
+            cold_cases: (9, 9),
+            startups: vec![(PeerKind::Chromium, 20.0, 600.0)],
+            rows: vec![
+                BenchRow {
+                    pairing: "native→native".into(),
+                    profile: Some(NativeProfile::Default),
+                    passed: 3,
+                    ran: 3,
+                    median: phases(20.0, 220.0),
+                },
+                BenchRow {
+                    pairing: "native→native".into(),
+                    profile: Some(NativeProfile::Fast),
+                    passed: 3,
+                    ran: 3,
+                    median: phases(20.0, 70.0),
+                },
+            ],
+        };
+        let text = render(&report, 3);
+        assert!(
+            text.contains("cold matrix: 9 case(s), 9 passed, 1234 ms"),
+            "{text}"
+        );
+        assert!(text.contains("chromium  driver    20.0 ms"), "{text}");
+        let fast = text.lines().find(|l| l.contains(" fast ")).unwrap();
+        assert!(fast.ends_with("50.0  0.25"), "{fast}");
+        assert!(text.contains("offer→echo 200.0 ms"), "{text}");
+    }
+}
