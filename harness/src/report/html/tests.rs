@@ -19,6 +19,7 @@ fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
         duration_ms: 1698.2,
         time_to_connected_ms: (status == Status::Passed).then_some(75.5),
         echo_round_trip_ms: None,
+        phases: Default::default(),
         native_profile: None,
         browsers: Vec::new(),
         ice_states: Sides::default(),
