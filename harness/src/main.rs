@@ -4,14 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rtc_interop::bench::BenchSettings;
+use rtc_interop::peer::{Role, standalone};
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
 use rtc_interop::report::{self, HtmlReport, JsonReport, JunitReport, Reporter, TerminalReport};
 use rtc_interop::runner::{self, RunSettings};
-use rtc_interop::scenario::PeerKind;
+use rtc_interop::scenario::{NativeProfile, PeerKind};
 use rtc_interop::{process, provision, scenario};
 
 /// Headless WebRTC interop testing: every pairing of browsers and webrtc-rs, judged on evidence.
@@ -63,12 +65,54 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_parser = plan::parse_kind)]
         peers: Vec<PeerKind>,
     },
+    /// Join a signaling room as a webrtc-rs peer, connect, echo on a data channel, and print what
+    /// it observed as JSON: test your own app against webrtc-rs by hand.
+    Peer {
+        #[command(subcommand)]
+        kind: PeerCommand,
+    },
     /// Run the signaling relay on its own.
     Relay {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum PeerCommand {
+    /// A native (webrtc-rs) peer.
+    Native {
+        /// The room to join: `ws://HOST:PORT/<room>` on a server speaking the documented protocol.
+        #[arg(long)]
+        signal: String,
+        /// Make the offer (and open the data channel) when the other peer says hello.
+        #[arg(long, conflicts_with = "answer")]
+        offer: bool,
+        /// Answer the other peer's offer and echo its data-channel messages (the default); waits for
+        /// one message.
+        #[arg(long)]
+        answer: bool,
+        /// webrtc-rs settings: `default` or `fast`.
+        #[arg(long, default_value = "default", value_parser = parse_profile)]
+        profile: NativeProfile,
+        /// The data channel's label (when offering).
+        #[arg(long, default_value = "echo")]
+        label: String,
+        /// How long to wait for the connection (and the echo), in seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout_secs: f64,
+    },
+}
+
+fn parse_profile(text: &str) -> Result<NativeProfile, String> {
+    match text {
+        "default" => Ok(NativeProfile::Default),
+        "fast" => Ok(NativeProfile::Fast),
+        other => Err(format!(
+            "unknown profile `{other}` (there are: default, fast)"
+        )),
+    }
 }
 
 /// Which scenarios and pairings to take.
@@ -145,6 +189,21 @@ async fn execute(command: Command) -> ExitCode {
         }
         Command::Doctor => doctor().await,
         Command::Install { peers } => install(peers).await,
+        Command::Peer {
+            kind:
+                PeerCommand::Native {
+                    signal,
+                    offer,
+                    answer: _,
+                    profile,
+                    label,
+                    timeout_secs,
+                },
+        } => {
+            let role = if offer { Role::Offerer } else { Role::Answerer };
+            let timeout = Duration::from_secs_f64(timeout_secs.clamp(0.1, 3600.0));
+            native_peer(&signal, role, profile, &label, timeout).await
+        }
         Command::Relay { listen } => relay(listen).await,
     }
 }
@@ -308,6 +367,39 @@ async fn install(peers: Vec<PeerKind>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+async fn native_peer(
+    signal: &str,
+    role: Role,
+    profile: NativeProfile,
+    label: &str,
+    timeout: Duration,
+) -> ExitCode {
+    eprintln!("rtc-interop: native {} joining {signal} …", role.as_str());
+    match standalone::play(signal, role, profile, label, timeout).await {
+        Ok(outcome) => {
+            let json = serde_json::to_string_pretty(&outcome).expect("outcomes serialize");
+            println!("{json}");
+            if outcome.connected {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "rtc-interop: not connected within {}s (last connection state: {})",
+                    timeout.as_secs_f64(),
+                    outcome
+                        .observations
+                        .final_connection_state()
+                        .unwrap_or("(none)")
+                );
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: {e}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
 }
 
 async fn relay(listen: SocketAddr) -> ExitCode {

@@ -140,6 +140,10 @@ pub struct CaseResult {
     pub data_channel: Sides<Option<DataChannelLog>>,
     /// Descriptions each side set locally.
     pub sdp: Sides<Vec<Description>>,
+    /// What each browser page logged to its console.
+    pub console: Sides<Vec<String>>,
+    /// Each browser's final `getStats()` report.
+    pub stats: Sides<Option<serde_json::Value>>,
     /// Errors each side met (not all of them fail the case).
     pub errors: Sides<Vec<String>>,
     /// Every signaling message the relay forwarded for this case.

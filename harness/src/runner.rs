@@ -410,6 +410,8 @@ fn judge(
         data_channel,
         sdp,
         errors,
+        console: observed.map(|o| o.console.clone()),
+        stats: observed.map(|o| o.stats.clone()),
         signaling,
     }
 }

@@ -335,3 +335,131 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
         "{text}"
     );
 }
+
+/// Starts `rtc-interop relay` on a free port; returns it and its address.
+fn standalone_relay() -> (std::process::Child, String) {
+    let mut relay = Command::new(BIN)
+        .args(["relay", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(relay.stderr.take().unwrap());
+    let mut first_line = String::new();
+    log.read_line(&mut first_line).unwrap();
+    // Keep draining the log so the relay never writes into a closed pipe.
+    std::thread::spawn(move || log.lines().count());
+    let addr = first_line
+        .split("ws://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
+        .to_string();
+    (relay, addr)
+}
+
+#[test]
+fn the_native_peer_command_connects_through_the_standalone_relay_and_prints_json() {
+    let (mut relay, addr) = standalone_relay();
+    let signal = format!("ws://{addr}/room/by-hand");
+    let peer = |role: &str| {
+        Command::new(BIN)
+            .args([
+                "peer",
+                "native",
+                "--signal",
+                &signal,
+                role,
+                "--timeout-secs",
+                "20",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let answerer = peer("--answer");
+    let offerer = peer("--offer");
+    let outputs = [
+        offerer.wait_with_output().unwrap(),
+        answerer.wait_with_output().unwrap(),
+    ];
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    for (role, output) in ["offerer", "answerer"].iter().zip(&outputs) {
+        assert_eq!(output.status.code(), Some(0), "{role}: {}", stderr(output));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["role"], *role);
+        assert_eq!(json["connected"], true);
+        let states = json["observations"]["connection_states"]
+            .as_array()
+            .unwrap();
+        assert!(states.iter().any(|s| s["state"] == "connected"), "{json}");
+        assert_eq!(json["local_candidates"][0]["type"], "host", "{json}");
+        assert!(
+            json["observations"]["selected_pair"]["local"]["port"].is_u64(),
+            "{json}"
+        );
+    }
+    let offerer: serde_json::Value = serde_json::from_slice(&outputs[0].stdout).unwrap();
+    let echo = &offerer["observations"]["data_channel"]["echo"];
+    assert_eq!(echo["received"], echo["sent"], "{offerer}");
+}
+
+#[test]
+fn the_native_peer_command_names_an_unreachable_signaling_server() {
+    let output = rtc_interop(
+        &[
+            "peer",
+            "native",
+            "--signal",
+            "ws://127.0.0.1:9/nobody",
+            "--timeout-secs",
+            "2",
+        ],
+        Path::new("."),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("cannot join the relay at ws://127.0.0.1:9/nobody"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_install_with_a_missing_geckodriver_names_the_cargo_install_command() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(
+        dir.path(),
+        "firefox-only",
+        "peers = [\"firefox\"]\n[data_channel]\nlabel = \"x\"\n",
+    );
+    // Firefox itself is found at its Debian path; geckodriver is neither on PATH nor in a cargo
+    // home, as on a machine where it was never installed.
+    let nowhere = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["run", "--no-install"])
+        .current_dir(dir.path())
+        .env("PATH", nowhere.path())
+        .env("HOME", nowhere.path())
+        .env_remove("CARGO_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("geckodriver is not installed"), "{err}");
+    assert!(err.contains("cargo install geckodriver --locked"), "{err}");
+    let doctor = Command::new(BIN)
+        .arg("doctor")
+        .env("PATH", nowhere.path())
+        .env("HOME", nowhere.path())
+        .env_remove("CARGO_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(doctor.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        report.contains("firefox   not ready  geckodriver is not installed"),
+        "{report}"
+    );
+}

@@ -121,6 +121,30 @@ fn assert_connected_with_evidence(r: &CaseResult) {
         .at_ms;
     assert!(offer_at < answer_at);
 
+    // Browsers leave their console log and final getStats() report; native peers have neither.
+    for (kind, console, stats) in [
+        (r.offerer, &r.console.offerer, &r.stats.offerer),
+        (r.answerer, &r.console.answerer, &r.stats.answerer),
+    ] {
+        if kind.is_browser() {
+            assert!(
+                console.iter().any(|l| l.contains("state: connected")),
+                "{}: {kind} console: {console:?}",
+                r.pairing
+            );
+            let stats = stats
+                .as_ref()
+                .and_then(|s| s.as_array())
+                .unwrap_or_else(|| panic!("{}: no getStats() dump from {kind}", r.pairing));
+            assert!(
+                stats.iter().any(|s| s["type"] == "candidate-pair"),
+                "{}: {kind} stats have no candidate pair",
+                r.pairing
+            );
+        } else {
+            assert!(console.is_empty() && stats.is_none(), "{}", r.pairing);
+        }
+    }
     for browser in &r.browsers {
         assert!(browser.version.starts_with(char::is_numeric), "{browser:?}");
         let product = match browser.kind {

@@ -36,6 +36,10 @@ pub struct Observations {
     pub offer_created_at_ms: Option<f64>,
     /// Errors the peer met (a rejected description or candidate, a bad signaling frame, …).
     pub errors: Vec<String>,
+    /// What the browser page logged to its console, one line per call (browsers only).
+    pub console: Vec<String>,
+    /// The final `getStats()` report, every stats object as the browser gave it (browsers only).
+    pub stats: Option<serde_json::Value>,
     /// The peer has done all it was asked to do (or given up); no more observations will come.
     pub finished: bool,
 }

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod native;
 mod shared_browser;
+pub mod standalone;
 mod webdriver;
 
 use serde::Serialize;

@@ -29,6 +29,8 @@ fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
         selected_pair: Sides::default(),
         data_channel: Sides::default(),
         sdp: Sides::default(),
+        console: Sides::default(),
+        stats: Sides::default(),
         errors: Sides::default(),
         signaling: Vec::new(),
     }
