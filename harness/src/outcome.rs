@@ -138,6 +138,8 @@ pub struct CaseResult {
     pub data_channel: Sides<Option<DataChannelLog>>,
     /// Descriptions each side set locally.
     pub sdp: Sides<Vec<Description>>,
+    /// Each description's check against its accepted SDP snapshot (empty when not checked).
+    pub snapshots: Vec<crate::sdp::check::SnapshotCheck>,
     /// Errors each side met (not all of them fail the case).
     pub errors: Sides<Vec<String>>,
     /// Every signaling message the relay forwarded for this case.

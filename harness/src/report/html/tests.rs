@@ -28,6 +28,7 @@ fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
         selected_pair: Sides::default(),
         data_channel: Sides::default(),
         sdp: Sides::default(),
+        snapshots: Vec::new(),
         errors: Sides::default(),
         signaling: Vec::new(),
     }
