@@ -1,7 +1,7 @@
 //! The `rtc-interop` command line: a thin layer over the library.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,9 @@ use rtc_interop::relay::{Relay, RelayConfig};
 use rtc_interop::report::{self, HtmlReport, JsonReport, JunitReport, Reporter, TerminalReport};
 use rtc_interop::runner::{self, RunSettings};
 use rtc_interop::scenario::{NativeProfile, PeerKind};
+use rtc_interop::sdp::check::{self, SdpSnapshots};
+use rtc_interop::sdp::compare;
+use rtc_interop::sdp::snapshot::SnapshotMode;
 use rtc_interop::{process, provision, scenario};
 
 /// Headless WebRTC interop testing: every pairing of browsers and webrtc-rs, judged on evidence.
@@ -39,6 +42,11 @@ enum Command {
         /// How many cases run at the same time (default: the number of cores).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// SDP snapshots that are missing or differ: `update` writes `.snap.new` for `cargo insta
+        /// review`, `check` only compares (CI), `accept` writes `.snap`, `off` skips them.
+        /// Default: from INSTA_UPDATE and CI, as insta decides.
+        #[arg(long, value_name = "MODE", value_parser = check::parse_mode)]
+        snapshots: Option<SnapshotMode>,
     },
     /// Print the cases a run would execute, one per line.
     List {
@@ -59,7 +67,8 @@ enum Command {
     },
     /// Show every peer kind with its browser and driver versions, and whether it is ready.
     Doctor,
-    /// Install the browsers and drivers that are missing (Debian packages, geckodriver).
+    /// Install the browsers and drivers that are missing (Debian packages, geckodriver), and
+    /// cargo-insta for reviewing SDP snapshots.
     Install {
         /// Only these kinds (comma-separated); default: every browser kind.
         #[arg(long, value_delimiter = ',', value_parser = plan::parse_kind)]
@@ -70,6 +79,11 @@ enum Command {
     Peer {
         #[command(subcommand)]
         kind: PeerCommand,
+    },
+    /// Session descriptions across peer kinds.
+    Sdp {
+        #[command(subcommand)]
+        command: SdpCommand,
     },
     /// Run the signaling relay on its own.
     Relay {
@@ -113,6 +127,23 @@ fn parse_profile(text: &str) -> Result<NativeProfile, String> {
             "unknown profile `{other}` (there are: default, fast)"
         )),
     }
+}
+
+#[derive(Subcommand)]
+enum SdpCommand {
+    /// Print, per scenario, every peer kind's offer and answer features side by side, with the
+    /// rows that differ marked `*`: from the accepted snapshots, or from a run's report.json.
+    Compare {
+        /// Folder with the scenario files; the accepted snapshots are in its `snapshots/`.
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+        /// Only scenarios with this name (repeatable; `*` and `?` globs allowed).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenario_names: Vec<String>,
+        /// Compare the descriptions of this run (`reports/latest/report.json`) instead.
+        #[arg(long, value_name = "REPORT_JSON")]
+        report: Option<PathBuf>,
+    },
 }
 
 /// Which scenarios and pairings to take.
@@ -167,10 +198,19 @@ async fn execute(command: Command) -> ExitCode {
             reports,
             no_install,
             jobs,
+            snapshots,
         } => {
+            let mode = match snapshots.map_or_else(SnapshotMode::from_env, Ok) {
+                Ok(mode) => mode,
+                Err(e) => {
+                    eprintln!("rtc-interop: {e}");
+                    return ExitCode::from(EXIT_SETUP);
+                }
+            };
             let settings = RunSettings {
                 install: !no_install,
                 jobs: jobs.unwrap_or_else(runner::default_jobs),
+                snapshots: Some(SdpSnapshots::for_scenarios(&cases.scenarios, mode)),
             };
             run(cases, reports, settings).await
         }
@@ -204,6 +244,14 @@ async fn execute(command: Command) -> ExitCode {
             let timeout = Duration::from_secs_f64(timeout_secs.clamp(0.1, 3600.0));
             native_peer(&signal, role, profile, &label, timeout).await
         }
+        Command::Sdp {
+            command:
+                SdpCommand::Compare {
+                    scenarios,
+                    scenario_names,
+                    report,
+                },
+        } => sdp_compare(&scenarios, &scenario_names, report.as_deref()),
         Command::Relay { listen } => relay(listen).await,
     }
 }
@@ -342,11 +390,13 @@ async fn doctor() -> ExitCode {
 }
 
 async fn install(peers: Vec<PeerKind>) -> ExitCode {
+    let peers_is_empty = peers.is_empty();
     let kinds: Vec<PeerKind> = if peers.is_empty() {
         PeerKind::ALL.to_vec()
     } else {
         peers
     };
+    let everything = peers_is_empty;
     for kind in kinds.into_iter().filter(|k| k.is_browser()) {
         let result = tokio::task::spawn_blocking(move || provision::ensure(kind, true)).await;
         match result {
@@ -362,6 +412,20 @@ async fn install(peers: Vec<PeerKind>) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("rtc-interop: {kind}: installing stopped: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+        }
+    }
+    if everything {
+        // For reviewing SDP snapshots (`cargo insta review`).
+        match tokio::task::spawn_blocking(|| provision::cargo_insta(true)).await {
+            Ok(Ok(path)) => eprintln!("rtc-interop: cargo-insta ready: {}", path.display()),
+            Ok(Err(e)) => {
+                eprintln!("rtc-interop: cargo-insta: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+            Err(e) => {
+                eprintln!("rtc-interop: cargo-insta: installing stopped: {e}");
                 return ExitCode::from(EXIT_SETUP);
             }
         }
@@ -399,6 +463,50 @@ async fn native_peer(
             eprintln!("rtc-interop: {e}");
             ExitCode::from(EXIT_SETUP)
         }
+    }
+}
+
+/// `sdp compare`: the accepted snapshots' (or a run's) descriptions side by side, per scenario.
+fn sdp_compare(scenarios: &Path, names: &[String], report: Option<&Path>) -> ExitCode {
+    let (source, described) = match report {
+        Some(path) => (path.to_path_buf(), compare::from_report(path)),
+        None => {
+            let dir = scenarios.join(check::SNAPSHOT_FOLDER);
+            let described = compare::from_snapshots(&dir);
+            (dir, described)
+        }
+    };
+    let described: Vec<compare::Described> = match described {
+        Ok(list) => list
+            .into_iter()
+            .filter(|d| {
+                names.is_empty() || names.iter().any(|n| plan::wildcard_match(n, &d.scenario))
+            })
+            .collect(),
+        Err(e) => {
+            eprintln!("rtc-interop: {}: {e}", source.display());
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    if described.is_empty() {
+        eprintln!(
+            "rtc-interop: {}: no descriptions{} to compare",
+            source.display(),
+            if names.is_empty() {
+                ""
+            } else {
+                " of the selected scenarios"
+            }
+        );
+        return ExitCode::from(EXIT_SETUP);
+    }
+    let comparisons = compare::compare(&described);
+    let text: Vec<String> = comparisons.iter().map(|c| c.render()).collect();
+    print!("{}", text.join("\n"));
+    if comparisons.iter().any(|c| !c.errors.is_empty()) {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -144,6 +144,8 @@ pub struct CaseResult {
     pub console: Sides<Vec<String>>,
     /// Each browser's final `getStats()` report.
     pub stats: Sides<Option<serde_json::Value>>,
+    /// Each description's check against its accepted SDP snapshot (empty when not checked).
+    pub snapshots: Vec<crate::sdp::check::SnapshotCheck>,
     /// Errors each side met (not all of them fail the case).
     pub errors: Sides<Vec<String>>,
     /// Every signaling message the relay forwarded for this case.

@@ -128,7 +128,7 @@ pub fn parse_kind(text: &str) -> Result<PeerKind, String> {
 }
 
 /// Shell-style matching of `*` (any run of characters) and `?` (one character).
-fn wildcard_match(pattern: &str, name: &str) -> bool {
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
     fn matches(p: &[char], n: &[char]) -> bool {
         match (p.first(), n.first()) {
             (None, None) => true,

@@ -2,8 +2,8 @@
 //! are missing.
 //!
 //! Like Selenium Manager, the harness looks for what it needs first and installs only what is
-//! missing, with a progress line: Debian's packages with `apt-get` (as root), geckodriver with
-//! `cargo install`. Where it cannot install (not root, no apt, no cargo) it stops and prints the
+//! missing, with a progress line: Debian's packages with `apt-get` (as root), geckodriver (and
+//! cargo-insta, for reviewing SDP snapshots) with `cargo install`. Where it cannot install (not root, no apt, no cargo) it stops and prints the
 //! exact command to run. Each browser kind has one [`Recipe`] saying where its parts live and how
 //! they are installed.
 
@@ -112,10 +112,6 @@ impl Recipe {
         )
     }
 
-    fn cargo_command(&self, krate: &str) -> String {
-        format!("cargo install {krate} --locked")
-    }
-
     fn find_browser(&self) -> Option<PathBuf> {
         self.browser_paths
             .iter()
@@ -125,11 +121,7 @@ impl Recipe {
     }
 
     fn find_driver(&self) -> Option<PathBuf> {
-        find_in_path(&[self.driver_name]).or_else(|| {
-            // `cargo install` puts drivers here, which is not on every PATH.
-            let cargo_bin = cargo_home()?.join("bin").join(self.driver_name);
-            cargo_bin.is_file().then_some(cargo_bin)
-        })
+        find_installed_by_cargo(self.driver_name)
     }
 
     fn missing_browser(&self) -> ProvisionError {
@@ -143,7 +135,7 @@ impl Recipe {
         match self.driver_crate {
             Some(krate) => ProvisionError::Missing {
                 what: self.driver_name.into(),
-                command: self.cargo_command(krate),
+                command: cargo_command(krate),
             },
             None => self.missing_browser(),
         }
@@ -192,7 +184,7 @@ pub fn install_missing(kind: PeerKind) -> Result<(), ProvisionError> {
         apt_install(&recipe.packages.replace(' ', " and "), recipe.packages)?;
     }
     if let (true, Some(krate)) = (driver_missing, recipe.driver_crate) {
-        cargo_install(recipe.driver_name, krate, &recipe.cargo_command(krate))?;
+        cargo_install(recipe.driver_name, krate, &cargo_command(krate))?;
     }
     Ok(())
 }
@@ -243,6 +235,30 @@ fn oldest_firefox_for_geckodriver(version: &str) -> u32 {
         32..=33 => 102,
         _ => 91,
     }
+}
+
+/// The crate that provides `cargo insta`, for reviewing SDP snapshots.
+const CARGO_INSTA: &str = "cargo-insta";
+
+/// Finds `cargo-insta` (`cargo insta review` reviews SDP snapshots); installs it first with
+/// `cargo install cargo-insta --locked`, as geckodriver is, when `install` is set and it is
+/// missing. Runs don't need it; reviewing their snapshot changes does.
+pub fn cargo_insta(install: bool) -> Result<PathBuf, ProvisionError> {
+    match locate_cargo_insta() {
+        Err(ProvisionError::Missing { .. }) if install => {
+            cargo_install(CARGO_INSTA, CARGO_INSTA, &cargo_command(CARGO_INSTA))?;
+            locate_cargo_insta()
+        }
+        other => other,
+    }
+}
+
+/// Finds `cargo-insta` without installing anything.
+pub fn locate_cargo_insta() -> Result<PathBuf, ProvisionError> {
+    find_installed_by_cargo(CARGO_INSTA).ok_or_else(|| ProvisionError::Missing {
+        what: CARGO_INSTA.into(),
+        command: cargo_command(CARGO_INSTA),
+    })
 }
 
 const COTURN_PACKAGE: &str = "coturn";
@@ -301,7 +317,21 @@ fn apt_install(what: &str, packages: &str) -> Result<(), ProvisionError> {
     )
 }
 
-/// Installs a driver from crates.io with `cargo install`, printing one progress line.
+/// The command that installs `krate` from crates.io.
+fn cargo_command(krate: &str) -> String {
+    format!("cargo install {krate} --locked")
+}
+
+/// A program on `PATH`, or where `cargo install` puts it (`$CARGO_HOME/bin`, not on every
+/// `PATH`).
+fn find_installed_by_cargo(name: &str) -> Option<PathBuf> {
+    find_in_path(&[name]).or_else(|| {
+        let cargo_bin = cargo_home()?.join("bin").join(name);
+        cargo_bin.is_file().then_some(cargo_bin)
+    })
+}
+
+/// Installs a tool from crates.io with `cargo install`, printing one progress line.
 fn cargo_install(what: &str, krate: &str, command: &str) -> Result<(), ProvisionError> {
     let Some(cargo) = find_in_path(&["cargo"]).or_else(|| {
         let path = cargo_home()?.join("bin/cargo");

@@ -24,6 +24,7 @@ use crate::provision::{self, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
 use crate::report::{Reporter, RunEvent};
 use crate::scenario::{HostCandidates, PeerKind};
+use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
 
 /// How often the runner reads the peers' observations while a case runs.
@@ -65,6 +66,8 @@ pub struct RunSettings {
     pub install: bool,
     /// How many cases run at the same time.
     pub jobs: usize,
+    /// Where the accepted SDP snapshots are and what to do with differences; `None`: no checks.
+    pub snapshots: Option<SdpSnapshots>,
 }
 
 impl Default for RunSettings {
@@ -72,6 +75,7 @@ impl Default for RunSettings {
         Self {
             install: true,
             jobs: default_jobs(),
+            snapshots: None,
         }
     }
 }
@@ -89,6 +93,7 @@ pub struct Environment {
     relay: Relay,
     pages: PageServer,
     browsers: HashMap<BrowserKey, Arc<SharedBrowser>>,
+    snapshots: Option<SdpSnapshots>,
 }
 
 impl Environment {
@@ -141,7 +146,13 @@ impl Environment {
             relay,
             pages,
             browsers,
+            snapshots: settings.snapshots.clone(),
         })
+    }
+
+    /// Checks later cases' SDP against these snapshots instead (`None`: no checks).
+    pub fn set_snapshots(&mut self, snapshots: Option<SdpSnapshots>) {
+        self.snapshots = snapshots;
     }
 
     /// The relay every case of this environment signals through.
@@ -236,7 +247,13 @@ impl Environment {
             browsers,
             signaling,
         };
-        judge(case, evidence, problems, check_expectations)
+        judge(
+            case,
+            evidence,
+            problems,
+            check_expectations,
+            self.snapshots.as_ref(),
+        )
     }
 
     fn plan(&self, case: &Case, room: &str, role: Role) -> PeerPlan {
@@ -311,6 +328,7 @@ fn judge(
     evidence: Evidence,
     mut problems: Vec<String>,
     check_expectations: bool,
+    snapshots: Option<&SdpSnapshots>,
 ) -> CaseResult {
     let Evidence {
         started_at_ms,
@@ -343,6 +361,9 @@ fn judge(
     }
 
     let (status, failure) = verdict_with_known_failures(case, problems);
+    let descriptions = observed.map(|o| o.local_descriptions.clone());
+    let snapshots = crate::sdp::check::check_case(snapshots, case, &descriptions);
+    let (status, failure) = crate::sdp::check::apply(&snapshots, status, failure);
     let time_to_connected_ms = match (
         observed.offerer.offer_created_at_ms,
         observed.offerer.ice_connected_at_ms(),
@@ -409,6 +430,7 @@ fn judge(
         selected_pair: observed.map(|o| o.selected_pair.clone()),
         data_channel,
         sdp,
+        snapshots,
         errors,
         console: observed.map(|o| o.console.clone()),
         stats: observed.map(|o| o.stats.clone()),

@@ -105,7 +105,7 @@ fn a_missing_driver_stops_the_run_with_the_command_to_install_it() {
 fn passing_and_failing_cases_set_the_exit_code_and_write_the_reports() {
     let dir = tempfile::tempdir().unwrap();
     write_scenario(dir.path(), "echo", NATIVE_ECHO);
-    let output = rtc_interop(&["run"], dir.path());
+    let output = rtc_interop(&["run", "--snapshots", "off"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let table = String::from_utf8_lossy(&output.stdout);
     let row: Vec<&str> = table
@@ -121,7 +121,7 @@ fn passing_and_failing_cases_set_the_exit_code_and_write_the_reports() {
         "needs-relay",
         "peers = [\"native\"]\nnative_profile = \"fast\"\n[data_channel]\nlabel = \"x\"\n[expect.local_candidates]\nrequire = [\"relay\"]\n",
     );
-    let output = rtc_interop(&["run"], dir.path());
+    let output = rtc_interop(&["run", "--snapshots", "off"], dir.path());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 
     let latest = dir.path().join("reports/latest");
@@ -243,7 +243,7 @@ fn no_browser_or_driver_outlives_a_run() {
         "peers = [\"chromium\", \"firefox\"]\n[data_channel]\nlabel = \"x\"\n[expect]\necho = true\n",
     );
     let run = Command::new(BIN)
-        .arg("run")
+        .args(["run", "--snapshots", "off"])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -49,6 +49,7 @@ async fn a_killed_browser_or_driver_fails_its_case_and_the_next_case_gets_a_fres
     let settings = RunSettings {
         install: true,
         jobs: 1,
+        ..RunSettings::default()
     };
     let environment = Environment::prepare(&runner::browsers_needed(&stuck), &settings)
         .await

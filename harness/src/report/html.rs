@@ -1,10 +1,12 @@
 //! `report.html`: the run for people. One self-contained page (inline CSS and SVG, no external
-//! assets): a header with the totals, a pairing matrix per scenario, then one section per case with
-//! its failure, state timelines, candidates, data channel, signaling ladder and SDP.
+//! assets): a header with the totals, a pairing matrix per scenario with its SDP comparison across
+//! peer kinds, then one section per case with its failure, state timelines, candidates, data
+//! channel, signaling ladder, SDP and SDP snapshot checks.
 //!
 //! The page depends only on the results, so the same results always give the same bytes.
 
 mod ladder;
+mod sdp_compare;
 mod timeline;
 
 use std::collections::BTreeSet;
@@ -16,6 +18,7 @@ use super::{Reporter, RunEvent, escape};
 use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair};
 use crate::outcome::{CaseResult, Sides, Status};
 use crate::scenario::PeerKind;
+use crate::sdp::compare;
 
 /// Writes `report.html` into the run folder when the run finishes.
 pub struct HtmlReport {
@@ -62,6 +65,7 @@ fn render(run_id: &str, results: &[CaseResult]) -> String {
     );
     html.push_str(&header(run_id, results));
     html.push_str("<section class=\"matrices\">\n<h2>Pairings</h2>\n");
+    let comparisons = compare::compare(&compare::from_results(results));
     for scenario in scenarios(results) {
         let cases: Vec<(usize, &CaseResult)> = results
             .iter()
@@ -69,6 +73,9 @@ fn render(run_id: &str, results: &[CaseResult]) -> String {
             .filter(|(_, r)| r.scenario == scenario)
             .collect();
         html.push_str(&matrix(scenario, &cases));
+        if let Some(c) = comparisons.iter().find(|c| c.scenario == scenario) {
+            html.push_str(&sdp_compare::render(c));
+        }
     }
     if results.is_empty() {
         html.push_str("<p class=\"muted\">No cases ran.</p>\n");
@@ -524,11 +531,47 @@ fn errors(r: &CaseResult) -> String {
     html
 }
 
-/// The session descriptions, folded away.
+/// The session descriptions, folded away (open when a snapshot check failed), with their
+/// snapshot checks.
 fn sdp(r: &CaseResult) -> String {
     let count = r.sdp.offerer.len() + r.sdp.answerer.len();
-    let mut html =
-        format!("<details class=\"sdp\"><summary>SDP ({count} description(s))</summary>\n");
+    let failed = r.snapshots.iter().filter(|c| !c.passed()).count();
+    let checks = if r.snapshots.is_empty() {
+        String::new()
+    } else if failed == 0 {
+        format!("; {} snapshot(s) match", r.snapshots.len())
+    } else {
+        format!("; {failed} of {} snapshot(s) differ", r.snapshots.len())
+    };
+    let mut html = format!(
+        "<details class=\"sdp\"{}><summary>SDP ({count} description(s){checks})</summary>\n",
+        if failed > 0 { " open" } else { "" }
+    );
+    if !r.snapshots.is_empty() {
+        html.push_str(
+            "<table class=\"grid\"><tr><th>description</th><th>snapshot</th><th>outcome</th>\
+             <th>changes</th></tr>\n",
+        );
+        for c in &r.snapshots {
+            let mut notes: Vec<String> = c.changes.clone();
+            if let Some(pending) = &c.pending {
+                notes.push(format!("pending review: {}", pending.display()));
+            }
+            if let Some(error) = &c.error {
+                notes.push(error.clone());
+            }
+            let notes: Vec<String> = notes.iter().map(|n| escape(n)).collect();
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}.snap</td><td>{}</td><td>{}</td></tr>",
+                escape(&c.label()),
+                escape(&c.name),
+                c.outcome.as_str(),
+                notes.join("<br>")
+            );
+        }
+        html.push_str("</table>\n");
+    }
     for (role, kind, list) in [
         ("offerer", r.offerer, &r.sdp.offerer),
         ("answerer", r.answerer, &r.sdp.answerer),
@@ -589,6 +632,8 @@ svg{display:block;max-width:100%;height:auto}
 .legend{font-size:12px;margin:4px 0}.legend span{display:inline-block;margin-right:10px}
 .legend i{display:inline-block;width:12px;height:12px;border:1px solid #8c959f;vertical-align:-2px;margin-right:4px}
 details.sdp{margin-top:14px}details.sdp summary{cursor:pointer;font-weight:600}
+details.sdp-compare{margin:0 0 16px}details.sdp-compare summary{cursor:pointer}
+pre.sdp-table mark{background:#fff8c5;display:inline-block;min-width:100%}
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;border-radius:6px}
 "#;
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{Reporter, RunEvent};
 use crate::outcome::{CaseResult, Status};
+use crate::sdp::compare::{self, ScenarioComparison};
 
 /// Writes `report.json` into the run folder when the run finishes.
 pub struct JsonReport {
@@ -25,6 +26,8 @@ struct Document<'a> {
     unexpected_passes: usize,
     webrtc_rs_version: &'static str,
     cases: &'a [CaseResult],
+    /// Per scenario, each peer kind's offer and answer features side by side.
+    sdp_comparison: Vec<ScenarioComparison>,
 }
 
 impl JsonReport {
@@ -57,6 +60,7 @@ impl Reporter for JsonReport {
                     unexpected_passes: count(Status::UnexpectedPass),
                     webrtc_rs_version: crate::WEBRTC_RS_VERSION,
                     cases: results,
+                    sdp_comparison: compare::compare(&compare::from_results(results)),
                 };
                 let text = serde_json::to_string_pretty(&document).map_err(io::Error::other)?;
                 std::fs::write(&self.path, text)?;

@@ -51,6 +51,9 @@ impl Reporter for TerminalReport {
             RunEvent::Finished { results } => {
                 let mut out = io::stdout().lock();
                 out.write_all(table(results).as_bytes())?;
+                if let Some(note) = pending_snapshots(results) {
+                    eprintln!("{note}");
+                }
             }
         }
         Ok(())
@@ -126,4 +129,20 @@ pub fn table(results: &[CaseResult]) -> String {
         ));
     }
     text
+}
+
+/// How many SDP snapshots a run wrote for review, and how to review them; `None` if none.
+pub fn pending_snapshots(results: &[CaseResult]) -> Option<String> {
+    let pending: Vec<&std::path::Path> = results
+        .iter()
+        .flat_map(|r| &r.snapshots)
+        .filter_map(|c| c.pending.as_deref())
+        .collect();
+    let folder = pending.first()?.parent()?;
+    Some(format!(
+        "rtc-interop: {} SDP snapshot(s) written for review in {}: `cargo insta review` \
+         (or `cargo insta accept`, `cargo insta reject`)",
+        pending.len(),
+        folder.display()
+    ))
 }

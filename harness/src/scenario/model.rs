@@ -31,6 +31,10 @@ pub struct Scenario {
     /// Pairings known not to work, with the reason.
     #[serde(default)]
     pub known_failures: Vec<KnownFailure>,
+    /// Whether each case's local descriptions are checked against the accepted SDP snapshots in
+    /// `scenarios/snapshots/` (see `sdp::check`).
+    #[serde(default = "yes")]
+    pub snapshots: bool,
     /// ICE configuration given to both peers.
     #[serde(default)]
     pub ice: IceSettings,

@@ -8,9 +8,14 @@
 //!   SCTP, …), and [`compare_table`] to set several side by side.
 //! - [`describe_changes`]: sentences saying how one normalized description differs from another.
 //! - [`snapshot`]: storing normalized descriptions as insta snapshots (`cargo insta review`).
+//! - [`check`]: checking every case's descriptions against the accepted snapshots in a run.
+//! - [`compare`]: per scenario, each peer kind's offer and answer side by side
+//!   (`rtc-interop sdp compare`, the reports).
 
 mod changes;
+pub mod check;
 mod codec;
+pub mod compare;
 mod features;
 mod normalize;
 mod parse;

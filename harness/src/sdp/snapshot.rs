@@ -30,9 +30,11 @@
 //! `cargo insta` asks `cargo metadata` for the workspace's packages and walks each package's
 //! folder (and its targets' source folders) for `*.snap` and `*.snap.new`, skipping `target/`,
 //! hidden folders and nested crates. The folder must therefore lie inside a workspace package's
-//! folder (for this workspace: under `harness/`); a folder elsewhere (e.g. a top-level
-//! `scenarios/snapshots/` in a virtual workspace) is never visited. Because this workspace has no
-//! root package, cargo-insta visits every member without `--workspace`.
+//! folder: a folder elsewhere (e.g. a plain top-level `scenarios/snapshots/` in a virtual
+//! workspace) is never visited. This repository makes `scenarios/snapshots/` a tiny workspace
+//! member of its own (a `Cargo.toml` and an empty `lib.rs`), so `cargo insta review`, `accept`,
+//! `reject` and `pending-snapshots` work on it from the repository root. Because the workspace has
+//! no root package, cargo-insta visits every member without `--workspace`.
 //!
 //! # Modes
 //!

@@ -3,15 +3,30 @@
 use super::features::{MediaFeatures, SdpFeatures};
 
 /// Renders a plain-text table: one row per feature, one column per description (named by the
-/// first element of each pair, e.g. `chromium offer`). Rows whose values differ between columns
-/// start with `*`; `-` means the description does not have the feature at all.
+/// first element of each pair, e.g. `chromium offer`; a name with line breaks takes several
+/// header lines). Rows whose values differ between columns start with `*`; `-` means the
+/// description does not have the feature at all.
 pub fn compare_table(rows: &[(String, SdpFeatures)]) -> String {
     let columns: Vec<Vec<Row>> = rows.iter().map(|(_, f)| feature_rows(f)).collect();
     let keys = merged_keys(&columns);
-    let mut table: Vec<Vec<String>> = Vec::with_capacity(keys.len() + 1);
-    let mut header = vec![String::new(), "feature".to_string()];
-    header.extend(rows.iter().map(|(name, _)| name.clone()));
-    table.push(header);
+    let mut table: Vec<Vec<String>> = Vec::with_capacity(keys.len() + 2);
+    let header_lines = rows
+        .iter()
+        .map(|(name, _)| name.lines().count())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for i in 0..header_lines {
+        let mut header = vec![
+            String::new(),
+            if i == 0 { "feature" } else { "" }.to_string(),
+        ];
+        header.extend(
+            rows.iter()
+                .map(|(name, _)| name.lines().nth(i).unwrap_or("").to_string()),
+        );
+        table.push(header);
+    }
     for key in &keys {
         let cells: Vec<String> = columns
             .iter()
@@ -48,7 +63,7 @@ pub fn compare_table(rows: &[(String, SdpFeatures)]) -> String {
         }
         out.push_str(text.trim_end());
         out.push('\n');
-        if index == 0 {
+        if index + 1 == header_lines {
             // No rule over the marker column, where a `-` could pass for a marker.
             let rule: Vec<String> = widths
                 .iter()
@@ -216,5 +231,22 @@ mod tests {
         let pcmu = lines.iter().position(|l| l.contains("PCMU")).unwrap();
         let pcma = lines.iter().position(|l| l.contains("PCMA")).unwrap();
         assert_eq!(pcma, pcmu + 1, "codec rows stay together:\n{table}");
+    }
+
+    #[test]
+    fn names_with_line_breaks_take_several_header_lines() {
+        let f = features("v=0\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\n").unwrap();
+        let table = compare_table(&[
+            ("native answer\n(to chromium)".into(), f.clone()),
+            ("firefox answer".into(), f),
+        ]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].contains("feature") && lines[0].contains("native answer"),
+            "{table}"
+        );
+        assert!(lines[0].trim_end().ends_with("firefox answer"), "{table}");
+        assert!(lines[1].trim().starts_with("(to chromium)"), "{table}");
+        assert!(lines[2].trim_start().starts_with("---"), "{table}");
     }
 }

@@ -49,6 +49,7 @@ pub async fn run(cases: &[Case]) -> Vec<CaseResult> {
     let settings = RunSettings {
         install: true,
         jobs: 1,
+        ..RunSettings::default()
     };
     let environment = Environment::prepare(&runner::browsers_needed(cases), &settings)
         .await

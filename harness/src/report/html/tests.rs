@@ -31,6 +31,7 @@ fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
         sdp: Sides::default(),
         console: Sides::default(),
         stats: Sides::default(),
+        snapshots: Vec::new(),
         errors: Sides::default(),
         signaling: Vec::new(),
     }
@@ -442,4 +443,47 @@ fn report_is_written_on_finish_and_is_deterministic() {
         "no external assets"
     );
     assert_eq!(written, render("20261123-183526", &results));
+}
+
+#[test]
+fn sdp_comparison_and_snapshot_checks_are_shown() {
+    use crate::sdp::check::{CheckOutcome, SnapshotCheck};
+    let offer = |max: u32| crate::observe::Description {
+        kind: "offer".into(),
+        sdp: format!(
+            "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=sctp-port:5000\r\na=max-message-size:{max}\r\n"
+        ),
+        at_ms: 1.0,
+    };
+    let mut native = case(PeerKind::Native, PeerKind::Chromium, Status::Failed);
+    native.sdp.offerer = vec![offer(65536)];
+    native.snapshots = vec![SnapshotCheck {
+        name: "datachannel-echo__native-to-chromium__offerer-offer".into(),
+        snapshot: "scenarios/snapshots/x.snap".into(),
+        side: "offerer",
+        peer: PeerKind::Native,
+        description: "offer".into(),
+        outcome: CheckOutcome::Changed,
+        changes: vec!["m=application: sctp max-message-size 262144 → 65536".into()],
+        pending: Some("scenarios/snapshots/x.snap.new".into()),
+        error: None,
+    }];
+    let mut chromium = case(PeerKind::Chromium, PeerKind::Native, Status::Passed);
+    chromium.sdp.offerer = vec![offer(262144)];
+    let html = render("run", &[native, chromium]);
+    let section = element(&html, "class=\"sdp-compare\"", "</details>");
+    assert!(
+        section.contains("features that differ: 1 in offers"),
+        "{section}"
+    );
+    assert!(
+        section.contains("<mark>*  application: max-message-size  65536"),
+        "{section}"
+    );
+    let sdp = element(&html, "class=\"sdp\" open", "</table>");
+    assert!(sdp.contains("1 of 1 snapshot(s) differ"), "{sdp}");
+    assert!(
+        sdp.contains("<td>changed</td><td>m=application: sctp max-message-size 262144 → 65536<br>pending review: scenarios/snapshots/x.snap.new</td>"),
+        "{sdp}"
+    );
 }
