@@ -416,16 +416,21 @@ async fn install(peers: Vec<PeerKind>) -> ExitCode {
             }
         }
     }
-    if everything {
-        // For reviewing SDP snapshots (`cargo insta review`).
-        match tokio::task::spawn_blocking(|| provision::cargo_insta(true)).await {
-            Ok(Ok(path)) => eprintln!("rtc-interop: cargo-insta ready: {}", path.display()),
+    // The tools beside the browsers: cargo-insta for reviewing SDP snapshots, coturn for
+    // scenarios (and tests) that run the external TURN server.
+    let tools: [(&str, fn(bool) -> Result<PathBuf, provision::ProvisionError>); 2] = [
+        ("cargo-insta", provision::cargo_insta),
+        ("coturn", provision::coturn),
+    ];
+    for (name, ensure) in tools.into_iter().filter(|_| everything) {
+        match tokio::task::spawn_blocking(move || ensure(true)).await {
+            Ok(Ok(path)) => eprintln!("rtc-interop: {name} ready: {}", path.display()),
             Ok(Err(e)) => {
-                eprintln!("rtc-interop: cargo-insta: {e}");
+                eprintln!("rtc-interop: {name}: {e}");
                 return ExitCode::from(EXIT_SETUP);
             }
             Err(e) => {
-                eprintln!("rtc-interop: cargo-insta: installing stopped: {e}");
+                eprintln!("rtc-interop: {name}: installing stopped: {e}");
                 return ExitCode::from(EXIT_SETUP);
             }
         }
