@@ -389,6 +389,9 @@ async fn doctor() -> ExitCode {
     }
 }
 
+/// Finds a tool, installing it first when asked: `provision::cargo_insta`, `provision::coturn`.
+type EnsureTool = fn(bool) -> Result<PathBuf, provision::ProvisionError>;
+
 async fn install(peers: Vec<PeerKind>) -> ExitCode {
     let peers_is_empty = peers.is_empty();
     let kinds: Vec<PeerKind> = if peers.is_empty() {
@@ -418,7 +421,7 @@ async fn install(peers: Vec<PeerKind>) -> ExitCode {
     }
     // The tools beside the browsers: cargo-insta for reviewing SDP snapshots, coturn for
     // scenarios (and tests) that run the external TURN server.
-    let tools: [(&str, fn(bool) -> Result<PathBuf, provision::ProvisionError>); 2] = [
+    let tools: [(&str, EnsureTool); 2] = [
         ("cargo-insta", provision::cargo_insta),
         ("coturn", provision::coturn),
     ];
