@@ -11,10 +11,12 @@
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
-//! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs.
+//! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs;
+//!   [`ice_servers`]: which of them a run starts for its scenarios, and what each case's peers get.
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod ice_servers;
 pub mod net;
 pub mod observe;
 pub mod outcome;

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use rtc_interop::net::TurnServerKind;
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
 use rtc_interop::report::{self, HtmlReport, JsonReport, JunitReport, Reporter, TerminalReport};
 use rtc_interop::runner::{self, RunSettings};
 use rtc_interop::scenario::PeerKind;
-use rtc_interop::{process, provision, scenario};
+use rtc_interop::{ice_servers, process, provision, scenario};
 
 /// Headless WebRTC interop testing: every pairing of browsers and webrtc-rs, judged on evidence.
 #[derive(Parser)]
@@ -36,6 +37,9 @@ enum Command {
         /// How many cases run at the same time (default: the number of cores).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// Run every STUN/TURN server the scenarios name as this kind: `embedded` or `coturn`.
+        #[arg(long, value_name = "KIND", value_parser = ice_servers::parse_server_kind)]
+        turn: Option<TurnServerKind>,
     },
     /// Print the cases a run would execute, one per line.
     List {
@@ -110,12 +114,13 @@ async fn execute(command: Command) -> ExitCode {
             reports,
             no_install,
             jobs,
+            turn,
         } => {
             let settings = RunSettings {
                 install: !no_install,
                 jobs: jobs.unwrap_or_else(runner::default_jobs),
             };
-            run(cases, reports, settings).await
+            run(cases, reports, settings, turn).await
         }
         Command::List { cases } => list(cases),
         Command::Doctor => doctor().await,
@@ -124,12 +129,17 @@ async fn execute(command: Command) -> ExitCode {
     }
 }
 
-/// The selected cases, or the reason on stderr.
-fn load_cases(args: &CaseArgs) -> Result<Vec<Case>, ExitCode> {
-    let loaded = scenario::load_dir(&args.scenarios).map_err(|e| {
+/// The selected cases, or the reason on stderr; `turn` replaces every STUN/TURN server kind.
+fn load_cases(args: &CaseArgs, turn: Option<TurnServerKind>) -> Result<Vec<Case>, ExitCode> {
+    let mut loaded = scenario::load_dir(&args.scenarios).map_err(|e| {
         eprintln!("rtc-interop: {e}");
         ExitCode::from(EXIT_SETUP)
     })?;
+    if let Some(kind) = turn {
+        for (_, s) in &mut loaded {
+            s.ice.use_server_kind(kind);
+        }
+    }
     let cases: Vec<Case> = loaded
         .into_iter()
         .flat_map(|(_, s)| plan::expand(&Arc::new(s)))
@@ -150,8 +160,13 @@ fn load_cases(args: &CaseArgs) -> Result<Vec<Case>, ExitCode> {
     Ok(selected)
 }
 
-async fn run(args: CaseArgs, reports: PathBuf, settings: RunSettings) -> ExitCode {
-    let cases = match load_cases(&args) {
+async fn run(
+    args: CaseArgs,
+    reports: PathBuf,
+    settings: RunSettings,
+    turn: Option<TurnServerKind>,
+) -> ExitCode {
+    let cases = match load_cases(&args, turn) {
         Ok(cases) => cases,
         Err(code) => return code,
     };
@@ -189,7 +204,7 @@ async fn run(args: CaseArgs, reports: PathBuf, settings: RunSettings) -> ExitCod
 }
 
 fn list(args: CaseArgs) -> ExitCode {
-    match load_cases(&args) {
+    match load_cases(&args, None) {
         Ok(cases) => {
             for case in cases {
                 println!("{case}");
