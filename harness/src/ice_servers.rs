@@ -113,7 +113,16 @@ impl IceServers {
         needed: &BTreeSet<ServerNeed>,
         install: bool,
     ) -> Result<IceServers, TurnError> {
-        let ip = addrs::server_ip();
+        IceServers::start_on(addrs::server_ip(), needed, install).await
+    }
+
+    /// As [`IceServers::start`], listening and relaying on `ip` (for peers in network namespaces:
+    /// the topology's harness address, the only one of this machine they can reach).
+    pub async fn start_on(
+        ip: IpAddr,
+        needed: &BTreeSet<ServerNeed>,
+        install: bool,
+    ) -> Result<IceServers, TurnError> {
         let started = futures_util::future::join_all(needed.iter().map(|&need| async move {
             let server = TurnServer::start_with(
                 need.kind,
