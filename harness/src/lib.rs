@@ -12,11 +12,13 @@
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`bench`]: where a case's time goes, per pairing (`rtc-interop bench`).
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
-//! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs.
+//! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs;
+//!   [`ice_servers`]: which of them a run starts for its scenarios, and what each case's peers get.
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod clock;
+pub mod ice_servers;
 pub mod net;
 pub mod observe;
 pub mod outcome;

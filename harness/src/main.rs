@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rtc_interop::bench::BenchSettings;
+use rtc_interop::net::TurnServerKind;
 use rtc_interop::peer::{Role, standalone};
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
@@ -17,7 +18,7 @@ use rtc_interop::scenario::{NativeProfile, PeerKind};
 use rtc_interop::sdp::check::{self, SdpSnapshots};
 use rtc_interop::sdp::compare;
 use rtc_interop::sdp::snapshot::SnapshotMode;
-use rtc_interop::{process, provision, scenario};
+use rtc_interop::{ice_servers, process, provision, scenario};
 
 /// Headless WebRTC interop testing: every pairing of browsers and webrtc-rs, judged on evidence.
 #[derive(Parser)]
@@ -47,6 +48,9 @@ enum Command {
         /// Default: from INSTA_UPDATE and CI, as insta decides.
         #[arg(long, value_name = "MODE", value_parser = check::parse_mode)]
         snapshots: Option<SnapshotMode>,
+        /// Run every STUN/TURN server the scenarios name as this kind: `embedded` or `coturn`.
+        #[arg(long, value_name = "KIND", value_parser = ice_servers::parse_server_kind)]
+        turn: Option<TurnServerKind>,
     },
     /// Print the cases a run would execute, one per line.
     List {
@@ -199,6 +203,7 @@ async fn execute(command: Command) -> ExitCode {
             no_install,
             jobs,
             snapshots,
+            turn,
         } => {
             let mode = match snapshots.map_or_else(SnapshotMode::from_env, Ok) {
                 Ok(mode) => mode,
@@ -212,7 +217,7 @@ async fn execute(command: Command) -> ExitCode {
                 jobs: jobs.unwrap_or_else(runner::default_jobs),
                 snapshots: Some(SdpSnapshots::for_scenarios(&cases.scenarios, mode)),
             };
-            run(cases, reports, settings).await
+            run(cases, reports, settings, turn).await
         }
         Command::List { cases } => list(cases),
         Command::Bench {
@@ -256,12 +261,17 @@ async fn execute(command: Command) -> ExitCode {
     }
 }
 
-/// The selected cases, or the reason on stderr.
-fn load_cases(args: &CaseArgs) -> Result<Vec<Case>, ExitCode> {
-    let loaded = scenario::load_dir(&args.scenarios).map_err(|e| {
+/// The selected cases, or the reason on stderr; `turn` replaces every STUN/TURN server kind.
+fn load_cases(args: &CaseArgs, turn: Option<TurnServerKind>) -> Result<Vec<Case>, ExitCode> {
+    let mut loaded = scenario::load_dir(&args.scenarios).map_err(|e| {
         eprintln!("rtc-interop: {e}");
         ExitCode::from(EXIT_SETUP)
     })?;
+    if let Some(kind) = turn {
+        for (_, s) in &mut loaded {
+            s.ice.use_server_kind(kind);
+        }
+    }
     let cases: Vec<Case> = loaded
         .into_iter()
         .flat_map(|(_, s)| plan::expand(&Arc::new(s)))
@@ -282,8 +292,13 @@ fn load_cases(args: &CaseArgs) -> Result<Vec<Case>, ExitCode> {
     Ok(selected)
 }
 
-async fn run(args: CaseArgs, reports: PathBuf, settings: RunSettings) -> ExitCode {
-    let cases = match load_cases(&args) {
+async fn run(
+    args: CaseArgs,
+    reports: PathBuf,
+    settings: RunSettings,
+    turn: Option<TurnServerKind>,
+) -> ExitCode {
+    let cases = match load_cases(&args, turn) {
         Ok(cases) => cases,
         Err(code) => return code,
     };
@@ -341,7 +356,7 @@ async fn bench(settings: BenchSettings) -> ExitCode {
 }
 
 fn list(args: CaseArgs) -> ExitCode {
-    match load_cases(&args) {
+    match load_cases(&args, None) {
         Ok(cases) => {
             for case in cases {
                 println!("{case}");

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::ice_servers::IceServerUse;
 use crate::observe::{
     Candidate, DataChannelLog, Description, Observations, SelectedPair, Transition, parse_candidate,
 };
@@ -150,6 +151,8 @@ pub struct CaseResult {
     pub errors: Sides<Vec<String>>,
     /// Every signaling message the relay forwarded for this case.
     pub signaling: Vec<TraceEntry>,
+    /// The STUN/TURN servers both peers were given (no passwords).
+    pub ice_servers: Vec<IceServerUse>,
 }
 
 /// When each step of a case was reached, in ms since the case started; a step that was never

@@ -11,6 +11,8 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use crate::clock::epoch_ms;
+use crate::ice_servers::{self, IceServerUse, IceServers, ServerNeed};
+use crate::net::{IceServer, TurnError};
 use crate::observe::Observations;
 use crate::outcome::{
     CandidateSets, CaseResult, Phases, Sides, Status, relative_transitions, round_ms,
@@ -57,6 +59,9 @@ pub enum SetupError {
         /// What went wrong.
         reason: String,
     },
+    /// A STUN/TURN server the scenarios need did not start.
+    #[error(transparent)]
+    IceServer(#[from] TurnError),
 }
 
 /// How a run is set up.
@@ -94,12 +99,62 @@ pub struct Environment {
     pages: PageServer,
     browsers: HashMap<BrowserKey, Arc<SharedBrowser>>,
     snapshots: Option<SdpSnapshots>,
+    ice_servers: IceServers,
 }
 
 impl Environment {
     /// Starts the relay and page server, and one browser for each key in `browsers` (installing
-    /// missing browsers and drivers first when the settings allow it).
+    /// missing browsers and drivers first when the settings allow it). No STUN/TURN server: see
+    /// [`Environment::for_cases`].
     pub async fn prepare(
+        browsers: &BTreeSet<BrowserKey>,
+        settings: &RunSettings,
+    ) -> Result<Environment, SetupError> {
+        Environment::prepare_with(browsers, &BTreeSet::new(), settings).await
+    }
+
+    /// Everything `cases` need: the browsers and the STUN/TURN servers their scenarios name.
+    pub async fn for_cases(
+        cases: &[Case],
+        settings: &RunSettings,
+    ) -> Result<Environment, SetupError> {
+        Environment::prepare_with(
+            &browsers_needed(cases),
+            &ice_servers::servers_needed(cases),
+            settings,
+        )
+        .await
+    }
+
+    /// Starts the relay and page server, the browsers and, at the same time, the STUN/TURN
+    /// `servers`. If any of them fails, the others are stopped again.
+    pub async fn prepare_with(
+        browsers: &BTreeSet<BrowserKey>,
+        servers: &BTreeSet<ServerNeed>,
+        settings: &RunSettings,
+    ) -> Result<Environment, SetupError> {
+        let (environment, ice_servers) = tokio::join!(
+            Environment::start_browsers(browsers, settings),
+            IceServers::start(servers, settings.install)
+        );
+        match (environment, ice_servers) {
+            (Ok(mut environment), Ok(ice_servers)) => {
+                environment.ice_servers = ice_servers;
+                Ok(environment)
+            }
+            (Ok(environment), Err(e)) => {
+                environment.shutdown().await;
+                Err(e.into())
+            }
+            (Err(e), Ok(ice_servers)) => {
+                ice_servers.close().await;
+                Err(e)
+            }
+            (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    async fn start_browsers(
         browsers: &BTreeSet<BrowserKey>,
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
@@ -147,6 +202,7 @@ impl Environment {
             pages,
             browsers,
             snapshots: settings.snapshots.clone(),
+            ice_servers: IceServers::none(),
         })
     }
 
@@ -171,9 +227,15 @@ impl Environment {
         startups
     }
 
-    /// Quits every browser and stops the drivers.
+    /// The STUN/TURN servers of this environment.
+    pub fn ice_servers(&self) -> &IceServers {
+        &self.ice_servers
+    }
+
+    /// Quits every browser and stops the drivers and the STUN/TURN servers.
     pub async fn shutdown(&self) {
         futures_util::future::join_all(self.browsers.values().map(|b| b.shutdown())).await;
+        self.ice_servers.close().await;
     }
 
     fn make_peer(&self, kind: PeerKind, case: &Case) -> Box<dyn Peer> {
@@ -193,30 +255,39 @@ impl Environment {
             offerer: self.make_peer(case.offerer, case),
             answerer: self.make_peer(case.answerer, case),
         };
+        let mut problems: Vec<String> = Vec::new();
+        let ice = self
+            .ice_servers
+            .for_case(&case.scenario.ice)
+            .unwrap_or_else(|e| {
+                problems.push(e);
+                Default::default()
+            });
         let plans = Sides {
-            offerer: self.plan(case, room, Role::Offerer),
-            answerer: self.plan(case, room, Role::Answerer),
+            offerer: self.plan(case, room, Role::Offerer, &ice.servers),
+            answerer: self.plan(case, room, Role::Answerer, &ice.servers),
         };
 
-        let mut problems: Vec<String> = Vec::new();
-        let start = async {
-            tokio::join!(
-                peers.offerer.start(&plans.offerer),
-                peers.answerer.start(&plans.answerer)
-            )
-        };
         let mut observed = Sides::<Observations>::default();
-        match tokio::time::timeout(PEER_START_TIMEOUT, start).await {
-            Err(_) => problems.push(format!(
-                "the peers did not start within {}s",
-                PEER_START_TIMEOUT.as_secs()
-            )),
-            Ok((first, second)) => problems.extend(
-                [first, second]
-                    .into_iter()
-                    .filter_map(Result::err)
-                    .map(|e| e.to_string()),
-            ),
+        if problems.is_empty() {
+            let start = async {
+                tokio::join!(
+                    peers.offerer.start(&plans.offerer),
+                    peers.answerer.start(&plans.answerer)
+                )
+            };
+            match tokio::time::timeout(PEER_START_TIMEOUT, start).await {
+                Err(_) => problems.push(format!(
+                    "the peers did not start within {}s",
+                    PEER_START_TIMEOUT.as_secs()
+                )),
+                Ok((first, second)) => problems.extend(
+                    [first, second]
+                        .into_iter()
+                        .filter_map(Result::err)
+                        .map(|e| e.to_string()),
+                ),
+            }
         }
         let peers_started_at_ms = problems.is_empty().then(epoch_ms);
         // Expectations are only worth checking once both peers were playing.
@@ -246,6 +317,7 @@ impl Environment {
             observed,
             browsers,
             signaling,
+            ice_servers: ice.used,
         };
         judge(
             case,
@@ -256,7 +328,7 @@ impl Environment {
         )
     }
 
-    fn plan(&self, case: &Case, room: &str, role: Role) -> PeerPlan {
+    fn plan(&self, case: &Case, room: &str, role: Role, ice_servers: &[IceServer]) -> PeerPlan {
         let kind = match role {
             Role::Offerer => case.offerer,
             Role::Answerer => case.answerer,
@@ -266,6 +338,7 @@ impl Environment {
             role,
             signal_url: self.relay.room_url(room),
             ice_transport_policy: case.scenario.ice.transport_policy,
+            ice_servers: ice_servers.to_vec(),
             data_channel: case.scenario.data_channel.clone(),
             echo_message: format!("rtc-interop echo probe {}", case.slug()),
         }
@@ -321,6 +394,7 @@ struct Evidence {
     observed: Sides<Observations>,
     browsers: Vec<crate::peer::BrowserInfo>,
     signaling: Vec<crate::relay::TraceEntry>,
+    ice_servers: Vec<IceServerUse>,
 }
 
 fn judge(
@@ -336,6 +410,7 @@ fn judge(
         observed,
         browsers,
         mut signaling,
+        ice_servers,
     } = evidence;
     let mut errors = observed.map(|o| o.errors.clone());
     let candidates = Sides {
@@ -435,6 +510,7 @@ fn judge(
         console: observed.map(|o| o.console.clone()),
         stats: observed.map(|o| o.stats.clone()),
         signaling,
+        ice_servers,
     }
 }
 
@@ -489,7 +565,7 @@ pub async fn run(
     settings: &RunSettings,
     reporters: &mut [Box<dyn Reporter>],
 ) -> Result<Vec<CaseResult>, SetupError> {
-    let environment = Environment::prepare(&browsers_needed(cases), settings).await?;
+    let environment = Environment::for_cases(cases, settings).await?;
     emit(reporters, &RunEvent::Started { run_id, cases });
     let results = environment
         .run_cases(run_id, cases, settings.jobs, reporters)

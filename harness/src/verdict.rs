@@ -229,12 +229,14 @@ mod tests {
                     protocol: "udp".into(),
                     address: "192.0.2.2".into(),
                     port: 4000,
+                    relay_protocol: None,
                 },
                 remote: PairEnd {
                     kind: "host".into(),
                     protocol: "udp".into(),
                     address: "192.0.2.2".into(),
                     port: 4001,
+                    relay_protocol: None,
                 },
             }),
             data_channel: Some(DataChannelLog {

@@ -463,3 +463,168 @@ fn no_install_with_a_missing_geckodriver_names_the_cargo_install_command() {
         "{report}"
     );
 }
+
+const NATIVE_RELAY: &str = r#"
+peers = ["native"]
+native_profile = "fast"
+[ice]
+transport_policy = "relay"
+turn = { server = "embedded" }
+[data_channel]
+label = "echo"
+[expect]
+connection_state = "connected"
+echo = true
+[expect.selected_pair]
+local = ["relay"]
+remote = ["relay"]
+"#;
+
+/// A folder with an executable `turnserver` that prints a line and fails at once.
+fn failing_turnserver() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("turnserver");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'cannot bind the listener: Address already in use' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&fake, permissions).unwrap();
+    dir
+}
+
+#[test]
+fn a_turn_server_that_cannot_start_stops_the_run_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(dir.path(), "relay", NATIVE_RELAY);
+    let fake = failing_turnserver();
+    let output = Command::new(BIN)
+        .args(["run", "--no-install", "--turn", "coturn"])
+        .current_dir(dir.path())
+        .env("PATH", fake.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("rtc-interop: coturn TURN server exited while starting (exit status: 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot bind the listener: Address already in use"),
+        "coturn's own words: {err}"
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(!table.contains("passed"), "no case ran: {table}");
+
+    let output = Command::new(BIN)
+        .args(["run", "--turn", "pion"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown STUN/TURN server `pion` (there are: embedded, coturn)"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn turn_coturn_runs_every_turn_server_as_coturn_and_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(dir.path(), "relay", NATIVE_RELAY);
+    for (args, kind) in [
+        (&["run", "--snapshots", "off"][..], "embedded"),
+        (
+            &["run", "--snapshots", "off", "--turn", "coturn"][..],
+            "coturn",
+        ),
+    ] {
+        let run = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = run.id();
+        let output = run.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{kind}: {}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("reports/latest/report.json")).unwrap(),
+        )
+        .unwrap();
+        let case = &report["cases"][0];
+        assert_eq!(case["status"], "passed", "{kind}: {case}");
+        let used = &case["ice_servers"][0];
+        assert_eq!(used["kind"], kind, "{used}");
+        assert_eq!(used["transport"], "udp", "{used}");
+        assert_eq!(used["credentials"], "long-term", "{used}");
+        let url = used["urls"][0].as_str().unwrap();
+        let server_ip = rtc_interop::net::addrs::server_ip();
+        assert!(url.starts_with(&format!("turn:{server_ip}:")), "{url}");
+        assert!(url.ends_with("?transport=udp"), "{url}");
+        assert!(
+            used.get("username").is_none() && used.get("credential").is_none(),
+            "no credentials in the report: {used}"
+        );
+        let local = &case["selected_pair"]["offerer"]["local"];
+        assert_eq!(local["type"], "relay", "{local}");
+        assert_eq!(local["address"], server_ip.to_string(), "{local}");
+        assert_eq!(wait_for_no_leftovers(pid), Vec::<String>::new(), "{kind}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_turn_server_too() {
+    let dir = tempfile::tempdir().unwrap();
+    // Native peers cannot use TURN over TCP: the case waits for its whole time limit.
+    write_scenario(
+        dir.path(),
+        "stuck",
+        &NATIVE_RELAY
+            .replace(
+                "turn = { server = \"embedded\" }",
+                "turn = { server = \"embedded\", transport = \"tcp\" }",
+            )
+            .replace(
+                "peers = [\"native\"]",
+                "peers = [\"native\"]\ntime_limit_secs = 120",
+            ),
+    );
+    let mut run = Command::new(BIN)
+        .args(["run", "--turn", "coturn"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !process::leftovers_of(run.id())
+        .iter()
+        .any(|p| p.contains("turnserver"))
+    {
+        assert!(Instant::now() < deadline, "coturn never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Give the case a moment to be under way.
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the run ignored Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
+}

@@ -162,3 +162,140 @@ fn a_folder_without_scenarios_and_duplicate_names_are_rejected() {
     let err = scenario::load_dir(dir.path()).unwrap_err();
     assert!(err.to_string().contains("`same` is already used"), "{err}");
 }
+
+#[test]
+fn turn_relay_only_says_what_the_issue_asks() {
+    use rtc_interop::scenario::{
+        IceTransportPolicy, TurnCredentials, TurnServerKind, TurnSpec, TurnTransport,
+    };
+    let s = common::shipped("turn-relay-only");
+    assert_eq!(s.ice.transport_policy, IceTransportPolicy::Relay);
+    assert_eq!(
+        s.ice.turn,
+        Some(TurnSpec {
+            server: TurnServerKind::Embedded,
+            transport: TurnTransport::Udp,
+            credentials: TurnCredentials::LongTerm,
+        })
+    );
+    assert!(s.peers.is_empty(), "every pairing");
+    assert!(s.known_failures.is_empty());
+    for rule in [&s.expect.local_candidates, &s.expect.remote_candidates] {
+        let rule = rule.as_ref().unwrap();
+        assert_eq!(rule.require, [CandidateType::Relay]);
+        assert_eq!(rule.allow, [CandidateType::Relay]);
+    }
+    let pair = s.expect.selected_pair.as_ref().unwrap();
+    assert_eq!(pair.local, [CandidateType::Relay]);
+    assert_eq!(pair.remote, [CandidateType::Relay]);
+    assert!(s.expect.echo);
+
+    let tcp = common::shipped("turn-relay-only-tcp");
+    assert_eq!(tcp.ice.turn.unwrap().transport, TurnTransport::Tcp);
+    // Every pairing with a native peer, and only those, is a known failure.
+    for case in plan::expand(&std::sync::Arc::new(tcp.clone())) {
+        let known = tcp
+            .known_failures
+            .iter()
+            .any(|k| k.covers(case.offerer, case.answerer));
+        assert_eq!(known, case.kinds().contains(&PeerKind::Native), "{case}");
+    }
+}
+
+#[test]
+fn stun_and_turn_fields_default_and_reject_typos() {
+    use rtc_interop::scenario::{TurnCredentials, TurnServerKind, TurnTransport};
+    let s = load_text(
+        "turn.toml",
+        "[ice]\nstun = \"coturn\"\nturn = { server = \"coturn\" }\n[data_channel]\nlabel = \"x\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.ice.stun, Some(TurnServerKind::Coturn));
+    let turn = s.ice.turn.unwrap();
+    assert_eq!(turn.transport, TurnTransport::Udp);
+    assert_eq!(turn.credentials, TurnCredentials::LongTerm);
+
+    let err = load_text(
+        "typo.toml",
+        "[ice]\nturn = { server = \"embedded\", credential = \"rest\" }\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("typo.toml:2:"), "{text}");
+    assert!(text.contains("unknown field `credential`"), "{text}");
+
+    let err = load_text(
+        "kind.toml",
+        "[ice]\nturn = { server = \"embedded\", transport = \"tls\" }\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown variant `tls`"), "{err}");
+    let err = load_text("kind.toml", "[ice]\nstun = \"pion\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown variant `pion`, expected `embedded` or `coturn`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_ice_server_elsewhere_is_rejected_naming_file_and_field_and_why() {
+    // As someone would copy it from a WebRTC sample: a public STUN server.
+    let err = load_text(
+        "public.toml",
+        "[ice]\n[[ice.servers]]\nurls = [\"stun:stun.l.google.com:19302\"]\n[data_channel]\nlabel = \"x\"\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    match &err {
+        ScenarioError::Invalid { path, field, .. } => {
+            assert!(path.ends_with("public.toml"), "{text}");
+            assert_eq!(field, "ice.servers[0].urls");
+        }
+        other => panic!("expected an Invalid error, got {other}"),
+    }
+    assert!(
+        text.contains("public.toml: field `ice.servers[0].urls`"),
+        "{text}"
+    );
+    assert!(text.contains("`stun:stun.l.google.com:19302`"), "{text}");
+    assert!(text.contains("rtc-interop runs offline"), "{text}");
+    assert!(
+        text.contains("stun = \"embedded\""),
+        "the error says what to write: {text}"
+    );
+
+    // An IP address that is not this machine's, in a later entry.
+    let err = load_text(
+        "elsewhere.toml",
+        "[[ice.servers]]\nurls = [\"stun:127.0.0.1:3478\"]\n[[ice.servers]]\nurls = [\"turn:8.8.8.8:3478?transport=udp\"]\nusername = \"u\"\ncredential = \"p\"\n[data_channel]\nlabel = \"x\"\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("field `ice.servers[1].urls`"), "{text}");
+    assert!(
+        text.contains("8.8.8.8 is neither loopback nor one of its addresses"),
+        "{text}"
+    );
+
+    // The same URL where a server kind belongs: refused at its line, saying why.
+    let err = load_text(
+        "stun-url.toml",
+        "[ice]\nstun = \"stun:stun.l.google.com:19302\"\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("stun-url.toml:2:"), "{text}");
+    assert!(text.contains("rtc-interop runs offline"), "{text}");
+
+    // Servers on this machine are fine: loopback and its own address.
+    let own = rtc_interop::net::addrs::server_ip();
+    let s = load_text(
+        "own.toml",
+        &format!(
+            "[[ice.servers]]\nurls = [\"stun:127.0.0.1:3478\", \"turn:{own}:3478?transport=tcp\"]\nusername = \"u\"\ncredential = \"p\"\n[data_channel]\nlabel = \"x\"\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(s.ice.servers[0].urls.len(), 2);
+}

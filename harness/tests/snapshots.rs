@@ -399,20 +399,22 @@ fn committed_snapshots_cover_the_shipped_scenarios_and_nothing_else() {
             continue;
         }
         for case in plan::expand(&Arc::new(s)) {
-            if case
+            // A known failure may never get as far as a description: its snapshots are optional.
+            let known_failure = case
                 .scenario
                 .known_failures
                 .iter()
-                .any(|k| k.covers(case.offerer, case.answerer))
-            {
-                continue;
-            }
+                .any(|k| k.covers(case.offerer, case.answerer));
             for (side, kind) in [
                 (rtc_interop::sdp::snapshot::Side::Offerer, "offer"),
                 (rtc_interop::sdp::snapshot::Side::Answerer, "answer"),
             ] {
                 let id = store.id(&case, side, kind, 1);
                 let path = store.store().snap_path(&id.name);
+                if known_failure {
+                    expected.push(path);
+                    continue;
+                }
                 assert!(
                     path.is_file(),
                     "{case}: no accepted {} {kind} snapshot ({}). Run \

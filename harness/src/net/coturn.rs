@@ -188,6 +188,11 @@ impl Coturn {
         self.dir.path()
     }
 
+    /// Every relayed address coturn has allocated since it started, in order (from its log).
+    pub fn relayed_addresses(&self) -> Vec<SocketAddr> {
+        relayed_in_log(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
     /// The last lines of its log.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -203,6 +208,14 @@ impl Coturn {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// The relayed addresses in coturn's verbose log: `IPv4. Local relay addr: 192.0.2.2:50014`.
+fn relayed_in_log(log: &str) -> Vec<SocketAddr> {
+    log.lines()
+        .filter_map(|line| line.split_once("Local relay addr: "))
+        .filter_map(|(_, addr)| addr.trim().parse().ok())
+        .collect()
 }
 
 /// The requested port after checking that it is free, or a free one for port 0.
@@ -291,6 +304,8 @@ fn config_file(
         "allow-loopback-peers",
         "simple-log",
         "log-file=stdout",
+        // Allocations are logged only verbosely (`Local relay addr: …`), and the harness reads them.
+        "verbose",
     ] {
         line(flag.into());
     }
@@ -360,6 +375,22 @@ mod tests {
         );
         assert!(text.contains("no-tcp\n"), "{text}");
         assert!(!text.contains("lt-cred-mech"));
+    }
+
+    #[test]
+    fn relayed_addresses_are_read_from_the_verbose_log() {
+        let log = "0: : Relay address to use: 192.0.2.2\n\
+            1: : IPv4. Local relay addr: 192.0.2.2:50014\n\
+            1: : IPv4. Local reserved relay addr: 192.0.2.2:50015\n\
+            1: : session 000000000000000001: new, realm=<rtc-interop>, username=<u>, lifetime=777\n\
+            2: : IPv4. Local relay addr: 192.0.2.2:50016\n";
+        assert_eq!(
+            relayed_in_log(log),
+            [
+                "192.0.2.2:50014".parse::<SocketAddr>().unwrap(),
+                "192.0.2.2:50016".parse().unwrap()
+            ]
+        );
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! both describe themselves the same way: an [`Endpoint`] hands out STUN and TURN URLs and an
 //! [`IceServer`] (the W3C `RTCIceServer` shape) that a peer is given.
 //!
-//! [`probe`] is a small STUN/TURN client for readiness checks and tests.
+//! [`probe`] is a small STUN/TURN client for readiness checks and tests; [`addrs`] finds this
+//! machine's own addresses (where a run's servers listen, and what a scenario may name).
 
+pub mod addrs;
 pub mod coturn;
 pub mod netns;
 pub mod probe;
@@ -315,7 +317,9 @@ pub(crate) fn bind_reason(e: &std::io::Error) -> String {
 }
 
 /// Which implementation [`TurnServer::start`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TurnServerKind {
     /// [`EmbeddedTurn`].
@@ -398,6 +402,14 @@ impl TurnServer {
     /// See [`Endpoint::ice_server`].
     pub fn ice_server(&self, transports: &[TurnTransport]) -> IceServer {
         self.endpoint().ice_server(transports)
+    }
+
+    /// Every relayed address the server has allocated since it started, in order.
+    pub fn relayed_addresses(&self) -> Vec<SocketAddr> {
+        match self {
+            TurnServer::Embedded(s) => s.relayed_addresses(),
+            TurnServer::Coturn(s) => s.relayed_addresses(),
+        }
     }
 
     /// Stops the server and waits until its sockets (or its process) are gone.

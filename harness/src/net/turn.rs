@@ -10,7 +10,7 @@
 //! user name) is answered with **400 Bad Request**, not 401.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -40,6 +40,8 @@ pub struct EmbeddedTurn {
     sockets: Vec<Weak<dyn Conn + Send + Sync>>,
     /// The TCP listener, to shut it down on close.
     tcp: Option<Weak<TcpListenerConn>>,
+    /// Every relayed address handed out so far.
+    relayed: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl EmbeddedTurn {
@@ -61,11 +63,15 @@ impl EmbeddedTurn {
             conns.push(tcp);
         }
         let sockets = conns.iter().map(Arc::downgrade).collect();
+        let relayed = Arc::new(Mutex::new(Vec::new()));
         let conn_configs = conns
             .into_iter()
             .map(|conn| ConnConfig {
                 conn,
-                relay_addr_generator: Box::new(LocalRelay { ip: options.ip }),
+                relay_addr_generator: Box::new(LocalRelay {
+                    ip: options.ip,
+                    relayed: relayed.clone(),
+                }),
             })
             .collect();
         let auth_handler: Arc<dyn AuthHandler + Send + Sync> = match &options.auth {
@@ -95,7 +101,13 @@ impl EmbeddedTurn {
             server: Some(server),
             sockets,
             tcp: tcp_listener,
+            relayed,
         })
+    }
+
+    /// Every relayed address this server has allocated since it started, in order.
+    pub fn relayed_addresses(&self) -> Vec<SocketAddr> {
+        self.relayed.lock().unwrap().clone()
     }
 
     /// Where it listens and how to authenticate.
@@ -171,6 +183,7 @@ async fn bind(options: &TurnOptions) -> Result<(UdpSocket, Option<TcpListener>),
 /// Relays from UDP sockets on the listening IP, on ports the system chooses.
 struct LocalRelay {
     ip: std::net::IpAddr,
+    relayed: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 #[async_trait]
@@ -192,6 +205,7 @@ impl RelayAddressGenerator for LocalRelay {
         }
         let socket = UdpSocket::bind(SocketAddr::new(self.ip, requested_port)).await?;
         let addr = socket.local_addr()?;
+        self.relayed.lock().unwrap().push(addr);
         Ok((Arc::new(socket), addr))
     }
 }

@@ -94,6 +94,10 @@ pub struct PairEnd {
     pub address: String,
     /// The port.
     pub port: u16,
+    /// For a local relay candidate: how the peer reaches its TURN server (`udp`, `tcp`, `tls`),
+    /// where the stack says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_protocol: Option<String>,
 }
 
 /// A data channel's life as one peer saw it.

@@ -13,6 +13,7 @@ mod webdriver;
 
 use serde::Serialize;
 
+use crate::net::IceServer;
 use crate::observe::Observations;
 use crate::scenario::{DataChannelSpec, IceTransportPolicy, PeerKind};
 
@@ -50,6 +51,8 @@ pub struct PeerPlan {
     pub signal_url: String,
     /// `iceTransportPolicy`.
     pub ice_transport_policy: IceTransportPolicy,
+    /// `iceServers`: W3C `RTCIceServer`s (`urls`, `username`, `credential`).
+    pub ice_servers: Vec<IceServer>,
     /// The data channel the offerer opens.
     pub data_channel: Option<DataChannelSpec>,
     /// The text the offerer sends to probe the echo once the channel is open.

@@ -124,6 +124,7 @@ impl Peer for NativePeer {
         };
         let config = RTCConfigurationBuilder::new()
             .with_ice_transport_policy(policy)
+            .with_ice_servers(plan.ice_servers.iter().map(Into::into).collect())
             .build();
         {
             // webrtc-rs has no state getters; its constructor starts every state machine in `new`.
@@ -576,16 +577,28 @@ async fn selected_pair(connection: &Arc<dyn PeerConnection>) -> Option<SelectedP
     let sctp = connection.sctp().await?;
     let ice = sctp.transport().ice_transport();
     let pair = ice.get_selected_candidate_pair().await.ok()??;
-    let end = |c: &RTCIceCandidate| PairEnd {
+    let end = |c: &RTCIceCandidate, relay_protocol| PairEnd {
         kind: c.typ.to_string(),
         protocol: c.protocol.to_string().to_ascii_lowercase(),
         address: c.address.clone(),
         port: c.port,
+        relay_protocol,
     };
     Some(SelectedPair {
-        local: end(pair.local()),
-        remote: end(pair.remote()),
+        local: end(pair.local(), relay_protocol(pair.local())),
+        remote: end(pair.remote(), None),
     })
+}
+
+/// How a local relay candidate reaches its TURN server, where webrtc-rs says (0.21 leaves it
+/// unset on gathered candidates, and only allocates over UDP anyway).
+fn relay_protocol(c: &RTCIceCandidate) -> Option<String> {
+    // The type is not re-exported; its serde names are `udp`, `tcp`, `tls` (and `Unspecified`).
+    let said = serde_json::to_value(c.relay_protocol).ok()?;
+    match said.as_str()? {
+        protocol @ ("udp" | "tcp" | "tls") => Some(protocol.to_string()),
+        _ => None,
+    }
 }
 
 /// Offerer: once the channel opens, send the probe and wait for it to come back.

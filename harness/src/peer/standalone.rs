@@ -47,6 +47,8 @@ pub async fn play(
         role,
         signal_url: signal_url.to_string(),
         ice_transport_policy: IceTransportPolicy::All,
+        // Host candidates only: this peer is for a machine's own network, without STUN/TURN.
+        ice_servers: Vec::new(),
         // The offerer opens this channel; the answerer waits for a channel and echoes on it.
         data_channel: Some(DataChannelSpec {
             label: label.to_string(),

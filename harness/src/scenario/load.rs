@@ -89,6 +89,11 @@ pub fn parse(text: &str, default_name: &str, path: &Path) -> Result<Scenario, Sc
         field: field.to_string(),
         message,
     })?;
+    validate_ice_servers(&scenario).map_err(|(field, message)| ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        field,
+        message,
+    })?;
     Ok(scenario)
 }
 
@@ -216,6 +221,33 @@ fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
             "data_channel",
             "a scenario needs something to negotiate: add a [data_channel] table".into(),
         ));
+    }
+    Ok(())
+}
+
+/// `[[ice.servers]]` may only name this machine: the harness runs offline, and a case that depends
+/// on a server elsewhere would test that server and the network, not the peers.
+fn validate_ice_servers(s: &Scenario) -> Result<(), (String, String)> {
+    for (i, server) in s.ice.servers.iter().enumerate() {
+        let field = format!("ice.servers[{i}].urls");
+        if server.urls.is_empty() {
+            return Err((
+                field,
+                "must list at least one `stun:` or `turn:` URL".into(),
+            ));
+        }
+        for url in &server.urls {
+            crate::net::addrs::check_local_ice_url(url).map_err(|why| {
+                (
+                    field.clone(),
+                    format!(
+                        "{why}. rtc-interop runs offline and uses only STUN/TURN servers on this \
+                         machine: write `stun = \"embedded\"` or `turn = {{ server = \"embedded\" }}` \
+                         under [ice] to have the run start one"
+                    ),
+                )
+            })?;
+        }
     }
     Ok(())
 }

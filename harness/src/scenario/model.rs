@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::net::{TurnServerKind, TurnTransport};
+
 /// One scenario, as loaded from `scenarios/<name>.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -171,12 +173,118 @@ pub enum ExpectedOutcome {
 }
 
 /// ICE configuration shared by both peers of a case.
+///
+/// STUN and TURN servers are named symbolically: the run starts them on this machine and gives
+/// each case's peers their URLs and credentials. `servers` is for a server of your own, and only
+/// on this machine (the loader refuses any other address: the harness runs offline).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IceSettings {
     /// Which candidates ICE may use.
     #[serde(default)]
     pub transport_policy: IceTransportPolicy,
+    /// A STUN server the run starts (`stun = "embedded"`), for server-reflexive candidates.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "stun_server"
+    )]
+    pub stun: Option<TurnServerKind>,
+    /// A TURN server the run starts, for relay candidates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<TurnSpec>,
+    /// ICE servers given as they are (`[[ice.servers]]`): only addresses of this machine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<IceServerSpec>,
+}
+
+impl IceSettings {
+    /// Every STUN/TURN server the run starts for this scenario becomes one of `kind`
+    /// (`run --turn coturn`).
+    pub fn use_server_kind(&mut self, kind: TurnServerKind) {
+        if let Some(stun) = self.stun.as_mut() {
+            *stun = kind;
+        }
+        if let Some(turn) = self.turn.as_mut() {
+            turn.server = kind;
+        }
+    }
+}
+
+/// `stun = "embedded"`; a URL instead of a server kind is refused saying why.
+fn stun_server<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<TurnServerKind>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.as_str() {
+        "embedded" => Ok(Some(TurnServerKind::Embedded)),
+        "coturn" => Ok(Some(TurnServerKind::Coturn)),
+        url if url.contains(':') => Err(serde::de::Error::custom(format!(
+            "`stun` names a server the run starts on this machine, `embedded` or `coturn`, not a \
+             URL: rtc-interop runs offline and never uses a STUN/TURN server elsewhere (`{url}`); \
+             a server of your own on this machine goes into [[ice.servers]]"
+        ))),
+        other => Err(serde::de::Error::unknown_variant(
+            other,
+            &["embedded", "coturn"],
+        )),
+    }
+}
+
+/// `turn = { server = "embedded", transport = "udp", credentials = "long-term" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnSpec {
+    /// Which implementation the run starts.
+    pub server: TurnServerKind,
+    /// How peers reach it; the relayed traffic is UDP either way.
+    #[serde(default = "udp")]
+    pub transport: TurnTransport,
+    /// How peers authenticate.
+    #[serde(default)]
+    pub credentials: TurnCredentials,
+}
+
+fn udp() -> TurnTransport {
+    TurnTransport::Udp
+}
+
+/// How peers authenticate to a TURN server the run starts.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Deserialize, Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TurnCredentials {
+    /// A fixed user name and password for the whole run (RFC 8489 long-term credentials).
+    #[default]
+    LongTerm,
+    /// Time-limited credentials minted for each case from a secret the server shares (TURN REST
+    /// API style: user name `<expiry>:rtc-interop`).
+    Rest,
+}
+
+impl TurnCredentials {
+    /// `long-term` or `rest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnCredentials::LongTerm => "long-term",
+            TurnCredentials::Rest => "rest",
+        }
+    }
+}
+
+/// An ICE server of your own, in the W3C `RTCIceServer` shape: `[[ice.servers]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServerSpec {
+    /// `stun:`/`turn:` URLs, each on this machine (loopback, `localhost` or one of its addresses).
+    pub urls: Vec<String>,
+    /// The TURN user name.
+    #[serde(default)]
+    pub username: String,
+    /// The TURN password.
+    #[serde(default)]
+    pub credential: String,
 }
 
 /// `iceTransportPolicy` of RTCConfiguration.

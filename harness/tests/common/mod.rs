@@ -1,12 +1,14 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rtc_interop::ice_servers::ServerNeed;
 use rtc_interop::outcome::CaseResult;
 use rtc_interop::plan::{self, Case};
-use rtc_interop::runner::{self, Environment, RunSettings};
+use rtc_interop::runner::{Environment, RunSettings};
 use rtc_interop::scenario::{self, PeerKind, Scenario};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -46,12 +48,26 @@ pub fn cases(scenario: Scenario, pairings: &[(PeerKind, PeerKind)]) -> Vec<Case>
 
 /// Prepares what `cases` need (installing a missing browser, as `run` does) and runs them in order.
 pub async fn run(cases: &[Case]) -> Vec<CaseResult> {
+    run_with_servers(cases).await.0
+}
+
+/// What a run's STUN/TURN servers did, read before they stopped.
+#[derive(Debug, Default)]
+pub struct ServersSeen {
+    /// Each server and where it listened.
+    pub running: Vec<(ServerNeed, SocketAddr)>,
+    /// Every relayed address each server allocated.
+    pub relayed: Vec<(ServerNeed, Vec<SocketAddr>)>,
+}
+
+/// As [`run`], and what the STUN/TURN servers the cases needed did.
+pub async fn run_with_servers(cases: &[Case]) -> (Vec<CaseResult>, ServersSeen) {
     let settings = RunSettings {
         install: true,
         jobs: 1,
         ..RunSettings::default()
     };
-    let environment = Environment::prepare(&runner::browsers_needed(cases), &settings)
+    let environment = Environment::for_cases(cases, &settings)
         .await
         .unwrap_or_else(|e| panic!("cannot prepare the environment: {e}"));
     let mut results = Vec::new();
@@ -62,6 +78,15 @@ pub async fn run(cases: &[Case]) -> Vec<CaseResult> {
                 .await,
         );
     }
+    let servers = environment.ice_servers();
+    let running = servers.running();
+    let seen = ServersSeen {
+        relayed: running
+            .iter()
+            .map(|(need, _)| (*need, servers.relayed_addresses(*need)))
+            .collect(),
+        running,
+    };
     environment.shutdown().await;
-    results
+    (results, seen)
 }

@@ -34,6 +34,7 @@ fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
         snapshots: Vec::new(),
         errors: Sides::default(),
         signaling: Vec::new(),
+        ice_servers: Vec::new(),
     }
 }
 
@@ -69,6 +70,7 @@ fn end(kind: &str, port: u16) -> PairEnd {
         protocol: "udp".into(),
         address: "192.0.2.2".into(),
         port,
+        relay_protocol: None,
     }
 }
 
