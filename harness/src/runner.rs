@@ -594,30 +594,20 @@ impl Environment {
             .buffer_unordered(jobs);
         let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
         // The stream starts cases in order as slots free up; report them the same way.
-        let mut started = 0;
-        while started < cases.len().min(jobs) {
-            emit(
-                reporters,
-                &RunEvent::CaseStarted {
-                    case: &cases[started],
-                    index: started,
-                },
-            );
-            started += 1;
+        let announce = |reporters: &mut [Box<dyn Reporter>], index: usize| {
+            if let Some(case) = cases.get(index) {
+                emit(reporters, &RunEvent::CaseStarted { case, index });
+            }
+        };
+        for index in 0..jobs {
+            announce(reporters, index);
         }
+        let mut next = jobs;
         while let Some((index, result)) = pending.next().await {
             emit(reporters, &RunEvent::CaseFinished { result: &result });
             results[index] = Some(result);
-            if started < cases.len() {
-                emit(
-                    reporters,
-                    &RunEvent::CaseStarted {
-                        case: &cases[started],
-                        index: started,
-                    },
-                );
-                started += 1;
-            }
+            announce(reporters, next);
+            next += 1;
         }
         results
             .into_iter()

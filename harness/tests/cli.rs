@@ -42,6 +42,26 @@ fn wait_for_no_leftovers(pid: u32) -> Vec<String> {
     }
 }
 
+/// Sends Ctrl-C (SIGINT) to a run; it must stop within 10 s with exit code 130, leaving no
+/// process behind.
+fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the run ignored Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
+}
+
 const NATIVE_ECHO: &str = r#"
 peers = ["native"]
 native_profile = "fast"
@@ -288,21 +308,7 @@ fn ctrl_c_stops_the_run_and_kills_every_browser_and_driver() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the run ignored Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
+    interrupt_and_expect_a_clean_stop(&mut run);
 }
 
 #[test]
@@ -612,19 +618,5 @@ fn ctrl_c_stops_the_turn_server_too() {
     }
     // Give the case a moment to be under way.
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the run ignored Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
+    interrupt_and_expect_a_clean_stop(&mut run);
 }
