@@ -63,6 +63,20 @@ struct Session {
     current: WindowHandle,
 }
 
+impl Session {
+    /// Makes `window` the one commands act on (a no-op when it already is).
+    async fn switch_to(&mut self, window: &WindowHandle) -> Result<(), String> {
+        if self.current != *window {
+            self.client
+                .switch_to_window(window.clone())
+                .await
+                .map_err(describe)?;
+            self.current = window.clone();
+        }
+        Ok(())
+    }
+}
+
 /// One case's window in a shared browser.
 #[derive(Debug, Clone)]
 pub struct Window {
@@ -112,13 +126,7 @@ impl SharedBrowser {
         let session = state.session.as_mut().expect("ensured above");
         let opened = with_timeout(COMMAND_TIMEOUT, "opening a window", async {
             let window = session.client.new_window(false).await.map_err(describe)?;
-            session.current = session.home.clone(); // until the switch below succeeds
-            session
-                .client
-                .switch_to_window(window.handle.clone())
-                .await
-                .map_err(describe)?;
-            session.current = window.handle.clone();
+            session.switch_to(&window.handle).await?;
             session
                 .client
                 .goto(url)
@@ -149,14 +157,7 @@ impl SharedBrowser {
         let mut state = self.state.lock().await;
         let session = self.window_session(&mut state, window)?;
         let result = with_timeout(COMMAND_TIMEOUT, "a WebDriver command", async {
-            if session.current != window.handle {
-                session
-                    .client
-                    .switch_to_window(window.handle.clone())
-                    .await
-                    .map_err(describe)?;
-                session.current = window.handle.clone();
-            }
+            session.switch_to(&window.handle).await?;
             session.client.execute(script, args).await.map_err(describe)
         })
         .await;
@@ -173,21 +174,11 @@ impl SharedBrowser {
             return;
         };
         let closed = with_timeout(COMMAND_TIMEOUT, "closing a window", async {
-            session
-                .client
-                .switch_to_window(window.handle.clone())
-                .await
-                .map_err(describe)?;
-            session.current = window.handle.clone();
+            session.switch_to(&window.handle).await?;
             session.client.close_window().await.map_err(describe)?;
             // New Window needs an open current window: go home.
-            session
-                .client
-                .switch_to_window(session.home.clone())
-                .await
-                .map_err(describe)?;
-            session.current = session.home.clone();
-            Ok(())
+            let home = session.home.clone();
+            session.switch_to(&home).await
         })
         .await;
         if closed.is_err() {
