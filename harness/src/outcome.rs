@@ -10,7 +10,7 @@ use crate::observe::{
 };
 use crate::peer::BrowserInfo;
 use crate::relay::TraceEntry;
-use crate::scenario::{NativeProfile, PeerKind};
+use crate::scenario::{NatType, NativeProfile, PeerKind};
 
 /// A case's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,6 +65,19 @@ impl<T> Sides<T> {
             answerer: f(&self.answerer),
         }
     }
+}
+
+/// Where one peer sat in a `[network]` case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerPlace {
+    /// The NAT in front of it.
+    pub nat: NatType,
+    /// Its own interface address (its host candidate; private behind a NAT).
+    pub address: String,
+    /// The address the public side saw its packets come from (the NAT's, or its own).
+    pub public_ip: String,
+    /// The network namespace it ran in.
+    pub namespace: String,
 }
 
 /// The candidates one side gathered and received, parsed.
@@ -153,6 +166,9 @@ pub struct CaseResult {
     pub signaling: Vec<TraceEntry>,
     /// The STUN/TURN servers both peers were given (no passwords).
     pub ice_servers: Vec<IceServerUse>,
+    /// Where each peer sat, for `[network]` scenarios.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Sides<PeerPlace>>,
 }
 
 /// When each step of a case was reached, in ms since the case started; a step that was never

@@ -511,6 +511,7 @@ fn judge(
         stats: observed.map(|o| o.stats.clone()),
         signaling,
         ice_servers,
+        network: None,
     }
 }
 

@@ -4,8 +4,8 @@
 //! side, what was expected and what was seen.
 
 use crate::observe::{Candidate, Observations, PairEnd};
-use crate::outcome::{CandidateSets, Sides};
-use crate::scenario::{CandidateRule, CandidateType, Expectations, PeerKind};
+use crate::outcome::{CandidateSets, PeerPlace, Sides};
+use crate::scenario::{CandidateRule, CandidateType, Expectations, NatType, PeerKind};
 
 /// One side as the checks see it.
 pub struct SideView<'a> {
@@ -15,6 +15,10 @@ pub struct SideView<'a> {
     pub observations: &'a Observations,
     /// Its candidates, parsed.
     pub candidates: &'a CandidateSets,
+    /// Where it sat in the case's network (`[network]` scenarios).
+    pub place: Option<&'a PeerPlace>,
+    /// Whether it made the offer (which per-side rules apply).
+    pub offerer: bool,
 }
 
 impl<'a> SideView<'a> {
@@ -29,15 +33,31 @@ impl<'a> SideView<'a> {
             name: format!("{role} ({kind})"),
             observations,
             candidates,
+            place: None,
+            offerer: role == "offerer",
         }
+    }
+
+    /// The same side, placed in a network.
+    pub fn placed(self, place: Option<&'a PeerPlace>) -> Self {
+        Self { place, ..self }
     }
 }
 
 /// Every unmet expectation, in words; empty when the case passes.
 pub fn unmet(expect: &Expectations, sides: &Sides<SideView<'_>>) -> Vec<String> {
     let mut failures = Vec::new();
+    if !expect.connects {
+        for side in [&sides.offerer, &sides.answerer] {
+            check_never_connected(side, &mut failures);
+        }
+        return failures;
+    }
     for side in [&sides.offerer, &sides.answerer] {
         check_side(expect, side, &mut failures);
+        if expect.srflx_is_nat_address {
+            check_srflx_address(side, &mut failures);
+        }
     }
     if expect.echo {
         check_echo(&sides.offerer, &mut failures);
@@ -71,10 +91,11 @@ fn check_side(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<Str
             ));
         }
     }
-    if let Some(rule) = &expect.local_candidates {
+    let rules = expect.rules_for(side.offerer);
+    if let Some(rule) = &rules.local_candidates {
         check_candidates(&side.name, "local", rule, &side.candidates.local, failures);
     }
-    if let Some(rule) = &expect.remote_candidates {
+    if let Some(rule) = &rules.remote_candidates {
         check_candidates(
             &side.name,
             "remote",
@@ -83,7 +104,7 @@ fn check_side(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<Str
             failures,
         );
     }
-    if let Some(rule) = &expect.selected_pair {
+    if let Some(rule) = &rules.selected_pair {
         match &obs.selected_pair {
             None => failures.push(format!(
                 "{}: no selected candidate pair in its stats",
@@ -105,6 +126,59 @@ fn check_side(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<Str
                 }
             }
         }
+    }
+}
+
+/// For scenarios where connecting would be a bug: neither ICE nor the peer connection connected.
+fn check_never_connected(side: &SideView<'_>, failures: &mut Vec<String>) {
+    let obs = side.observations;
+    let connected = obs.ice_connected_at_ms().is_some()
+        || obs
+            .connection_states
+            .iter()
+            .any(|t| t.state == "connected");
+    if connected {
+        let pair = obs
+            .selected_pair
+            .as_ref()
+            .map(|p| {
+                format!(
+                    " (selected pair {} ↔ {})",
+                    describe_end(&p.local),
+                    describe_end(&p.remote)
+                )
+            })
+            .unwrap_or_default();
+        failures.push(format!(
+            "{}: connected{pair}, but the scenario expects no connection",
+            side.name
+        ));
+    }
+}
+
+/// A peer behind a NAT must have gathered server-reflexive candidates, all with the NAT's public
+/// address.
+fn check_srflx_address(side: &SideView<'_>, failures: &mut Vec<String>) {
+    let Some(place) = side.place.filter(|p| p.nat != NatType::None) else {
+        return;
+    };
+    let srflx: Vec<&Candidate> = side
+        .candidates
+        .local
+        .iter()
+        .filter(|c| c.kind == CandidateType::Srflx)
+        .collect();
+    if srflx.is_empty() {
+        failures.push(format!(
+            "{}: behind a {} NAT with public address {}, but gathered no srflx candidate",
+            side.name, place.nat, place.public_ip
+        ));
+    }
+    for candidate in srflx.iter().filter(|c| c.address != place.public_ip) {
+        failures.push(format!(
+            "{}: srflx candidate {}:{} is not the NAT's public address {}",
+            side.name, candidate.address, candidate.port, place.public_ip
+        ));
     }
 }
 
@@ -273,6 +347,7 @@ mod tests {
                 remote: vec![],
             }),
             echo: true,
+            ..Expectations::default()
         }
     }
 

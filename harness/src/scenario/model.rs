@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::net::netns::NatType;
 pub use crate::net::{TurnServerKind, TurnTransport};
 
 /// One scenario, as loaded from `scenarios/<name>.toml`.
@@ -40,6 +41,9 @@ pub struct Scenario {
     /// ICE configuration given to both peers.
     #[serde(default)]
     pub ice: IceSettings,
+    /// Each peer in its own network namespace behind a NAT (`[network]`); `None`: peers on this
+    /// machine's own network.
+    pub network: Option<NetworkSpec>,
     /// The data channel the offerer opens, if any.
     pub data_channel: Option<DataChannelSpec>,
     /// What must be observed for the case to pass.
@@ -287,6 +291,47 @@ pub struct IceServerSpec {
     pub credential: String,
 }
 
+/// `[network]`: every case of the scenario gets its own network of namespaces (needs root), each
+/// peer in a namespace of its own behind a NAT of the given kind, the STUN/TURN servers, relay and
+/// page server on the "public" side. See `net::netns` for the topology.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// The NAT in front of both peers, unless a role names its own.
+    #[serde(default)]
+    pub nat: NatType,
+    /// The NAT in front of the offerer (overrides `nat`).
+    pub offerer: Option<NatType>,
+    /// The NAT in front of the answerer (overrides `nat`).
+    pub answerer: Option<NatType>,
+    /// How both peers' access links misbehave (each direction).
+    pub impairment: Option<ImpairmentSpec>,
+}
+
+impl NetworkSpec {
+    /// The NAT in front of the peer playing `offerer` (`true`) or the answerer.
+    pub fn nat_of(&self, offerer: bool) -> NatType {
+        let own = if offerer { self.offerer } else { self.answerer };
+        own.unwrap_or(self.nat)
+    }
+}
+
+/// `impairment = { delay_ms = 20, jitter_ms = 5, loss_percent = 5 }`: each direction of an access
+/// link (applied in user space; see `net::netns::Impairment`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImpairmentSpec {
+    /// Added to every packet.
+    #[serde(default)]
+    pub delay_ms: f64,
+    /// Each packet's delay varies within ± this much.
+    #[serde(default)]
+    pub jitter_ms: f64,
+    /// The share of packets dropped, 0 to 100.
+    #[serde(default)]
+    pub loss_percent: f64,
+}
+
 /// `iceTransportPolicy` of RTCConfiguration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -431,7 +476,7 @@ impl ConnectionState {
 }
 
 /// What must be observed, on both sides unless said otherwise.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectations {
     /// ICE connection states each side must pass through, in this order (other states may come between).
@@ -448,6 +493,64 @@ pub struct Expectations {
     /// A message sent by the offerer on the data channel must come back intact.
     #[serde(default)]
     pub echo: bool,
+    /// `false`: the peers must *not* connect. The case runs until its time limit and passes when
+    /// neither side's ICE connected (for networks where connecting would be a bug).
+    #[serde(default = "yes")]
+    pub connects: bool,
+    /// In a `[network]` scenario: every server-reflexive candidate a peer behind a NAT gathers has
+    /// the NAT's public address (the one the STUN server really saw).
+    #[serde(default)]
+    pub srflx_is_nat_address: bool,
+    /// Candidate and pair rules for the offerer only, replacing the common ones they name.
+    pub offerer: Option<SideRules>,
+    /// Candidate and pair rules for the answerer only, replacing the common ones they name.
+    pub answerer: Option<SideRules>,
+}
+
+impl Default for Expectations {
+    fn default() -> Self {
+        Expectations {
+            ice_states: Vec::new(),
+            connection_state: None,
+            local_candidates: None,
+            remote_candidates: None,
+            selected_pair: None,
+            echo: false,
+            connects: true,
+            srflx_is_nat_address: false,
+            offerer: None,
+            answerer: None,
+        }
+    }
+}
+
+impl Expectations {
+    /// The candidate and pair rules for one side: the side's own where it has them, else the
+    /// common ones.
+    pub fn rules_for(&self, offerer: bool) -> SideRules {
+        let own = if offerer { &self.offerer } else { &self.answerer };
+        let own = own.clone().unwrap_or_default();
+        SideRules {
+            local_candidates: own.local_candidates.or_else(|| self.local_candidates.clone()),
+            remote_candidates: own
+                .remote_candidates
+                .or_else(|| self.remote_candidates.clone()),
+            selected_pair: own.selected_pair.or_else(|| self.selected_pair.clone()),
+        }
+    }
+}
+
+/// `[expect.offerer]` / `[expect.answerer]`: rules for one side (peer-reflexive candidates, say,
+/// appear only on the side that receives checks from an address it was never told).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideRules {
+    /// Rules for the candidates this side gathered.
+    pub local_candidates: Option<CandidateRule>,
+    /// Rules for the candidates this side received.
+    pub remote_candidates: Option<CandidateRule>,
+    /// Allowed candidate types of this side's selected pair.
+    pub selected_pair: Option<PairRule>,
 }
 
 /// Which candidate types must appear, and which may.

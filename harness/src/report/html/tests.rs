@@ -35,6 +35,7 @@ fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
         errors: Sides::default(),
         signaling: Vec::new(),
         ice_servers: Vec::new(),
+        network: None,
     }
 }
 
