@@ -40,6 +40,11 @@ impl PageServer {
         Ok(PageServer { addr, task })
     }
 
+    /// Where it listens (`127.0.0.1:<port>`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The URL of the peer page.
     pub fn page_url(&self) -> String {
         format!("http://{}/peer.html", self.addr)

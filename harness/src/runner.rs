@@ -1,6 +1,8 @@
 //! Running cases: setting up what they need, playing each pairing, and emitting events that
 //! reporters consume.
 
+mod network;
+
 use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,19 +17,21 @@ use crate::ice_servers::{self, IceServerUse, IceServers, ServerNeed};
 use crate::net::{IceServer, TurnError};
 use crate::observe::Observations;
 use crate::outcome::{
-    CandidateSets, CaseResult, Phases, Sides, Status, relative_transitions, round_ms,
+    CandidateSets, CaseResult, PeerPlace, Phases, Sides, Status, relative_transitions, round_ms,
 };
 use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::native::NativePeer;
 use crate::peer::{Peer, PeerError, PeerPlan, Role, SharedBrowser};
 use crate::plan::Case;
-use crate::provision::{self, ProvisionError};
+use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
 use crate::report::{Reporter, RunEvent};
 use crate::scenario::{HostCandidates, PeerKind};
 use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
+
+use network::{CaseNetwork, NetworkSetupError};
 
 /// How often the runner reads the peers' observations while a case runs.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -98,6 +102,10 @@ pub struct Environment {
     relay: Relay,
     pages: PageServer,
     browsers: HashMap<BrowserKey, Arc<SharedBrowser>>,
+    /// Every browser kind the run provisioned, for cases that start a browser of their own.
+    installs: HashMap<PeerKind, BrowserInstall>,
+    /// Whether missing servers (coturn) may be installed for cases that start their own.
+    install: bool,
     snapshots: Option<SdpSnapshots>,
     ice_servers: IceServers,
 }
@@ -113,14 +121,25 @@ impl Environment {
         Environment::prepare_with(browsers, &BTreeSet::new(), settings).await
     }
 
-    /// Everything `cases` need: the browsers and the STUN/TURN servers their scenarios name.
+    /// Everything `cases` need: the shared browsers and the STUN/TURN servers their scenarios
+    /// name. `[network]` cases start their own browsers and servers inside their network, so for
+    /// them the run only provisions the browser kinds.
     pub async fn for_cases(
         cases: &[Case],
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
-        Environment::prepare_with(
+        let on_host: Vec<Case> = cases
+            .iter()
+            .filter(|c| c.scenario.network.is_none())
+            .cloned()
+            .collect();
+        if on_host.len() < cases.len() {
+            network::sweep_leftovers();
+        }
+        Environment::prepare_all(
             &browsers_needed(cases),
-            &ice_servers::servers_needed(cases),
+            &browser_kinds_needed(cases),
+            &ice_servers::servers_needed(&on_host),
             settings,
         )
         .await
@@ -133,8 +152,20 @@ impl Environment {
         servers: &BTreeSet<ServerNeed>,
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
+        let kinds = browsers.iter().map(|(kind, _)| *kind).collect();
+        Environment::prepare_all(browsers, &kinds, servers, settings).await
+    }
+
+    /// As [`Environment::prepare_with`], provisioning also the browser `kinds` no shared browser
+    /// needs.
+    async fn prepare_all(
+        browsers: &BTreeSet<BrowserKey>,
+        kinds: &BTreeSet<PeerKind>,
+        servers: &BTreeSet<ServerNeed>,
+        settings: &RunSettings,
+    ) -> Result<Environment, SetupError> {
         let (environment, ice_servers) = tokio::join!(
-            Environment::start_browsers(browsers, settings),
+            Environment::start_browsers(browsers, kinds, settings),
             IceServers::start(servers, settings.install)
         );
         match (environment, ice_servers) {
@@ -156,6 +187,7 @@ impl Environment {
 
     async fn start_browsers(
         browsers: &BTreeSet<BrowserKey>,
+        kinds: &BTreeSet<PeerKind>,
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
         let relay = Relay::start(
@@ -173,9 +205,8 @@ impl Environment {
                 what: "page server",
                 source,
             })?;
-        let kinds: BTreeSet<PeerKind> = browsers.iter().map(|(kind, _)| *kind).collect();
         let mut installs = HashMap::new();
-        for kind in kinds {
+        for &kind in kinds {
             let install = settings.install;
             let found = tokio::task::spawn_blocking(move || provision::ensure(kind, install))
                 .await
@@ -201,6 +232,8 @@ impl Environment {
             relay,
             pages,
             browsers,
+            installs,
+            install: settings.install,
             snapshots: settings.snapshots.clone(),
             ice_servers: IceServers::none(),
         })
@@ -238,7 +271,16 @@ impl Environment {
         self.ice_servers.close().await;
     }
 
-    fn make_peer(&self, kind: PeerKind, case: &Case) -> Box<dyn Peer> {
+    fn make_peer(
+        &self,
+        kind: PeerKind,
+        role: Role,
+        case: &Case,
+        network: Option<&CaseNetwork>,
+    ) -> Box<dyn Peer> {
+        if let Some(network) = network {
+            return network.make_peer(kind, role, case, &self.installs, &self.pages.page_url());
+        }
         match kind {
             PeerKind::Native => Box::new(NativePeer::new(case.scenario.native_profile)),
             browser => {
@@ -248,16 +290,68 @@ impl Environment {
         }
     }
 
-    /// Plays one case in relay room `room` and judges it.
+    /// Plays one case in relay room `room` and judges it. A `[network]` case first gets its
+    /// network, which is removed again afterwards; where namespaces are unavailable (not root) the
+    /// case is skipped, with the reason.
     pub async fn run_case(&self, case: &Case, room: &str) -> CaseResult {
+        let Some(spec) = &case.scenario.network else {
+            return self.play(case, room, None).await;
+        };
+        let started_at_ms = epoch_ms();
+        let ports = [
+            self.relay.local_addr().port(),
+            self.pages.local_addr().port(),
+        ];
+        match CaseNetwork::build(case, spec, &ports, self.install).await {
+            Ok(network) => {
+                let mut result = self.play(case, room, Some(&network)).await;
+                let leftovers = network.tear_down().await;
+                if !leftovers.is_empty() {
+                    let cleanup = format!("cleaning up its network: {}", leftovers.join("; "));
+                    result.status = Status::Failed;
+                    result.failure = Some(match result.failure.take() {
+                        Some(failure) => format!("{failure}; {cleanup}"),
+                        None => cleanup,
+                    });
+                }
+                result
+            }
+            Err(NetworkSetupError::Failed(reason)) => {
+                self.not_played(case, room, started_at_ms, reason)
+            }
+            Err(NetworkSetupError::Unavailable(reason)) => {
+                let mut result = self.not_played(case, room, started_at_ms, reason.clone());
+                result.status = Status::Skipped;
+                result.failure = Some(format!("skipped: network namespaces are unavailable: {reason}"));
+                result
+            }
+        }
+    }
+
+    /// The result of a case whose peers never started, because of `problem`.
+    fn not_played(&self, case: &Case, room: &str, started_at_ms: f64, problem: String) -> CaseResult {
+        let evidence = Evidence {
+            started_at_ms,
+            peers_started_at_ms: None,
+            observed: Sides::default(),
+            browsers: Vec::new(),
+            signaling: self.relay.trace(room),
+            ice_servers: Vec::new(),
+            network: None,
+        };
+        judge(case, evidence, vec![problem], false, None)
+    }
+
+    /// Plays one case, inside `network` when given.
+    async fn play(&self, case: &Case, room: &str, network: Option<&CaseNetwork>) -> CaseResult {
         let started_at_ms = epoch_ms();
         let mut peers = Sides {
-            offerer: self.make_peer(case.offerer, case),
-            answerer: self.make_peer(case.answerer, case),
+            offerer: self.make_peer(case.offerer, Role::Offerer, case, network),
+            answerer: self.make_peer(case.answerer, Role::Answerer, case, network),
         };
         let mut problems: Vec<String> = Vec::new();
-        let ice = self
-            .ice_servers
+        let ice_servers = network.map_or(&self.ice_servers, CaseNetwork::ice_servers);
+        let ice = ice_servers
             .for_case(&case.scenario.ice)
             .unwrap_or_else(|e| {
                 problems.push(e);
@@ -297,6 +391,8 @@ impl Environment {
         if problems.is_empty() {
             match watch(&mut peers, deadline, &mut observed).await {
                 Ok(true) => {}
+                // Not connecting is what such a scenario expects; the verdict checks it.
+                Ok(false) if !case.scenario.expect.connects => {}
                 Ok(false) => problems.push(timeout_summary(case, &observed)),
                 Err(e) => {
                     problems.push(e.to_string());
@@ -318,6 +414,7 @@ impl Environment {
             browsers,
             signaling,
             ice_servers: ice.used,
+            network: network.map(CaseNetwork::places),
         };
         judge(
             case,
@@ -395,6 +492,7 @@ struct Evidence {
     browsers: Vec<crate::peer::BrowserInfo>,
     signaling: Vec<crate::relay::TraceEntry>,
     ice_servers: Vec<IceServerUse>,
+    network: Option<Sides<PeerPlace>>,
 }
 
 fn judge(
@@ -411,6 +509,7 @@ fn judge(
         browsers,
         mut signaling,
         ice_servers,
+        network,
     } = evidence;
     let mut errors = observed.map(|o| o.errors.clone());
     let candidates = Sides {
@@ -423,13 +522,15 @@ fn judge(
             case.offerer,
             &observed.offerer,
             &candidates.offerer,
-        ),
+        )
+        .placed(network.as_ref().map(|n| &n.offerer)),
         answerer: SideView::new(
             "answerer",
             case.answerer,
             &observed.answerer,
             &candidates.answerer,
-        ),
+        )
+        .placed(network.as_ref().map(|n| &n.answerer)),
     };
     if check_expectations {
         problems.extend(verdict::unmet(&case.scenario.expect, &sides));
@@ -511,7 +612,7 @@ fn judge(
         stats: observed.map(|o| o.stats.clone()),
         signaling,
         ice_servers,
-        network: None,
+        network,
     }
 }
 
@@ -545,16 +646,26 @@ fn verdict_with_known_failures(case: &Case, problems: Vec<String>) -> (Status, O
     }
 }
 
-/// The browsers `cases` need.
+/// The shared browsers `cases` need (`[network]` cases start browsers of their own).
 pub fn browsers_needed(cases: &[Case]) -> BTreeSet<BrowserKey> {
     cases
         .iter()
+        .filter(|case| case.scenario.network.is_none())
         .flat_map(|case| {
             case.kinds()
                 .into_iter()
                 .filter(|k| k.is_browser())
                 .map(|k| (k, case.scenario.host_candidates))
         })
+        .collect()
+}
+
+/// Every browser kind `cases` need, shared or not: what the run provisions.
+pub fn browser_kinds_needed(cases: &[Case]) -> BTreeSet<PeerKind> {
+    cases
+        .iter()
+        .flat_map(|case| case.kinds())
+        .filter(|k| k.is_browser())
         .collect()
 }
 

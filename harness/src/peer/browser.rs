@@ -1,5 +1,6 @@
 //! The browser peer: the peer page from `fixtures/browser/` in a window of a shared headless
-//! browser, driven over WebDriver. The page runs the same protocol with the browser's own
+//! browser (or, for a peer behind a NAT, of a browser of its own inside the peer's network
+//! namespace), driven over WebDriver. The page runs the same protocol with the browser's own
 //! RTCPeerConnection and keeps its observations in `window.rtcInterop`, which the harness reads with
 //! Execute Script.
 
@@ -8,29 +9,91 @@ use std::sync::Arc;
 use super::shared_browser::{SharedBrowser, Window};
 use super::webdriver::BrowserInfo;
 use super::{Peer, PeerError, PeerPlan};
+use crate::net::netns::NetNs;
 use crate::observe::Observations;
-use crate::scenario::PeerKind;
+use crate::provision::BrowserInstall;
+use crate::scenario::{HostCandidates, PeerKind};
 
 /// A peer played by a browser page.
 pub struct BrowserPeer {
-    browser: Arc<SharedBrowser>,
+    kind: PeerKind,
+    source: Source,
+    /// The browser in use, once the peer has started.
+    browser: Option<Arc<SharedBrowser>>,
     page_url: String,
     window: Option<Window>,
     info: Option<BrowserInfo>,
     name: String,
 }
 
+/// Where the peer's browser comes from.
+enum Source {
+    /// The run's browser of this kind, shared with other cases.
+    Shared(Arc<SharedBrowser>),
+    /// A browser of this case alone, started inside a namespace in `start` and quit in `close`.
+    Dedicated {
+        install: BrowserInstall,
+        hosts: HostCandidates,
+        namespace: NetNs,
+    },
+}
+
 impl BrowserPeer {
     /// A peer that will open `page_url` in a new window of `browser`.
     pub fn new(browser: Arc<SharedBrowser>, page_url: String) -> Self {
-        let name = browser.kind().to_string();
+        let kind = browser.kind();
+        Self::from_source(kind, Source::Shared(browser), page_url)
+    }
+
+    /// A peer with a browser of its own, started inside `namespace` when the peer starts and quit
+    /// when it closes (a peer behind a NAT: its browser must see only the namespace's network).
+    pub fn in_namespace(
+        install: BrowserInstall,
+        hosts: HostCandidates,
+        namespace: NetNs,
+        page_url: String,
+    ) -> Self {
+        let kind = install.kind;
+        let source = Source::Dedicated {
+            install,
+            hosts,
+            namespace,
+        };
+        Self::from_source(kind, source, page_url)
+    }
+
+    fn from_source(kind: PeerKind, source: Source, page_url: String) -> Self {
         Self {
-            browser,
+            kind,
+            source,
+            browser: None,
             page_url,
             window: None,
             info: None,
-            name,
+            name: kind.to_string(),
         }
+    }
+
+    /// The browser for this case: the shared one, or a new one in the peer's namespace.
+    async fn obtain_browser(&mut self) -> Result<Arc<SharedBrowser>, PeerError> {
+        if let Some(browser) = &self.browser {
+            return Ok(browser.clone());
+        }
+        let browser = match &self.source {
+            Source::Shared(browser) => browser.clone(),
+            Source::Dedicated {
+                install,
+                hosts,
+                namespace,
+            } => {
+                self.name = format!("{} in {}", self.name, namespace.name());
+                let started =
+                    SharedBrowser::start_in(install.clone(), *hosts, Some(namespace.clone())).await;
+                Arc::new(started.map_err(|e| self.error(e))?)
+            }
+        };
+        self.browser = Some(browser.clone());
+        Ok(browser)
     }
 
     fn error(&self, reason: impl Into<String>) -> PeerError {
@@ -42,11 +105,10 @@ impl BrowserPeer {
         script: &str,
         args: Vec<serde_json::Value>,
     ) -> Result<serde_json::Value, PeerError> {
-        let window = self
-            .window
-            .as_ref()
-            .ok_or_else(|| self.error("the browser window is not open"))?;
-        self.browser
+        let (Some(browser), Some(window)) = (&self.browser, &self.window) else {
+            return Err(self.error("the browser window is not open"));
+        };
+        browser
             .execute(window, script, args)
             .await
             .map_err(|e| self.error(e))
@@ -56,7 +118,7 @@ impl BrowserPeer {
 #[async_trait::async_trait]
 impl Peer for BrowserPeer {
     fn kind(&self) -> PeerKind {
-        self.browser.kind()
+        self.kind
     }
 
     fn browser(&self) -> Option<BrowserInfo> {
@@ -64,9 +126,9 @@ impl Peer for BrowserPeer {
     }
 
     async fn start(&mut self, plan: &PeerPlan) -> Result<(), PeerError> {
-        self.name = format!("{} {}", self.browser.kind(), plan.role.as_str());
-        let (window, info) = self
-            .browser
+        self.name = format!("{} {}", self.kind, plan.role.as_str());
+        let browser = self.obtain_browser().await?;
+        let (window, info) = browser
             .open_window(&self.page_url)
             .await
             .map_err(|e| self.error(e))?;
@@ -95,12 +157,17 @@ impl Peer for BrowserPeer {
     }
 
     async fn close(&mut self) {
+        let Some(browser) = &self.browser else {
+            return;
+        };
         if let Some(window) = self.window.take() {
-            let _ = self
-                .browser
+            let _ = browser
                 .execute(&window, "window.rtcInterop.close()", vec![])
                 .await;
-            self.browser.close_window(&window).await;
+            browser.close_window(&window).await;
+        }
+        if matches!(self.source, Source::Dedicated { .. }) {
+            browser.shutdown().await;
         }
     }
 }

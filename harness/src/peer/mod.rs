@@ -6,6 +6,7 @@
 //! hangs costs its case, never the run.
 
 pub mod browser;
+pub mod in_namespace;
 pub mod native;
 mod shared_browser;
 pub mod standalone;

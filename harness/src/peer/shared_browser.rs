@@ -18,6 +18,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::webdriver::{BrowserInfo, DriverService, SESSION_TIMEOUT, with_timeout};
+use crate::net::netns::NetNs;
 use crate::provision::BrowserInstall;
 use crate::scenario::{HostCandidates, PeerKind};
 
@@ -30,6 +31,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct SharedBrowser {
     install: BrowserInstall,
     hosts: HostCandidates,
+    /// The network namespace the driver and browser run in (`None`: the machine's own network).
+    namespace: Option<NetNs>,
     state: Mutex<State>,
     startup: Startup,
 }
@@ -87,9 +90,20 @@ pub struct Window {
 impl SharedBrowser {
     /// Starts the driver and the browser, so that the first case does not pay for it.
     pub async fn start(install: BrowserInstall, hosts: HostCandidates) -> Result<Self, String> {
+        SharedBrowser::start_in(install, hosts, None).await
+    }
+
+    /// As [`SharedBrowser::start`], with the driver and browser inside `namespace` when given (one
+    /// case's peer behind a NAT: such a browser serves that case only).
+    pub async fn start_in(
+        install: BrowserInstall,
+        hosts: HostCandidates,
+        namespace: Option<NetNs>,
+    ) -> Result<Self, String> {
         let mut browser = SharedBrowser {
             install,
             hosts,
+            namespace,
             state: Mutex::new(State::default()),
             startup: Startup::default(),
         };
@@ -235,7 +249,9 @@ impl SharedBrowser {
         if !state.driver.as_ref().is_some_and(DriverService::is_running) {
             state.driver = None;
             let started = std::time::Instant::now();
-            state.driver = Some(DriverService::start(self.install.clone()).await?);
+            state.driver = Some(
+                DriverService::start_in(self.install.clone(), self.namespace.clone()).await?,
+            );
             startup.driver_ms = started.elapsed().as_secs_f64() * 1000.0;
         }
         let started = std::time::Instant::now();

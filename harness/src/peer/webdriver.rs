@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
+use crate::net::netns::{NetNs, TcpForwarder};
 use crate::process::ChildGroup;
 use crate::provision::BrowserInstall;
 use crate::scenario::{HostCandidates, PeerKind};
@@ -41,13 +42,42 @@ pub struct DriverService {
     process: Mutex<ChildGroup>,
     profiles: tempfile::TempDir,
     sessions: AtomicU64,
+    /// The network namespace the driver (and so its browsers) runs in, with the forwarder that
+    /// leads to it from the root namespace's loopback.
+    namespace: Option<(NetNs, TcpForwarder)>,
 }
 
 impl DriverService {
     /// Starts the kind's driver on a free loopback port and waits until it answers.
     pub async fn start(install: BrowserInstall) -> Result<DriverService, String> {
-        let port = free_port().map_err(|e| format!("no free port for the driver: {e}"))?;
-        let mut command = Command::new(&install.driver);
+        DriverService::start_in(install, None).await
+    }
+
+    /// As [`DriverService::start`], with the driver inside `ns` when given: the browsers it starts
+    /// then see only that namespace's network. The harness reaches the driver through a
+    /// [`TcpForwarder`].
+    pub async fn start_in(
+        install: BrowserInstall,
+        ns: Option<NetNs>,
+    ) -> Result<DriverService, String> {
+        // In a namespace the driver listens on the port the forwarder has in the root namespace:
+        // geckodriver refuses requests whose Host header names another port.
+        let forwarder = match &ns {
+            None => None,
+            Some(ns) => Some(
+                TcpForwarder::same_port(ns.clone())
+                    .await
+                    .map_err(|e| format!("cannot forward to a driver in {}: {e}", ns.name()))?,
+            ),
+        };
+        let port = match &forwarder {
+            None => free_port().map_err(|e| format!("no free port for the driver: {e}"))?,
+            Some(forwarder) => forwarder.local_addr().port(),
+        };
+        let mut command = match &ns {
+            None => Command::new(&install.driver),
+            Some(ns) => ns.command(&install.driver),
+        };
         match install.kind {
             PeerKind::Firefox => command.args(["--host", "127.0.0.1", "--port", &port.to_string()]),
             _ => command.arg(format!("--port={port}")),
@@ -64,14 +94,16 @@ impl DriverService {
             .prefix("rtc-interop-profiles-")
             .tempdir()
             .map_err(|e| format!("cannot create a folder for browser profiles: {e}"))?;
+        let driver_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let service = DriverService {
             install,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{driver_addr}"),
             process: Mutex::new(process),
             profiles,
             sessions: AtomicU64::new(0),
+            namespace: ns.zip(forwarder),
         };
-        service.wait_ready(port).await?;
+        service.wait_ready(driver_addr).await?;
         Ok(service)
     }
 
@@ -85,11 +117,16 @@ impl DriverService {
         self.process.lock().unwrap().exit_status().is_none()
     }
 
-    async fn wait_ready(&self, port: u16) -> Result<(), String> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    /// Waits until the driver accepts connections at `addr` (inside its namespace, if any: the
+    /// forwarder would accept on the driver's behalf).
+    async fn wait_ready(&self, addr: SocketAddr) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + DRIVER_READY_TIMEOUT;
         loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            let accepted = match &self.namespace {
+                None => tokio::net::TcpStream::connect(addr).await.is_ok(),
+                Some((ns, _)) => ns.connect_tcp(addr, Duration::from_secs(1)).await.is_ok(),
+            };
+            if accepted {
                 return Ok(());
             }
             if let Some(status) = self.process.lock().unwrap().exit_status() {

@@ -205,6 +205,23 @@ impl TcpForwarder {
     /// Listens on `127.0.0.1:0` and forwards every connection to `target` inside `ns`.
     pub async fn start(ns: NetNs, target: SocketAddr) -> io::Result<TcpForwarder> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        TcpForwarder::serve(ns, listener, target)
+    }
+
+    /// Listens on a free port of `127.0.0.1` and forwards to the *same* port of `127.0.0.1` inside
+    /// `ns`, where the caller then starts its server ([`TcpForwarder::local_addr`] says which).
+    /// For servers that check the `Host` header against their own address, as geckodriver does.
+    pub async fn same_port(ns: NetNs) -> io::Result<TcpForwarder> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let target = listener.local_addr()?;
+        TcpForwarder::serve(ns, listener, target)
+    }
+
+    fn serve(
+        ns: NetNs,
+        listener: tokio::net::TcpListener,
+        target: SocketAddr,
+    ) -> io::Result<TcpForwarder> {
         let local = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
@@ -233,6 +250,42 @@ impl TcpForwarder {
     /// The root-namespace address to connect to (`127.0.0.1:<port>`).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The other way round: listens on `127.0.0.1:<port>` *inside* `ns` and forwards every
+    /// connection to `127.0.0.1:<port>` of the root namespace.
+    ///
+    /// This is how a peer in a namespace reaches the harness's relay and page server at the very
+    /// URLs peers on the host use, without those servers listening beyond loopback. The listening
+    /// socket is made inside the namespace; accepting and dialing run on the harness's runtime.
+    pub async fn into_root(ns: NetNs, port: u16) -> io::Result<TcpForwarder> {
+        let inside = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let listener = ns.bind_tcp(inside)?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        connections.spawn(async move {
+                            let _ = inbound.set_nodelay(true);
+                            let dial = tokio::net::TcpStream::connect(inside);
+                            if let Ok(Ok(mut upstream)) = tokio::time::timeout(DIAL_TIMEOUT, dial).await {
+                                let _ = upstream.set_nodelay(true);
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
+                            }
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        Ok(TcpForwarder {
+            local: inside,
+            task,
+        })
     }
 }
 

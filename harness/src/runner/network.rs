@@ -1,0 +1,192 @@
+//! The network of one `[network]` case: each peer in a namespace of its own behind its NAT, the
+//! STUN/TURN servers on the public side, and the relay and page server reachable from inside.
+//!
+//! Everything here belongs to one case and goes when the case ends ([`CaseNetwork::tear_down`]):
+//! the peers' browsers, the servers, the forwarders and the namespaces, in that order.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::ice_servers::{IceServers, servers_needed};
+use crate::net::netns::{
+    Impairment, NetNs, NetnsError, PeerSpec, TcpForwarder, Topology, sweep_stale,
+};
+use crate::outcome::{PeerPlace, Sides};
+use crate::peer::browser::BrowserPeer;
+use crate::peer::in_namespace::NamespacedPeer;
+use crate::peer::native::NativePeer;
+use crate::peer::{Peer, Role};
+use crate::plan::Case;
+use crate::provision::BrowserInstall;
+use crate::scenario::{ImpairmentSpec, NetworkSpec, PeerKind};
+
+/// Why a case's network could not be set up.
+pub enum NetworkSetupError {
+    /// Namespaces cannot be used here (not root, `ip`/`nft` missing): the case is skipped.
+    Unavailable(String),
+    /// Something failed while building it: the case fails.
+    Failed(String),
+}
+
+/// The network of one running case.
+pub struct CaseNetwork {
+    topology: Option<Topology>,
+    ice_servers: IceServers,
+    /// The relay's and page server's loopback ports, inside each peer's namespace.
+    _forwarders: Vec<TcpForwarder>,
+}
+
+impl CaseNetwork {
+    /// Builds the namespaces for `case` (offerer first), starts the STUN/TURN servers its scenario
+    /// names on the topology's public address, and opens `loopback_ports` (relay, page server) of
+    /// the root namespace inside every peer's namespace.
+    pub async fn build(
+        case: &Case,
+        spec: &NetworkSpec,
+        loopback_ports: &[u16],
+        install: bool,
+    ) -> Result<CaseNetwork, NetworkSetupError> {
+        let impairment = spec.impairment.map(to_impairment);
+        let peers: Vec<PeerSpec> = [true, false]
+            .into_iter()
+            .map(|offerer| PeerSpec {
+                nat: spec.nat_of(offerer),
+                impairment,
+            })
+            .collect();
+        let topology = tokio::task::spawn_blocking(move || Topology::create(&peers))
+            .await
+            .map_err(|e| NetworkSetupError::Failed(format!("building the network stopped: {e}")))?
+            .map_err(|e| match e {
+                NetnsError::Unavailable { reason } => NetworkSetupError::Unavailable(reason),
+                other => NetworkSetupError::Failed(format!("cannot build the network: {other}")),
+            })?;
+        let mut network = CaseNetwork {
+            ice_servers: IceServers::none(),
+            _forwarders: Vec::new(),
+            topology: Some(topology),
+        };
+        let failed = |e: String| NetworkSetupError::Failed(e);
+        let harness_ip = IpAddr::V4(network.topology().harness_ip());
+        let needed = servers_needed(std::slice::from_ref(case));
+        network.ice_servers = IceServers::start_on(harness_ip, &needed, install)
+            .await
+            .map_err(|e| failed(format!("on the case's public network: {e}")))?;
+        for peer in network.topology().peers().to_vec() {
+            for &port in loopback_ports {
+                let forwarder = TcpForwarder::into_root(peer.ns().clone(), port)
+                    .await
+                    .map_err(|e| {
+                        failed(format!(
+                            "cannot open port {port} inside {}: {e}",
+                            peer.ns().name()
+                        ))
+                    })?;
+                network._forwarders.push(forwarder);
+            }
+        }
+        Ok(network)
+    }
+
+    fn topology(&self) -> &Topology {
+        self.topology
+            .as_ref()
+            .expect("the topology lives until tear_down")
+    }
+
+    /// The STUN/TURN servers of this case.
+    pub fn ice_servers(&self) -> &IceServers {
+        &self.ice_servers
+    }
+
+    /// The namespace of the peer playing `role`.
+    fn namespace(&self, role: Role) -> &NetNs {
+        let index = match role {
+            Role::Offerer => 0,
+            Role::Answerer => 1,
+        };
+        self.topology().peers()[index].ns()
+    }
+
+    /// Where each peer sits, for the report.
+    pub fn places(&self) -> Sides<PeerPlace> {
+        let place = |index: usize| {
+            let peer = &self.topology().peers()[index];
+            PeerPlace {
+                nat: peer.nat(),
+                address: peer.address().to_string(),
+                public_ip: peer.public_ip().to_string(),
+                namespace: peer.ns().name().to_string(),
+            }
+        };
+        Sides {
+            offerer: place(0),
+            answerer: place(1),
+        }
+    }
+
+    /// The peer of `kind` playing `role`, inside its namespace: a native peer on a thread of its
+    /// own, a browser with a driver and browser of its own.
+    pub fn make_peer(
+        &self,
+        kind: PeerKind,
+        role: Role,
+        case: &Case,
+        installs: &HashMap<PeerKind, BrowserInstall>,
+        page_url: &str,
+    ) -> Box<dyn Peer> {
+        let ns = self.namespace(role).clone();
+        match kind {
+            PeerKind::Native => {
+                let profile = case.scenario.native_profile;
+                Box::new(NamespacedPeer::new(ns, kind, move || {
+                    Box::new(NativePeer::new(profile))
+                }))
+            }
+            browser => Box::new(BrowserPeer::in_namespace(
+                installs[&browser].clone(),
+                case.scenario.host_candidates,
+                ns,
+                page_url.to_string(),
+            )),
+        }
+    }
+
+    /// Stops the servers and removes the namespaces (the peers must be closed already); returns
+    /// what could not be cleaned up.
+    pub async fn tear_down(mut self) -> Vec<String> {
+        self.ice_servers.close().await;
+        self._forwarders.clear();
+        let Some(topology) = self.topology.take() else {
+            return Vec::new();
+        };
+        match tokio::task::spawn_blocking(move || topology.destroy()).await {
+            Ok(Ok(())) => Vec::new(),
+            Ok(Err(e)) => vec![e.to_string()],
+            Err(e) => vec![format!("removing the network stopped: {e}")],
+        }
+    }
+}
+
+/// Removes what earlier runs that died left behind (namespaces whose creator is gone), so that a
+/// crashed run never blocks the next; problems are only printed.
+pub fn sweep_leftovers() {
+    match sweep_stale(crate::net::netns::PREFIX) {
+        Ok(removed) if !removed.is_empty() => eprintln!(
+            "rtc-interop: removed network namespaces left by an earlier run: {}",
+            removed.join(", ")
+        ),
+        Ok(_) | Err(NetnsError::Unavailable { .. }) => {}
+        Err(e) => eprintln!("rtc-interop: {e}"),
+    }
+}
+
+fn to_impairment(spec: ImpairmentSpec) -> Impairment {
+    let ms = |v: f64| std::time::Duration::from_secs_f64(v.max(0.0) / 1000.0);
+    Impairment {
+        delay: ms(spec.delay_ms),
+        jitter: ms(spec.jitter_ms),
+        loss_percent: spec.loss_percent,
+        rate_bits_per_sec: None,
+    }
+}
