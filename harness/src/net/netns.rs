@@ -536,6 +536,7 @@ impl Topology {
             Err(e) => return Err(e),
         }
         self.namespaces.push(ns.clone());
+        write_resolver_config(&ns)?;
         // Interfaces made from now on get no IPv6 (no link-local candidates, no DAD delays).
         let _ = sysctl(&ns, "net/ipv6/conf/default/disable_ipv6", "1");
         self.ip_in(&ns, &["link", "set", "lo", "up"])?;
@@ -758,6 +759,9 @@ impl Topology {
             {
                 problems.push(e.to_string());
             }
+            if let Err(e) = remove_etc_dir(&ns) {
+                problems.push(e);
+            }
         }
         self.public = None;
         self.slot = None;
@@ -888,6 +892,36 @@ fn sysctl(ns: &NetNs, key: &str, value: &str) -> Result<(), NetnsError> {
     .map_err(|e| NetnsError::io(what, e))
 }
 
+/// `ip netns exec` shows programs `/etc/netns/<name>/resolv.conf` in place of `/etc/resolv.conf`.
+/// Inside a topology the machine's nameserver is unreachable, and a lookup would stall for the
+/// resolver's timeouts (5 s a try: a browser's start-up waits for one), since a router's "net
+/// unreachable" is not an error UDP sockets report. A nameserver on the namespace's own loopback
+/// refuses at once.
+fn write_resolver_config(ns: &NetNs) -> Result<(), NetnsError> {
+    let dir = etc_dir(ns);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            std::fs::write(
+                dir.join("resolv.conf"),
+                "# rtc-interop: no DNS inside a test network\nnameserver 127.0.0.1\n",
+            )
+        })
+        .map_err(|e| NetnsError::io(format!("writing {}/resolv.conf", dir.display()), e))
+}
+
+fn etc_dir(ns: &NetNs) -> PathBuf {
+    Path::new("/etc/netns").join(ns.name())
+}
+
+fn remove_etc_dir(ns: &NetNs) -> Result<(), String> {
+    match std::fs::remove_dir_all(etc_dir(ns)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(format!("removing {}: {e}", etc_dir(ns).display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Kills every process inside `ns` (a browser that outlived its driver would keep the namespace
 /// alive), except this one.
 fn kill_processes_in(ip: &Path, ns: &NetNs) {
@@ -1009,6 +1043,19 @@ pub fn sweep_stale(prefix: &str) -> Result<Vec<String>, NetnsError> {
         match run(&tools.ip, &["netns", "del", &name], None) {
             Ok(_) => removed.push(name),
             Err(e) => problems.push(e.to_string()),
+        }
+        if let Err(e) = remove_etc_dir(&ns) {
+            problems.push(e);
+        }
+    }
+    // Resolver folders whose namespace is already gone.
+    if let Ok(entries) = std::fs::read_dir("/etc/netns") {
+        for name in entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()) {
+            if owner_pid(&name, prefix, 10).is_some_and(|pid| !pid_alive(pid)) {
+                if let Err(e) = remove_etc_dir(&NetNs::new(name)) {
+                    problems.push(e);
+                }
+            }
         }
     }
     if problems.is_empty() {
