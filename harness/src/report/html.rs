@@ -1,10 +1,11 @@
 //! `report.html`: the run for people. One self-contained page (inline CSS and SVG, no external
-//! assets): a header with the totals, a pairing matrix per scenario with its SDP comparison across
-//! peer kinds, then one section per case with its failure, state timelines, candidates, data
-//! channel, signaling ladder, SDP and SDP snapshot checks.
+//! assets): a header with the totals, a pairing matrix per scenario with its candidate types and
+//! its SDP comparison across peer kinds, then one section per case with its failure, state
+//! timelines, candidates, data channel, signaling ladder, SDP and SDP snapshot checks.
 //!
 //! The page depends only on the results, so the same results always give the same bytes.
 
+mod candidate_types;
 mod ladder;
 mod sdp_compare;
 mod timeline;
@@ -14,7 +15,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
 
-use super::{Reporter, RunEvent, escape};
+use super::{Reporter, RunEvent, candidate_matrix, escape};
 use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair};
 use crate::outcome::{CaseResult, Sides, Status};
 use crate::scenario::PeerKind;
@@ -66,6 +67,7 @@ fn render(run_id: &str, results: &[CaseResult]) -> String {
     html.push_str(&header(run_id, results));
     html.push_str("<section class=\"matrices\">\n<h2>Pairings</h2>\n");
     let comparisons = compare::compare(&compare::from_results(results));
+    let candidate_matrices = candidate_matrix::build(results);
     for scenario in scenarios(results) {
         let cases: Vec<(usize, &CaseResult)> = results
             .iter()
@@ -73,6 +75,9 @@ fn render(run_id: &str, results: &[CaseResult]) -> String {
             .filter(|(_, r)| r.scenario == scenario)
             .collect();
         html.push_str(&matrix(scenario, &cases));
+        if let Some(m) = candidate_matrices.iter().find(|m| m.scenario == scenario) {
+            html.push_str(&candidate_types::render(m));
+        }
         if let Some(c) = comparisons.iter().find(|c| c.scenario == scenario) {
             html.push_str(&sdp_compare::render(c));
         }

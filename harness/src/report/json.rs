@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::candidate_matrix::{self, ScenarioMatrix};
 use super::{Reporter, RunEvent};
 use crate::outcome::{CaseResult, Status};
 use crate::sdp::compare::{self, ScenarioComparison};
@@ -28,6 +29,8 @@ struct Document<'a> {
     cases: &'a [CaseResult],
     /// Per scenario, each peer kind's offer and answer features side by side.
     sdp_comparison: Vec<ScenarioComparison>,
+    /// Per scenario and pairing, the NATs, gathered candidate types and selected pair types.
+    candidate_matrix: Vec<ScenarioMatrix>,
 }
 
 impl JsonReport {
@@ -61,6 +64,7 @@ impl Reporter for JsonReport {
                     webrtc_rs_version: crate::WEBRTC_RS_VERSION,
                     cases: results,
                     sdp_comparison: compare::compare(&compare::from_results(results)),
+                    candidate_matrix: candidate_matrix::build(results),
                 };
                 let text = serde_json::to_string_pretty(&document).map_err(io::Error::other)?;
                 std::fs::write(&self.path, text)?;
@@ -68,5 +72,45 @@ impl Reporter for JsonReport {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::SelectedPair;
+    use crate::report::test_fixtures::{case, end};
+    use crate::scenario::PeerKind;
+
+    #[test]
+    fn report_carries_the_candidate_matrix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        let mut r = case(PeerKind::Native, PeerKind::Native, Status::Passed);
+        r.selected_pair.answerer = Some(SelectedPair {
+            local: end("host", 1),
+            remote: end("prflx", 2),
+        });
+        let mut report = JsonReport::new(path.clone());
+        report
+            .on_event(&RunEvent::Finished { results: &[r] })
+            .unwrap();
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            written["candidate_matrix"],
+            serde_json::json!([{
+                "scenario": "datachannel-echo",
+                "rows": [{
+                    "pairing": "native→native",
+                    "offerer": "native",
+                    "answerer": "native",
+                    "nat": null,
+                    "gathered": {"offerer": {}, "answerer": {}},
+                    "selected": {"offerer": null, "answerer": {"local": "host", "remote": "prflx"}},
+                    "status": "passed",
+                }],
+            }])
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! Reports: consumers of the runner's events. Each format is one [`Reporter`].
 
+mod candidate_matrix;
 mod html;
 mod json;
 mod junit;
 mod terminal;
+#[cfg(test)]
+mod test_fixtures;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,11 @@
-//! The terminal report: a line per finished case while the run goes, then the matrix as a table.
+//! The terminal report: a line per finished case while the run goes, then the matrix as a table,
+//! and for `[network]` scenarios the candidate types of each pairing.
 
 use std::io::{self, Write};
 
+use super::candidate_matrix::{self, MatrixRow};
 use super::{Reporter, RunEvent};
-use crate::outcome::{CaseResult, Status};
+use crate::outcome::{CaseResult, Sides, Status};
 
 /// Prints progress to stderr and the final table to stdout.
 #[derive(Default)]
@@ -51,6 +53,9 @@ impl Reporter for TerminalReport {
             RunEvent::Finished { results } => {
                 let mut out = io::stdout().lock();
                 out.write_all(table(results).as_bytes())?;
+                if let Some(matrix) = candidate_table(results) {
+                    out.write_all(matrix.as_bytes())?;
+                }
                 if let Some(note) = pending_snapshots(results) {
                     eprintln!("{note}");
                 }
@@ -71,47 +76,22 @@ pub fn table(results: &[CaseResult]) -> String {
         "selected pair",
         "failure",
     ];
-    let rows: Vec<[String; 7]> = results
-        .iter()
-        .map(|r| {
-            [
-                r.scenario.clone(),
-                r.pairing.clone(),
-                r.status.as_str().to_string(),
-                r.time_to_connected_ms
-                    .map_or("-".into(), |ms| format!("{ms:.0} ms")),
-                r.echo_round_trip_ms
-                    .map_or("-".into(), |ms| format!("{ms:.1} ms")),
-                r.selected_pair.offerer.as_ref().map_or("-".into(), |p| {
-                    format!("{}↔{}", p.local.kind, p.remote.kind)
-                }),
-                r.failure.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row).take(6) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i == cells.len() - 1 {
-                text.push_str(cell);
-            } else {
-                let pad = widths[i] - cell.chars().count();
-                text.push_str(cell);
-                text.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        text.trim_end().to_string() + "\n"
-    };
-    let mut text = line(&header.map(String::from));
-    for row in &rows {
-        text.push_str(&line(row));
-    }
+    let rows = results.iter().map(|r| {
+        [
+            r.scenario.clone(),
+            r.pairing.clone(),
+            r.status.as_str().to_string(),
+            r.time_to_connected_ms
+                .map_or("-".into(), |ms| format!("{ms:.0} ms")),
+            r.echo_round_trip_ms
+                .map_or("-".into(), |ms| format!("{ms:.1} ms")),
+            r.selected_pair.offerer.as_ref().map_or("-".into(), |p| {
+                format!("{}↔{}", p.local.kind, p.remote.kind)
+            }),
+            r.failure.clone().unwrap_or_default(),
+        ]
+    });
+    let mut text = aligned(std::iter::once(header.map(String::from)).chain(rows));
     let count = |s: Status| results.iter().filter(|r| r.status == s).count();
     text.push_str(&format!(
         "\n{} passed, {} failed, {} skipped\n",
@@ -131,6 +111,80 @@ pub fn table(results: &[CaseResult]) -> String {
     text
 }
 
+/// Per pairing of the `[network]` scenarios, the NATs, the candidate types each side gathered and
+/// the types of the pair it selected, one line each; `None` when no scenario had a `[network]`
+/// (elsewhere every peer sits on the host network and the types say little).
+pub fn candidate_table(results: &[CaseResult]) -> Option<String> {
+    let matrices: Vec<_> = candidate_matrix::build(results)
+        .into_iter()
+        .filter(|m| m.has_network())
+        .collect();
+    if matrices.is_empty() {
+        return None;
+    }
+    let header = [
+        "scenario",
+        "pairing",
+        "NAT",
+        "gathered",
+        "selected pair",
+        "status",
+    ]
+    .map(String::from);
+    let rows = matrices
+        .iter()
+        .flat_map(|m| m.rows.iter().map(|row| candidate_line(&m.scenario, row)));
+    let table = aligned(std::iter::once(header).chain(rows));
+    Some(format!(
+        "\nCandidate types in [network] scenarios (offerer / answerer):\n{table}"
+    ))
+}
+
+/// One pairing's line of [`candidate_table`].
+fn candidate_line(scenario: &str, row: &MatrixRow) -> [String; 6] {
+    let selected = row
+        .selected
+        .map(|pair| pair.as_ref().map_or("none".into(), ToString::to_string));
+    [
+        scenario.to_string(),
+        row.pairing.clone(),
+        row.nat.as_ref().map_or("host network".into(), both),
+        both(&row.gathered),
+        both(&selected),
+        row.status.as_str().to_string(),
+    ]
+}
+
+/// `offerer / answerer`.
+fn both<T: std::fmt::Display>(sides: &Sides<T>) -> String {
+    format!("{} / {}", sides.offerer, sides.answerer)
+}
+
+/// Rows as columns two spaces apart, each column as wide as its widest cell; the last column is
+/// not padded (it may be long, like a failure).
+fn aligned<const N: usize>(rows: impl IntoIterator<Item = [String; N]>) -> String {
+    let rows: Vec<[String; N]> = rows.into_iter().collect();
+    let mut widths = [0; N];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < N {
+                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
 /// How many SDP snapshots a run wrote for review, and how to review them; `None` if none.
 pub fn pending_snapshots(results: &[CaseResult]) -> Option<String> {
     let pending: Vec<&std::path::Path> = results
@@ -145,4 +199,59 @@ pub fn pending_snapshots(results: &[CaseResult]) -> Option<String> {
         pending.len(),
         folder.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::SelectedPair;
+    use crate::report::test_fixtures::{candidate, case, end, network};
+    use crate::scenario::{CandidateType, NatType, PeerKind};
+
+    #[test]
+    fn table_aligns_columns_but_not_the_failure() {
+        let mut failed = case(PeerKind::Chromium, PeerKind::Native, Status::Failed);
+        failed.failure = Some("no echo".into());
+        let text = table(&[
+            case(PeerKind::Native, PeerKind::Native, Status::Passed),
+            failed,
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "scenario          pairing          status  connected  echo rtt  selected pair  failure"
+        );
+        assert_eq!(
+            lines[2],
+            "datachannel-echo  chromium→native  failed  -          -         -              no echo"
+        );
+        assert_eq!(lines[4], "1 passed, 1 failed, 0 skipped");
+    }
+
+    #[test]
+    fn candidate_table_only_for_network_scenarios() {
+        let host_network = case(PeerKind::Native, PeerKind::Native, Status::Passed);
+        assert_eq!(candidate_table(std::slice::from_ref(&host_network)), None);
+
+        let mut behind = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
+        behind.scenario = "nat-symmetric".into();
+        behind.network = network(NatType::Symmetric, NatType::None);
+        behind.candidates.offerer.local = vec![
+            candidate(CandidateType::Host, 1),
+            candidate(CandidateType::Srflx, 2),
+        ];
+        behind.candidates.answerer.local = vec![candidate(CandidateType::Host, 3)];
+        behind.selected_pair.offerer = Some(SelectedPair {
+            local: end("srflx", 2),
+            remote: end("host", 3),
+        });
+        let text = candidate_table(&[host_network, behind]).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(
+            lines[3],
+            "nat-symmetric  native→chromium  symmetric / none  host srflx / host  \
+             srflx → host / none  passed"
+        );
+    }
 }

@@ -4,40 +4,8 @@ use super::*;
 use crate::observe::{EchoLog, Transition};
 use crate::outcome::CandidateSets;
 use crate::relay::TraceEntry;
+use crate::report::test_fixtures::{candidate, case, end, network};
 use crate::scenario::CandidateType;
-
-/// A case with nothing observed; tests fill in what they look at.
-fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> CaseResult {
-    CaseResult {
-        scenario: "datachannel-echo".into(),
-        pairing: format!("{offerer}→{answerer}"),
-        offerer,
-        answerer,
-        status,
-        failure: (status == Status::Failed).then(|| "it failed".to_string()),
-        started_at_ms: 1_795_458_926_272.6,
-        duration_ms: 1698.2,
-        time_to_connected_ms: (status == Status::Passed).then_some(75.5),
-        echo_round_trip_ms: None,
-        phases: Default::default(),
-        native_profile: None,
-        browsers: Vec::new(),
-        ice_states: Sides::default(),
-        connection_states: Sides::default(),
-        gathering_states: Sides::default(),
-        candidates: Sides::default(),
-        selected_pair: Sides::default(),
-        data_channel: Sides::default(),
-        sdp: Sides::default(),
-        console: Sides::default(),
-        stats: Sides::default(),
-        snapshots: Vec::new(),
-        errors: Sides::default(),
-        signaling: Vec::new(),
-        ice_servers: Vec::new(),
-        network: None,
-    }
-}
 
 fn transitions(list: &[(&str, f64)]) -> Vec<Transition> {
     list.iter()
@@ -62,16 +30,6 @@ fn entry(
         sender: sender.map(String::from),
         delivered_to: 1,
         message,
-    }
-}
-
-fn end(kind: &str, port: u16) -> PairEnd {
-    PairEnd {
-        kind: kind.into(),
-        protocol: "udp".into(),
-        address: "192.0.2.2".into(),
-        port,
-        relay_protocol: None,
     }
 }
 
@@ -377,18 +335,10 @@ fn timeline_has_a_segment_per_transition() {
 #[test]
 fn case_details_show_candidates_pair_and_echo() {
     let mut r = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
-    let candidate = |port| Candidate {
-        kind: CandidateType::Host,
-        protocol: "udp".into(),
-        address: "192.0.2.2".into(),
-        port,
-        component: 1,
-        related_address: None,
-        tcp_type: None,
-    };
+    let host = |port| candidate(CandidateType::Host, port);
     r.candidates.offerer = CandidateSets {
-        local: vec![candidate(5000), candidate(5001)],
-        remote: vec![candidate(6000)],
+        local: vec![host(5000), host(5001)],
+        remote: vec![host(6000)],
         remote_complete: true,
     };
     r.selected_pair.offerer = Some(SelectedPair {
@@ -489,4 +439,55 @@ fn sdp_comparison_and_snapshot_checks_are_shown() {
         sdp.contains("<td>changed</td><td>m=application: sctp max-message-size 262144 → 65536<br>pending review: scenarios/snapshots/x.snap.new</td>"),
         "{sdp}"
     );
+}
+
+#[test]
+fn candidate_types_show_nats_gathered_types_and_selected_pairs() {
+    use crate::scenario::NatType;
+    let mut behind = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
+    behind.scenario = "nat-symmetric".into();
+    behind.network = network(NatType::Symmetric, NatType::PortRestricted);
+    behind.candidates.offerer.local = vec![
+        candidate(CandidateType::Host, 1),
+        candidate(CandidateType::Srflx, 2),
+        candidate(CandidateType::Srflx, 3),
+    ];
+    behind.selected_pair.offerer = Some(SelectedPair {
+        local: end("srflx", 2),
+        remote: end("prflx", 4),
+    });
+    let mut on_host = case(PeerKind::Native, PeerKind::Native, Status::Failed);
+    on_host.candidates.answerer.local = vec![candidate(CandidateType::Host, 5)];
+    // Nothing gathered in this scenario: no table for it.
+    let mut skipped = case(PeerKind::Native, PeerKind::Native, Status::Skipped);
+    skipped.scenario = "never-ran".into();
+    let html = render("run-1", &[behind, on_host, skipped]);
+
+    // A scenario's part of the page: from its heading to the next.
+    let scenario = |name: &str| {
+        let heading = format!("{name}</h3>");
+        html.split("<h3>")
+            .find(|part| part.starts_with(&heading))
+            .unwrap_or_else(|| panic!("no section for {name}"))
+    };
+    let row = element(
+        scenario("nat-symmetric"),
+        "<td>native→chromium</td>",
+        "</tr>",
+    );
+    assert_eq!(
+        row,
+        "<td>native→chromium</td><td>symmetric</td><td>port-restricted</td>\
+         <td>host srflx×2</td><td>none</td><td>srflx → prflx</td>\
+         <td><span class=\"muted\">none</span></td><td class=\"passed\">passed</td>"
+    );
+    let on_host = scenario("datachannel-echo");
+    assert!(
+        on_host.contains(
+            "<td colspan=\"2\" class=\"muted\">host network</td><td>none</td><td>host</td>"
+        ),
+        "{on_host}"
+    );
+    assert!(!scenario("never-ran").contains("Candidate types"));
+    assert_eq!(html.matches("<h4>Candidate types</h4>").count(), 2);
 }
