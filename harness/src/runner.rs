@@ -322,14 +322,22 @@ impl Environment {
             Err(NetworkSetupError::Unavailable(reason)) => {
                 let mut result = self.not_played(case, room, started_at_ms, reason.clone());
                 result.status = Status::Skipped;
-                result.failure = Some(format!("skipped: network namespaces are unavailable: {reason}"));
+                result.failure = Some(format!(
+                    "skipped: network namespaces are unavailable: {reason}"
+                ));
                 result
             }
         }
     }
 
     /// The result of a case whose peers never started, because of `problem`.
-    fn not_played(&self, case: &Case, room: &str, started_at_ms: f64, problem: String) -> CaseResult {
+    fn not_played(
+        &self,
+        case: &Case,
+        room: &str,
+        started_at_ms: f64,
+        problem: String,
+    ) -> CaseResult {
         let evidence = Evidence {
             started_at_ms,
             peers_started_at_ms: None,

@@ -133,10 +133,7 @@ fn check_side(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<Str
 fn check_never_connected(side: &SideView<'_>, failures: &mut Vec<String>) {
     let obs = side.observations;
     let connected = obs.ice_connected_at_ms().is_some()
-        || obs
-            .connection_states
-            .iter()
-            .any(|t| t.state == "connected");
+        || obs.connection_states.iter().any(|t| t.state == "connected");
     if connected {
         let pair = obs
             .selected_pair

@@ -1050,7 +1050,10 @@ pub fn sweep_stale(prefix: &str) -> Result<Vec<String>, NetnsError> {
     }
     // Resolver folders whose namespace is already gone.
     if let Ok(entries) = std::fs::read_dir("/etc/netns") {
-        for name in entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()) {
+        for name in entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+        {
             if owner_pid(&name, prefix, 10).is_some_and(|pid| !pid_alive(pid)) {
                 if let Err(e) = remove_etc_dir(&NetNs::new(name)) {
                     problems.push(e);

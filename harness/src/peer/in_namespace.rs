@@ -126,10 +126,7 @@ impl NamespacedPeer {
         PeerError::new(&self.name, reason)
     }
 
-    async fn ask<T>(
-        &self,
-        call: impl FnOnce(oneshot::Sender<T>) -> Call,
-    ) -> Result<T, PeerError> {
+    async fn ask<T>(&self, call: impl FnOnce(oneshot::Sender<T>) -> Call) -> Result<T, PeerError> {
         let gone = || self.error("its thread in the network namespace is gone");
         let (reply, answer) = oneshot::channel();
         self.calls

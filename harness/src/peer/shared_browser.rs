@@ -249,9 +249,8 @@ impl SharedBrowser {
         if !state.driver.as_ref().is_some_and(DriverService::is_running) {
             state.driver = None;
             let started = std::time::Instant::now();
-            state.driver = Some(
-                DriverService::start_in(self.install.clone(), self.namespace.clone()).await?,
-            );
+            state.driver =
+                Some(DriverService::start_in(self.install.clone(), self.namespace.clone()).await?);
             startup.driver_ms = started.elapsed().as_secs_f64() * 1000.0;
         }
         let started = std::time::Instant::now();

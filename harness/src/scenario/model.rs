@@ -528,10 +528,16 @@ impl Expectations {
     /// The candidate and pair rules for one side: the side's own where it has them, else the
     /// common ones.
     pub fn rules_for(&self, offerer: bool) -> SideRules {
-        let own = if offerer { &self.offerer } else { &self.answerer };
+        let own = if offerer {
+            &self.offerer
+        } else {
+            &self.answerer
+        };
         let own = own.clone().unwrap_or_default();
         SideRules {
-            local_candidates: own.local_candidates.or_else(|| self.local_candidates.clone()),
+            local_candidates: own
+                .local_candidates
+                .or_else(|| self.local_candidates.clone()),
             remote_candidates: own
                 .remote_candidates
                 .or_else(|| self.remote_candidates.clone()),
