@@ -47,25 +47,42 @@ impl<'a> SideView<'a> {
 /// Every unmet expectation, in words; empty when the case passes.
 pub fn unmet(expect: &Expectations, sides: &Sides<SideView<'_>>) -> Vec<String> {
     let mut failures = Vec::new();
-    if !expect.connects {
-        for side in [&sides.offerer, &sides.answerer] {
-            check_never_connected(side, &mut failures);
-        }
-        return failures;
-    }
     for side in [&sides.offerer, &sides.answerer] {
-        check_side(expect, side, &mut failures);
+        check_candidate_rules(expect, side, &mut failures);
         if expect.srflx_is_nat_address {
             check_srflx_address(side, &mut failures);
         }
+        if expect.connects {
+            check_connection(expect, side, &mut failures);
+        } else {
+            check_never_connected(side, &mut failures);
+        }
     }
-    if expect.echo {
+    if expect.echo && expect.connects {
         check_echo(&sides.offerer, &mut failures);
     }
     failures
 }
 
-fn check_side(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<String>) {
+/// The candidates a side gathered and received against the scenario's rules for that side.
+fn check_candidate_rules(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<String>) {
+    let rules = expect.rules_for(side.offerer);
+    if let Some(rule) = &rules.local_candidates {
+        check_candidates(&side.name, "local", rule, &side.candidates.local, failures);
+    }
+    if let Some(rule) = &rules.remote_candidates {
+        check_candidates(
+            &side.name,
+            "remote",
+            rule,
+            &side.candidates.remote,
+            failures,
+        );
+    }
+}
+
+/// States and the selected pair of a side that was meant to connect.
+fn check_connection(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<String>) {
     let obs = side.observations;
     let seen: Vec<&str> = obs
         .ice_connection_states
@@ -91,41 +108,38 @@ fn check_side(expect: &Expectations, side: &SideView<'_>, failures: &mut Vec<Str
             ));
         }
     }
-    let rules = expect.rules_for(side.offerer);
-    if let Some(rule) = &rules.local_candidates {
-        check_candidates(&side.name, "local", rule, &side.candidates.local, failures);
-    }
-    if let Some(rule) = &rules.remote_candidates {
-        check_candidates(
-            &side.name,
-            "remote",
-            rule,
-            &side.candidates.remote,
-            failures,
-        );
-    }
-    if let Some(rule) = &rules.selected_pair {
-        match &obs.selected_pair {
-            None => failures.push(format!(
-                "{}: no selected candidate pair in its stats",
-                side.name
-            )),
-            Some(pair) => {
-                for (end, allowed, which) in [
-                    (&pair.local, &rule.local, "local"),
-                    (&pair.remote, &rule.remote, "remote"),
-                ] {
-                    if !allowed.is_empty() && !allowed.iter().any(|t| t.as_str() == end.kind) {
-                        failures.push(format!(
-                            "{}: selected pair's {which} candidate is {}, expected {}",
-                            side.name,
-                            describe_end(end),
-                            alternatives(allowed)
-                        ));
-                    }
-                }
-            }
+    let Some(rule) = expect.rules_for(side.offerer).selected_pair else {
+        return;
+    };
+    let Some(pair) = &obs.selected_pair else {
+        failures.push(format!(
+            "{}: no selected candidate pair in its stats",
+            side.name
+        ));
+        return;
+    };
+    for (end, allowed, which) in [
+        (&pair.local, &rule.local, "local"),
+        (&pair.remote, &rule.remote, "remote"),
+    ] {
+        if !allowed.is_empty() && !allowed.iter().any(|t| t.as_str() == end.kind) {
+            failures.push(format!(
+                "{}: selected pair's {which} candidate is {}, expected {}",
+                side.name,
+                describe_end(end),
+                alternatives(allowed)
+            ));
         }
+    }
+    let has = |end: &PairEnd| rule.either.iter().any(|t| t.as_str() == end.kind);
+    if !rule.either.is_empty() && !has(&pair.local) && !has(&pair.remote) {
+        failures.push(format!(
+            "{}: selected pair {} ↔ {} has no {} end",
+            side.name,
+            describe_end(&pair.local),
+            describe_end(&pair.remote),
+            alternatives(&rule.either)
+        ));
     }
 }
 
@@ -275,7 +289,7 @@ pub fn summarize(candidates: &[Candidate]) -> String {
 mod tests {
     use super::*;
     use crate::observe::{DataChannelLog, EchoLog, SelectedPair, Transition};
-    use crate::scenario::{ConnectionState, IceConnectionState, PairRule};
+    use crate::scenario::{ConnectionState, IceConnectionState, PairRule, SideRules};
 
     fn transitions(states: &[&str]) -> Vec<Transition> {
         states
@@ -342,6 +356,7 @@ mod tests {
             selected_pair: Some(PairRule {
                 local: vec![CandidateType::Host],
                 remote: vec![],
+                ..PairRule::default()
             }),
             echo: true,
             ..Expectations::default()
@@ -361,6 +376,133 @@ mod tests {
             answerer: SideView::new("answerer", PeerKind::Chromium, answerer, &a),
         };
         unmet(expect, &sides)
+    }
+
+    fn placed_check(
+        offerer: &Observations,
+        answerer: &Observations,
+        expect: &Expectations,
+        place: &PeerPlace,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        let o = CandidateSets::parse(offerer, &mut errors);
+        let a = CandidateSets::parse(answerer, &mut errors);
+        let sides = Sides {
+            offerer: SideView::new("offerer", PeerKind::Native, offerer, &o).placed(Some(place)),
+            answerer: SideView::new("answerer", PeerKind::Chromium, answerer, &a),
+        };
+        unmet(expect, &sides)
+    }
+
+    fn set_pair_kinds(side: &mut Observations, local: &str, remote: &str) {
+        let pair = side.selected_pair.as_mut().unwrap();
+        pair.local.kind = local.into();
+        pair.remote.kind = remote.into();
+    }
+
+    #[test]
+    fn a_connection_where_none_is_expected_fails_naming_the_pair() {
+        let expect = Expectations {
+            connects: false,
+            ..Expectations::default()
+        };
+        let side = connected_side();
+        let failures = check(&side, &side, &expect);
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert!(
+            failures[0].contains("connected (selected pair host udp 192.0.2.2:4000")
+                && failures[0].contains("expects no connection"),
+            "{failures:?}"
+        );
+        let mut stuck = connected_side();
+        stuck.ice_connection_states = transitions(&["new", "checking", "failed"]);
+        stuck.connection_states = transitions(&["new", "connecting", "failed"]);
+        stuck.data_channel = None;
+        assert_eq!(check(&stuck, &stuck, &expect), Vec::<String>::new());
+    }
+
+    #[test]
+    fn side_rules_replace_the_common_ones_for_that_side_only() {
+        let mut expect = expectations();
+        expect.selected_pair = Some(PairRule {
+            remote: vec![CandidateType::Host],
+            ..PairRule::default()
+        });
+        expect.answerer = Some(SideRules {
+            selected_pair: Some(PairRule {
+                remote: vec![CandidateType::Prflx],
+                ..PairRule::default()
+            }),
+            ..SideRules::default()
+        });
+        let offerer = connected_side();
+        let mut answerer = connected_side();
+        set_pair_kinds(&mut answerer, "host", "prflx");
+        assert_eq!(check(&offerer, &answerer, &expect), Vec::<String>::new());
+        let failures = check(&offerer, &offerer, &expect);
+        assert_eq!(
+            failures,
+            [
+                "answerer (chromium): selected pair's remote candidate is host udp 192.0.2.2:4001, expected prflx"
+            ]
+        );
+    }
+
+    #[test]
+    fn either_end_rule_accepts_a_relay_on_one_side_only() {
+        let mut expect = expectations();
+        expect.selected_pair = Some(PairRule {
+            either: vec![CandidateType::Relay],
+            ..PairRule::default()
+        });
+        let mut offerer = connected_side();
+        set_pair_kinds(&mut offerer, "host", "relay");
+        let mut answerer = connected_side();
+        set_pair_kinds(&mut answerer, "relay", "prflx");
+        assert_eq!(check(&offerer, &answerer, &expect), Vec::<String>::new());
+        let failures = check(&offerer, &connected_side(), &expect);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("has no relay end"), "{failures:?}");
+    }
+
+    #[test]
+    fn srflx_must_carry_the_nat_public_address() {
+        let expect = Expectations {
+            srflx_is_nat_address: true,
+            ..expectations()
+        };
+        let place = PeerPlace {
+            nat: NatType::Symmetric,
+            address: "10.100.1.2".into(),
+            public_ip: "203.0.113.2".into(),
+            namespace: "rtci-1-0-peer1".into(),
+        };
+        let mut offerer = connected_side();
+        let failures = placed_check(&offerer, &connected_side(), &expect, &place);
+        assert_eq!(
+            failures,
+            [
+                "offerer (native): behind a symmetric NAT with public address 203.0.113.2, but gathered no srflx candidate"
+            ]
+        );
+        offerer.local_candidates.push(
+            "candidate:3 1 udp 1 198.51.100.9 5000 typ srflx raddr 10.100.1.2 rport 4000".into(),
+        );
+        let failures = placed_check(&offerer, &connected_side(), &expect, &place);
+        assert_eq!(
+            failures,
+            [
+                "offerer (native): srflx candidate 198.51.100.9:5000 is not the NAT's public address 203.0.113.2"
+            ]
+        );
+        offerer.local_candidates.pop();
+        offerer.local_candidates.push(
+            "candidate:3 1 udp 1 203.0.113.2 5000 typ srflx raddr 10.100.1.2 rport 4000".into(),
+        );
+        assert_eq!(
+            placed_check(&offerer, &connected_side(), &expect, &place),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -494,7 +494,8 @@ pub struct Expectations {
     #[serde(default)]
     pub echo: bool,
     /// `false`: the peers must *not* connect. The case runs until its time limit and passes when
-    /// neither side's ICE connected (for networks where connecting would be a bug).
+    /// neither side's ICE connected (for networks where connecting would be a bug). Only the
+    /// candidate rules are checked besides.
     #[serde(default = "yes")]
     pub connects: bool,
     /// In a `[network]` scenario: every server-reflexive candidate a peer behind a NAT gathers has
@@ -581,4 +582,8 @@ pub struct PairRule {
     /// Types the remote end may have (empty: any).
     #[serde(default)]
     pub remote: Vec<CandidateType>,
+    /// At least one end must have one of these types (empty: no rule). `either = ["relay"]`: the
+    /// media goes through a TURN server, whichever side's allocation it is.
+    #[serde(default)]
+    pub either: Vec<CandidateType>,
 }
