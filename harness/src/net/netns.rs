@@ -1054,10 +1054,10 @@ pub fn sweep_stale(prefix: &str) -> Result<Vec<String>, NetnsError> {
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
         {
-            if owner_pid(&name, prefix, 10).is_some_and(|pid| !pid_alive(pid)) {
-                if let Err(e) = remove_etc_dir(&NetNs::new(name)) {
-                    problems.push(e);
-                }
+            if owner_pid(&name, prefix, 10).is_some_and(|pid| !pid_alive(pid))
+                && let Err(e) = remove_etc_dir(&NetNs::new(name))
+            {
+                problems.push(e);
             }
         }
     }
