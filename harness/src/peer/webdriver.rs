@@ -227,7 +227,6 @@ fn chromium_capabilities(
         "--disable-component-update",
         "--disable-sync",
         "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
         // Every case runs in a window of one shared browser: none may be throttled as hidden.
         "--disable-background-timer-throttling",
         "--disable-renderer-backgrounding",
@@ -236,9 +235,16 @@ fn chromium_capabilities(
     .iter()
     .map(|a| a.to_string())
     .collect();
-    if hosts == HostCandidates::Ip {
-        // Plain IP host candidates instead of mDNS names.
-        args.push("--disable-features=WebRtcHideLocalIpsWithMdns".into());
+    match hosts {
+        HostCandidates::Ip => {
+            // Plain IP host candidates instead of mDNS names.
+            args.push("--disable-features=WebRtcHideLocalIpsWithMdns".into());
+            // Camera and microphone granted without asking.
+            args.push("--use-fake-ui-for-media-stream".into());
+        }
+        // As for a user who has not granted camera or microphone: a granted media permission
+        // lets a page enumerate local addresses, and Chromium then skips mDNS names altogether.
+        HostCandidates::Mdns => {}
     }
     args.push(format!("--user-data-dir={}", profile.display()));
     json!({

@@ -53,8 +53,65 @@ pub struct MatrixRow {
     /// The types of the pair each side selected, from its own point of view; `None` when it
     /// selected none.
     pub selected: Sides<Option<PairTypes>>,
+    /// What each side made of the other's mDNS (`.local`) host candidates; `None` for a side
+    /// that received none.
+    pub mdns: Sides<Option<MdnsUse>>,
     /// The case's verdict.
     pub status: Status,
+}
+
+impl MatrixRow {
+    /// Whether either side received `.local` candidates.
+    pub fn any_mdns(&self) -> bool {
+        self.mdns.offerer.is_some() || self.mdns.answerer.is_some()
+    }
+}
+
+/// What a side that received the other's `.local` host candidates did with them, read from the
+/// pair it selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MdnsUse {
+    /// The selected pair's remote end is a host candidate: a `.local` name this side resolved.
+    Resolved,
+    /// The remote end is peer-reflexive: the name was not (or not yet) resolved, and the address
+    /// came from the other side's connectivity checks instead.
+    LearnedFromChecks,
+    /// The remote end is a reflexive or relay candidate, not the named host.
+    OtherPath,
+    /// No pair was selected.
+    NotConnected,
+}
+
+impl MdnsUse {
+    /// What `sets` and `pair` say for one side; `None` when it received no `.local` candidate.
+    pub fn of(sets: &CandidateSets, pair: Option<&SelectedPair>) -> Option<MdnsUse> {
+        if !sets.remote.iter().any(|c| c.address.ends_with(".local")) {
+            return None;
+        }
+        Some(match pair.map(|p| p.remote.kind.as_str()) {
+            None => MdnsUse::NotConnected,
+            Some("host") => MdnsUse::Resolved,
+            Some("prflx") => MdnsUse::LearnedFromChecks,
+            Some(_) => MdnsUse::OtherPath,
+        })
+    }
+
+    /// `resolved`, `learned from checks`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MdnsUse::Resolved => "resolved",
+            MdnsUse::LearnedFromChecks => "learned from checks",
+            MdnsUse::OtherPath => "other path",
+            MdnsUse::NotConnected => "not connected",
+        }
+    }
+}
+
+impl fmt::Display for MdnsUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl MatrixRow {
@@ -69,6 +126,16 @@ impl MatrixRow {
             selected: result
                 .selected_pair
                 .map(|pair| pair.as_ref().map(PairTypes::of)),
+            mdns: Sides {
+                offerer: MdnsUse::of(
+                    &result.candidates.offerer,
+                    result.selected_pair.offerer.as_ref(),
+                ),
+                answerer: MdnsUse::of(
+                    &result.candidates.answerer,
+                    result.selected_pair.answerer.as_ref(),
+                ),
+            },
             status: result.status,
         }
     }
@@ -179,6 +246,34 @@ mod tests {
             serde_json::to_value(&row.gathered.offerer).unwrap(),
             serde_json::json!({"host": 1, "srflx": 2, "relay": 1})
         );
+    }
+
+    #[test]
+    fn mdns_use_is_read_from_the_selected_pair() {
+        use CandidateType::Host;
+        let mut r = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
+        let mut named = candidate(Host, 9);
+        named.address = "6ceec17e-8591-4221-abc9-f71c2cf7de0a.local".into();
+        r.candidates.offerer.remote = vec![named.clone()];
+        r.candidates.answerer.remote = vec![candidate(Host, 8)];
+        r.selected_pair.offerer = Some(SelectedPair {
+            local: end("host", 1),
+            remote: end("host", 2),
+        });
+        let row = MatrixRow::of(&r);
+        assert_eq!(row.mdns.offerer, Some(MdnsUse::Resolved));
+        assert_eq!(
+            row.mdns.answerer, None,
+            "plain IP candidates are no mDNS use"
+        );
+        r.selected_pair.offerer.as_mut().unwrap().remote = end("prflx", 2);
+        assert_eq!(
+            MatrixRow::of(&r).mdns.offerer,
+            Some(MdnsUse::LearnedFromChecks)
+        );
+        r.selected_pair.offerer = None;
+        assert_eq!(MatrixRow::of(&r).mdns.offerer, Some(MdnsUse::NotConnected));
+        assert!(MatrixRow::of(&r).any_mdns());
     }
 
     #[test]

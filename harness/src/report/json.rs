@@ -108,6 +108,7 @@ mod tests {
                     "nat": null,
                     "gathered": {"offerer": {}, "answerer": {}},
                     "selected": {"offerer": null, "answerer": {"local": "host", "remote": "prflx"}},
+                    "mdns": {"offerer": null, "answerer": null},
                     "status": "passed",
                 }],
             }])

@@ -128,6 +128,7 @@ pub fn candidate_table(results: &[CaseResult]) -> Option<String> {
         "NAT",
         "gathered",
         "selected pair",
+        "other's .local names",
         "status",
     ]
     .map(String::from);
@@ -141,16 +142,24 @@ pub fn candidate_table(results: &[CaseResult]) -> Option<String> {
 }
 
 /// One pairing's line of [`candidate_table`].
-fn candidate_line(scenario: &str, row: &MatrixRow) -> [String; 6] {
+fn candidate_line(scenario: &str, row: &MatrixRow) -> [String; 7] {
     let selected = row
         .selected
         .map(|pair| pair.as_ref().map_or("none".into(), ToString::to_string));
+    let mdns = row
+        .mdns
+        .map(|m| m.map_or("-".into(), |m| m.as_str().to_string()));
     [
         scenario.to_string(),
         row.pairing.clone(),
         row.nat.as_ref().map_or("host network".into(), both),
         both(&row.gathered),
         both(&selected),
+        if row.any_mdns() {
+            both(&mdns)
+        } else {
+            "-".into()
+        },
         row.status.as_str().to_string(),
     ]
 }
@@ -251,7 +260,7 @@ mod tests {
         assert_eq!(
             lines[3],
             "nat-symmetric  native→chromium  symmetric / none  host srflx / host  \
-             srflx → host / none  passed"
+             srflx → host / none  -                     passed"
         );
     }
 }

@@ -16,17 +16,23 @@ pub(super) fn render(matrix: &ScenarioMatrix) -> String {
     let mut html = String::from(
         "<h4>Candidate types</h4>\n<table class=\"grid candidate-types\"><tr><th>pairing</th>\
          <th>offerer NAT</th><th>answerer NAT</th><th>offerer gathered</th>\
-         <th>answerer gathered</th><th>offerer selected pair</th><th>answerer selected pair</th>\
-         <th>status</th></tr>\n",
+         <th>answerer gathered</th><th>offerer selected pair</th><th>answerer selected pair</th>",
     );
+    let mdns = matrix.rows.iter().any(MatrixRow::any_mdns);
+    if mdns {
+        html.push_str(
+            "<th>offerer: answerer's .local names</th><th>answerer: offerer's .local names</th>",
+        );
+    }
+    html.push_str("<th>status</th></tr>\n");
     for row in &matrix.rows {
-        html.push_str(&table_row(row));
+        html.push_str(&table_row(row, mdns));
     }
     html.push_str("</table>\n");
     html
 }
 
-fn table_row(row: &MatrixRow) -> String {
+fn table_row(row: &MatrixRow, mdns: bool) -> String {
     let nat = match &row.nat {
         Some(nat) => format!("<td>{}</td><td>{}</td>", nat.offerer, nat.answerer),
         // Not in a `[network]` scenario: no NAT to name, the peers shared the host's network.
@@ -38,6 +44,16 @@ fn table_row(row: &MatrixRow) -> String {
     }
     for pair in [&row.selected.offerer, &row.selected.answerer] {
         let _ = write!(html, "<td>{}</td>", selected(pair.as_ref()));
+    }
+    if mdns {
+        for side in [row.mdns.offerer, row.mdns.answerer] {
+            match side {
+                Some(used) => {
+                    let _ = write!(html, "<td>{used}</td>");
+                }
+                None => html.push_str("<td class=\"muted\">none received</td>"),
+            }
+        }
     }
     let status = row.status.as_str();
     let _ = writeln!(html, "<td class=\"{status}\">{status}</td></tr>");
