@@ -1,6 +1,6 @@
 //! Reports: consumers of the runner's events. Each format is one [`Reporter`].
 
-mod candidate_matrix;
+pub mod candidate_matrix;
 mod html;
 mod json;
 mod junit;
