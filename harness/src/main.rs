@@ -396,6 +396,38 @@ async fn doctor() -> ExitCode {
             }
         }
     }
+    // What some scenarios and reviews need besides the peers; informational, the exit code is
+    // about the peers.
+    println!();
+    let tools: [(&str, &str, LocateTool); 2] = [
+        (
+            "cargo-insta",
+            "reviewing SDP snapshots",
+            provision::locate_cargo_insta,
+        ),
+        (
+            "coturn",
+            "`turn = { server = \"coturn\" }`, `--turn coturn`",
+            provision::locate_coturn,
+        ),
+    ];
+    for (name, for_what, locate) in tools {
+        match tokio::task::spawn_blocking(locate).await {
+            Ok(Ok(path)) => println!("{name:<11} ready      {} (for {for_what})", path.display()),
+            Ok(Err(e)) => println!("{name:<11} missing    {e} (needed for {for_what})"),
+            Err(e) => println!("{name:<11} unknown    the check stopped: {e}"),
+        }
+    }
+    match rtc_interop::net::netns::check_available() {
+        Ok(()) => println!(
+            "{:<11} ready      root, ip and nft found (for [network] scenarios)",
+            "namespaces"
+        ),
+        Err(e) => println!(
+            "{:<11} missing    {e} ([network] scenarios are skipped)",
+            "namespaces"
+        ),
+    }
     if all_ready {
         ExitCode::SUCCESS
     } else {
@@ -403,6 +435,9 @@ async fn doctor() -> ExitCode {
         ExitCode::from(EXIT_FAILED)
     }
 }
+
+/// Finds a tool without installing it: `provision::locate_coturn`.
+type LocateTool = fn() -> Result<PathBuf, provision::ProvisionError>;
 
 /// Finds a tool, installing it first when asked: `provision::cargo_insta`, `provision::coturn`.
 type EnsureTool = fn(bool) -> Result<PathBuf, provision::ProvisionError>;
@@ -435,10 +470,12 @@ async fn install(peers: Vec<PeerKind>) -> ExitCode {
         }
     }
     // The tools beside the browsers: cargo-insta for reviewing SDP snapshots, coturn for
-    // scenarios (and tests) that run the external TURN server.
-    let tools: [(&str, EnsureTool); 2] = [
+    // scenarios (and tests) that run the external TURN server, nftables for the NATs of
+    // `[network]` scenarios.
+    let tools: [(&str, EnsureTool); 3] = [
         ("cargo-insta", provision::cargo_insta),
         ("coturn", provision::coturn),
+        ("nftables", provision::nftables),
     ];
     for (name, ensure) in tools.into_iter().filter(|_| everything) {
         match tokio::task::spawn_blocking(move || ensure(true)).await {

@@ -295,6 +295,36 @@ pub fn coturn_missing(what: &str) -> ProvisionError {
     }
 }
 
+/// The packages behind `[network]` scenarios' NATs and namespaces.
+const NETWORK_PACKAGES: &str = "nftables iproute2";
+
+/// Finds `nft` (nftables: the NATs of `[network]` scenarios); installs nftables and iproute2
+/// first when `install` is set and it is missing.
+pub fn nftables(install: bool) -> Result<PathBuf, ProvisionError> {
+    match locate_nft() {
+        Ok(found) => Ok(found),
+        Err(missing @ ProvisionError::Missing { .. }) if install => {
+            apt_install("nft (nftables)", NETWORK_PACKAGES).map_err(|e| match e {
+                ProvisionError::Missing { .. } => missing,
+                other => other,
+            })?;
+            locate_nft()
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Finds `nft` without installing anything (also in `/usr/sbin`, which a non-login `PATH` may
+/// lack).
+pub fn locate_nft() -> Result<PathBuf, ProvisionError> {
+    find_in_path(&["nft"])
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nft")).filter(|p| p.is_file()))
+        .ok_or_else(|| ProvisionError::Missing {
+            what: "nft (nftables)".into(),
+            command: format!("sudo apt-get update && sudo apt-get install -y {NETWORK_PACKAGES}"),
+        })
+}
+
 /// Installs Debian packages, printing one progress line; `Missing` when this machine cannot.
 fn apt_install(what: &str, packages: &str) -> Result<(), ProvisionError> {
     let command = format!("sudo apt-get update && sudo apt-get install -y {packages}");

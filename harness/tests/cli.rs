@@ -468,6 +468,9 @@ fn no_install_with_a_missing_geckodriver_names_the_cargo_install_command() {
         report.contains("firefox   not ready  geckodriver is not installed"),
         "{report}"
     );
+    // Without `ip` on PATH, namespaces are unavailable, and doctor says how to get them.
+    assert!(report.contains("namespaces  missing"), "{report}");
+    assert!(report.contains("apt-get install -y iproute2"), "{report}");
 }
 
 const NATIVE_RELAY: &str = r#"

@@ -804,7 +804,7 @@ fn check_tools(need_nft: bool, need_tun: bool) -> Result<Tools, NetnsError> {
     availability(
         euid,
         find_in_path(&["ip"]),
-        need_nft.then(|| find_in_path(&["nft"])),
+        need_nft.then(|| crate::provision::locate_nft().ok()),
         need_tun.then(|| Path::new("/dev/net/tun").exists()),
     )
 }
