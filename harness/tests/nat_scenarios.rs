@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use rtc_interop::outcome::{CaseResult, PeerPlace, Status};
 use rtc_interop::report::candidate_matrix::{MatrixRow, MdnsUse};
-use rtc_interop::scenario::CandidateType;
 use rtc_interop::scenario::PeerKind::{self, Chromium, Firefox, Native};
+use rtc_interop::scenario::{CandidateType, TurnServerKind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
 
@@ -153,6 +153,32 @@ async fn symmetric_nats_connect_only_through_turn() {
 }
 
 #[tokio::test]
+async fn coturn_serves_a_network_case_from_its_public_side() {
+    let mut scenario = common::shipped("symmetric-nat-needs-turn");
+    scenario.ice.use_server_kind(TurnServerKind::Coturn);
+    let cases = common::cases(scenario, &[(Native, Native)]);
+    let results = {
+        let _turn = common::browser_turn().await;
+        common::run(&cases).await
+    };
+    let r = &results[0];
+    assert_eq!(r.status, Status::Passed, "{}", what(r));
+    let (offerer, _) = places(r);
+    // The case's own coturn, on the public segment of its network (not this machine's address).
+    let public_segment = offerer.public_ip.rsplit_once('.').unwrap().0.to_string();
+    assert!(!r.ice_servers.is_empty());
+    for used in &r.ice_servers {
+        assert_eq!(used.kind, "coturn", "{used:?}");
+        assert!(
+            used.urls
+                .iter()
+                .all(|u| u.contains(&format!("{public_segment}."))),
+            "{used:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn prflx_is_the_nat_mapping_nobody_signaled() {
     let results = run_shipped(
         "prflx",
@@ -237,9 +263,9 @@ async fn a_lossy_link_still_connects_and_echoes() {
     let results = run_shipped("lossy-link", &[(Native, Chromium)]).await;
     let r = &results[0];
     assert_eq!(r.status, Status::Passed, "{}", what(r));
-    // 20 ms each way on both access links: an echo round trip cannot take less than 80 ms.
+    // 20 ± 5 ms on each of the four link crossings of a round trip: never under 60 ms.
     let rtt = r.echo_round_trip_ms.expect("an echo");
-    assert!(rtt >= 75.0, "{}: echo round trip {rtt} ms", what(r));
+    assert!(rtt >= 60.0, "{}: echo round trip {rtt} ms", what(r));
 }
 
 /// Everything of harness process `pid`'s topologies that still exists: namespaces, their resolver
