@@ -266,17 +266,12 @@ const COTURN_PACKAGE: &str = "coturn";
 /// Finds coturn's `turnserver`; installs the `coturn` package first when `install` is set and it
 /// is missing.
 pub fn coturn(install: bool) -> Result<PathBuf, ProvisionError> {
-    match locate_coturn() {
-        Ok(found) => Ok(found),
-        Err(missing @ ProvisionError::Missing { .. }) if install => {
-            apt_install("coturn (turnserver)", COTURN_PACKAGE).map_err(|e| match e {
-                ProvisionError::Missing { .. } => missing,
-                other => other,
-            })?;
-            locate_coturn()
-        }
-        Err(e) => Err(e),
-    }
+    ensure_apt(
+        locate_coturn,
+        "coturn (turnserver)",
+        COTURN_PACKAGE,
+        install,
+    )
 }
 
 /// Finds coturn's `turnserver` without installing anything.
@@ -301,14 +296,25 @@ const NETWORK_PACKAGES: &str = "nftables iproute2";
 /// Finds `nft` (nftables: the NATs of `[network]` scenarios); installs nftables and iproute2
 /// first when `install` is set and it is missing.
 pub fn nftables(install: bool) -> Result<PathBuf, ProvisionError> {
-    match locate_nft() {
+    ensure_apt(locate_nft, "nft (nftables)", NETWORK_PACKAGES, install)
+}
+
+/// What `locate` finds, after installing the Debian `packages` when it finds nothing and
+/// `install` is set. Where apt cannot run, the error is `locate`'s, with its command.
+fn ensure_apt(
+    locate: fn() -> Result<PathBuf, ProvisionError>,
+    what: &str,
+    packages: &str,
+    install: bool,
+) -> Result<PathBuf, ProvisionError> {
+    match locate() {
         Ok(found) => Ok(found),
         Err(missing @ ProvisionError::Missing { .. }) if install => {
-            apt_install("nft (nftables)", NETWORK_PACKAGES).map_err(|e| match e {
+            apt_install(what, packages).map_err(|e| match e {
                 ProvisionError::Missing { .. } => missing,
                 other => other,
             })?;
-            locate_nft()
+            locate()
         }
         Err(e) => Err(e),
     }

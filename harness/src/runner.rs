@@ -27,7 +27,7 @@ use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
 use crate::report::{Reporter, RunEvent};
-use crate::scenario::{HostCandidates, PeerKind};
+use crate::scenario::{ExpectedOutcome, HostCandidates, PeerKind};
 use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
 
@@ -630,7 +630,7 @@ fn judge(
 
 /// The status and failure text of a case, with the scenario's known failures applied: a known
 /// failure is `xfail` (its failure says why it was expected), a known failure that passed is
-/// `xpass`.
+/// `xpass` — except for a flaky one, whose pass is a pass.
 fn verdict_with_known_failures(case: &Case, problems: Vec<String>) -> (Status, Option<String>) {
     let known = case
         .scenario
@@ -639,11 +639,16 @@ fn verdict_with_known_failures(case: &Case, problems: Vec<String>) -> (Status, O
         .find(|k| k.covers(case.offerer, case.answerer));
     match (known, problems.is_empty()) {
         (None, true) => (Status::Passed, None),
+        (Some(known), true) if known.expect == ExpectedOutcome::Flaky => (Status::Passed, None),
         (None, false) => (Status::Failed, Some(problems.join("; "))),
         (Some(known), false) => (
             Status::ExpectedFailure,
             Some(format!(
-                "known failure ({}): {}",
+                "known {} ({}): {}",
+                match known.expect {
+                    ExpectedOutcome::Fail => "failure",
+                    ExpectedOutcome::Flaky => "flaky failure",
+                },
                 known.reason,
                 problems.join("; ")
             )),
@@ -745,5 +750,38 @@ fn emit(reporters: &mut [Box<dyn Reporter>], event: &RunEvent<'_>) {
         if let Err(e) = reporter.on_event(event) {
             eprintln!("rtc-interop: the {} report failed: {e}", reporter.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native_case(expect: &str) -> Case {
+        let text = format!(
+            "[data_channel]\nlabel = \"x\"\n[[known_failures]]\npairing = \"native:*\"\nexpect = \"{expect}\"\nreason = \"why\"\n"
+        );
+        let scenario =
+            crate::scenario::parse(&text, "known", std::path::Path::new("known.toml")).unwrap();
+        crate::plan::expand(&Arc::new(scenario))
+            .into_iter()
+            .find(|c| c.offerer == PeerKind::Native && c.answerer == PeerKind::Native)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_known_failure_that_passes_is_flagged_but_a_flaky_one_is_not() {
+        let failed = || vec!["it broke".to_string()];
+        let (status, failure) = verdict_with_known_failures(&native_case("fail"), failed());
+        assert_eq!(status, Status::ExpectedFailure);
+        assert_eq!(failure.unwrap(), "known failure (why): it broke");
+        let (status, _) = verdict_with_known_failures(&native_case("fail"), Vec::new());
+        assert_eq!(status, Status::UnexpectedPass);
+
+        let (status, failure) = verdict_with_known_failures(&native_case("flaky"), failed());
+        assert_eq!(status, Status::ExpectedFailure);
+        assert_eq!(failure.unwrap(), "known flaky failure (why): it broke");
+        let (status, failure) = verdict_with_known_failures(&native_case("flaky"), Vec::new());
+        assert_eq!((status, failure), (Status::Passed, None));
     }
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::{interrupt_and_expect_a_clean_stop, wait_for_no_leftovers, write_scenario};
 use rtc_interop::process;
 
 use std::io::{BufRead, BufReader};
@@ -22,44 +23,6 @@ fn rtc_interop(args: &[&str], dir: &Path) -> Output {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn write_scenario(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
-    std::fs::write(dir.join("scenarios").join(format!("{name}.toml")), text).unwrap();
-}
-
-/// Processes started (directly or not) by harness process `pid` that are still running, once
-/// killed ones have had a moment to be reaped.
-fn wait_for_no_leftovers(pid: u32) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = process::leftovers_of(pid);
-        if left.is_empty() || Instant::now() > deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Sends Ctrl-C (SIGINT) to a run; it must stop within 10 s with exit code 130, leaving no
-/// process behind.
-fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the run ignored Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
 }
 
 const NATIVE_ECHO: &str = r#"

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -296,11 +295,6 @@ fn network_leftovers(pid: u32) -> Vec<String> {
     left
 }
 
-fn write_scenario(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
-    std::fs::write(dir.join("scenarios").join(format!("{name}.toml")), text).unwrap();
-}
-
 /// Behind a NAT without STUN or TURN no relay candidate can appear: the case fails.
 const IMPOSSIBLE: &str = r#"
 peers = ["native", "chromium"]
@@ -316,7 +310,7 @@ require = ["relay"]
 #[test]
 fn a_failed_network_case_leaves_no_namespace_or_process_behind() {
     let dir = tempfile::tempdir().unwrap();
-    write_scenario(dir.path(), "impossible", IMPOSSIBLE);
+    common::write_scenario(dir.path(), "impossible", IMPOSSIBLE);
     let run = Command::new(BIN)
         .args(["run", "--snapshots", "off", "--pairing", "chromium:native"])
         .current_dir(dir.path())
@@ -339,7 +333,7 @@ fn a_failed_network_case_leaves_no_namespace_or_process_behind() {
 #[test]
 fn ctrl_c_during_a_network_case_removes_its_namespaces() {
     let dir = tempfile::tempdir().unwrap();
-    write_scenario(
+    common::write_scenario(
         dir.path(),
         "stuck",
         &IMPOSSIBLE.replace(
@@ -370,31 +364,14 @@ fn ctrl_c_during_a_network_case_removes_its_namespaces() {
         !network_leftovers(pid).is_empty(),
         "the case's namespaces exist while it runs"
     );
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the run ignored Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(130));
+    common::interrupt_and_expect_a_clean_stop(&mut run);
     assert_eq!(network_leftovers(pid), Vec::<String>::new());
-    assert_eq!(
-        rtc_interop::process::leftovers_of(pid),
-        Vec::<String>::new()
-    );
 }
 
 #[test]
 fn without_root_network_cases_are_skipped_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    write_scenario(dir.path(), "impossible", IMPOSSIBLE);
+    common::write_scenario(dir.path(), "impossible", IMPOSSIBLE);
     // World-writable, so that the unprivileged run can write its reports.
     Command::new("chmod")
         .args(["-R", "a+rwX"])

@@ -145,13 +145,13 @@ impl HostCandidates {
 }
 
 /// A pairing that is known not to work: it is shown as an expected failure, and flagged when it
-/// starts passing.
+/// starts passing (unless it is only known to fail sometimes: `expect = "flaky"`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnownFailure {
     /// `offerer:answerer`, each a peer kind or `*` (`chromium:native`, `*:native`).
     pub pairing: String,
-    /// Always `fail`; says what the entry means where it is read.
+    /// `fail` (always) or `flaky` (sometimes).
     pub expect: ExpectedOutcome,
     /// Why it fails, in words (a bug link is welcome).
     pub reason: String,
@@ -172,8 +172,10 @@ impl KnownFailure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExpectedOutcome {
-    /// The case is expected to fail.
+    /// The case is expected to fail; passing is flagged (`xpass`) so that the entry is removed.
     Fail,
+    /// The case is known to fail now and then: a failure is `xfail`, a pass is a pass.
+    Flaky,
 }
 
 /// ICE configuration shared by both peers of a case.

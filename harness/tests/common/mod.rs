@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rtc_interop::ice_servers::ServerNeed;
 use rtc_interop::outcome::CaseResult;
@@ -89,4 +90,43 @@ pub async fn run_with_servers(cases: &[Case]) -> (Vec<CaseResult>, ServersSeen) 
     };
     environment.shutdown().await;
     (results, seen)
+}
+
+/// Writes `<dir>/scenarios/<name>.toml`.
+pub fn write_scenario(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    std::fs::write(dir.join("scenarios").join(format!("{name}.toml")), text).unwrap();
+}
+
+/// Processes started (directly or not) by harness process `pid` that are still running, once
+/// killed ones have had a moment to be reaped.
+pub fn wait_for_no_leftovers(pid: u32) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = rtc_interop::process::leftovers_of(pid);
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends Ctrl-C (SIGINT) to a run; it must stop within 10 s with exit code 130, leaving no
+/// process behind.
+pub fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the run ignored Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
 }

@@ -7,6 +7,7 @@
 //! never moved: they would stay in the namespace for whatever task runs on them next.
 
 use std::ffi::OsStr;
+use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -217,11 +218,24 @@ impl TcpForwarder {
         TcpForwarder::serve(ns, listener, target)
     }
 
+    /// Forwards every connection `listener` accepts to `target` inside `ns`.
     fn serve(
         ns: NetNs,
         listener: tokio::net::TcpListener,
         target: SocketAddr,
     ) -> io::Result<TcpForwarder> {
+        TcpForwarder::forward(listener, move || {
+            let ns = ns.clone();
+            async move { ns.connect_tcp(target, DIAL_TIMEOUT).await }
+        })
+    }
+
+    /// Accepts connections on `listener` and copies each, both ways, to a connection `dial` opens.
+    fn forward<D, F>(listener: tokio::net::TcpListener, dial: D) -> io::Result<TcpForwarder>
+    where
+        D: Fn() -> F + Send + 'static,
+        F: Future<Output = io::Result<tokio::net::TcpStream>> + Send + 'static,
+    {
         let local = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
@@ -229,11 +243,12 @@ impl TcpForwarder {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((mut inbound, _)) = accepted else { continue };
-                        let ns = ns.clone();
+                        let upstream = dial();
                         connections.spawn(async move {
                             let _ = inbound.set_nodelay(true);
-                            match ns.connect_tcp(target, DIAL_TIMEOUT).await {
+                            match upstream.await {
                                 Ok(mut upstream) => {
+                                    let _ = upstream.set_nodelay(true);
                                     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
                                 }
                                 Err(e) => eprintln!("rtc-interop: forwarder {local}: {e}"),
@@ -263,28 +278,10 @@ impl TcpForwarder {
         let listener = ns.bind_tcp(inside)?;
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((mut inbound, _)) = accepted else { continue };
-                        connections.spawn(async move {
-                            let _ = inbound.set_nodelay(true);
-                            let dial = tokio::net::TcpStream::connect(inside);
-                            if let Ok(Ok(mut upstream)) = tokio::time::timeout(DIAL_TIMEOUT, dial).await {
-                                let _ = upstream.set_nodelay(true);
-                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
-                            }
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
-        Ok(TcpForwarder {
-            local: inside,
-            task,
+        TcpForwarder::forward(listener, move || async move {
+            tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(inside))
+                .await
+                .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)))
         })
     }
 }
