@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rtc_interop::outcome::{CaseResult, PeerPlace, Status};
 use rtc_interop::report::candidate_matrix::{MatrixRow, MdnsUse};
 use rtc_interop::scenario::PeerKind::{self, Chromium, Firefox, Native};
-use rtc_interop::scenario::{CandidateType, TurnServerKind};
+use rtc_interop::scenario::{CandidateType, NatType, TurnServerKind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
 
@@ -55,6 +55,8 @@ async fn stun_srflx_candidates_carry_the_nat_public_addresses() {
     for r in &results {
         assert_eq!(r.status, Status::Passed, "{}", what(r));
         let (offerer, answerer) = places(r);
+        assert_eq!(offerer.nat, NatType::EndpointIndependent, "{}", what(r));
+        assert_eq!(answerer.nat, NatType::AddressDependent, "{}", what(r));
         assert_ne!(offerer.public_ip, answerer.public_ip, "{}", what(r));
         for (place, sets, pair, other) in [
             (
