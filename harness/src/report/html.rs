@@ -370,6 +370,21 @@ fn case_facts(r: &CaseResult) -> String {
     if let Some(profile) = r.native_profile {
         let _ = write!(html, "<dt>native profile</dt><dd>{}</dd>", profile.as_str());
     }
+    if let Some(network) = &r.network {
+        for (role, place) in [
+            ("offerer", &network.offerer),
+            ("answerer", &network.answerer),
+        ] {
+            let _ = write!(
+                html,
+                "<dt>{role} network</dt><dd>{} NAT · host {} · public {} · <span class=\"muted\">{}</span></dd>",
+                place.nat,
+                escape(&place.address),
+                escape(&place.public_ip),
+                escape(&place.namespace)
+            );
+        }
+    }
     let mut browsers: Vec<_> = r.browsers.iter().collect();
     browsers.dedup();
     for b in browsers {

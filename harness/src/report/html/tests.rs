@@ -490,4 +490,13 @@ fn candidate_types_show_nats_gathered_types_and_selected_pairs() {
     );
     assert!(!scenario("never-ran").contains("Candidate types"));
     assert_eq!(html.matches("<h4>Candidate types</h4>").count(), 2);
+    // The case's own section says where each peer sat.
+    assert!(
+        html.contains(
+            "<dt>offerer network</dt><dd>symmetric NAT · host 10.0.1.2 · public 198.51.100.1 · \
+             <span class=\"muted\">rtc-1</span></dd>"
+        ),
+        "{html}"
+    );
+    assert_eq!(html.matches("network</dt>").count(), 2);
 }
