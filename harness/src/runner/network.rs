@@ -33,7 +33,7 @@ pub struct CaseNetwork {
     topology: Option<Topology>,
     ice_servers: IceServers,
     /// The relay's and page server's loopback ports, inside each peer's namespace.
-    _forwarders: Vec<TcpForwarder>,
+    forwarders: Vec<TcpForwarder>,
 }
 
 impl CaseNetwork {
@@ -63,7 +63,7 @@ impl CaseNetwork {
             })?;
         let mut network = CaseNetwork {
             ice_servers: IceServers::none(),
-            _forwarders: Vec::new(),
+            forwarders: Vec::new(),
             topology: Some(topology),
         };
         let failed = |e: String| NetworkSetupError::Failed(e);
@@ -82,7 +82,7 @@ impl CaseNetwork {
                             peer.ns().name()
                         ))
                     })?;
-                network._forwarders.push(forwarder);
+                network.forwarders.push(forwarder);
             }
         }
         Ok(network)
@@ -156,7 +156,7 @@ impl CaseNetwork {
     /// what could not be cleaned up.
     pub async fn tear_down(mut self) -> Vec<String> {
         self.ice_servers.close().await;
-        self._forwarders.clear();
+        self.forwarders.clear();
         let Some(topology) = self.topology.take() else {
             return Vec::new();
         };
