@@ -128,33 +128,12 @@ impl Environment {
         cases: &[Case],
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
-        let on_host: Vec<Case> = cases
+        let (in_networks, on_host): (Vec<Case>, Vec<Case>) = cases
             .iter()
-            .filter(|c| c.scenario.network.is_none())
             .cloned()
-            .collect();
-        if on_host.len() < cases.len() {
-            // `[network]` cases start their servers themselves; a missing coturn is still a
-            // set-up error of the run (exit code 2), found before any case starts.
-            let in_networks: Vec<Case> = cases
-                .iter()
-                .filter(|c| c.scenario.network.is_some())
-                .cloned()
-                .collect();
-            if ice_servers::servers_needed(&in_networks)
-                .iter()
-                .any(|need| need.kind == crate::net::TurnServerKind::Coturn)
-            {
-                let install = settings.install;
-                tokio::task::spawn_blocking(move || provision::coturn(install))
-                    .await
-                    .unwrap_or_else(|e| Err(provision::coturn_missing(&format!("coturn ({e})"))))?;
-            }
-            network::sweep_leftovers();
-            // Where nftables cannot be installed, the network cases are skipped with the reason
-            // (Topology::create finds it missing); a run of other cases is not stopped for it.
-            let install = settings.install;
-            let _ = tokio::task::spawn_blocking(move || provision::nftables(install)).await;
+            .partition(|c| c.scenario.network.is_some());
+        if !in_networks.is_empty() {
+            network::prepare_run(&in_networks, settings.install).await?;
         }
         Environment::prepare_all(
             &browsers_needed(cases),
