@@ -173,6 +173,10 @@ const EXIT_SETUP: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // webrtc-rs logs through `log`: silent unless RUST_LOG asks (`RUST_LOG=rtc_dtls=debug`).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
+        .format_timestamp_millis()
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

