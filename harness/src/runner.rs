@@ -625,17 +625,27 @@ fn judge(
 
 /// The status and failure text of a case, with the scenario's known failures applied: a known
 /// failure is `xfail` (its failure says why it was expected), a known failure that passed is
-/// `xpass` — except for a flaky one, whose pass is a pass.
+/// `xpass` — except for a flaky one, whose pass is a pass. A failure without the entry's symptom
+/// is an ordinary failure, so a known bug cannot hide a new one.
 fn verdict_with_known_failures(case: &Case, problems: Vec<String>) -> (Status, Option<String>) {
     let known = case
         .scenario
         .known_failures
         .iter()
         .find(|k| k.covers(case.offerer, case.answerer));
+    let failure = problems.join("; ");
     match (known, problems.is_empty()) {
         (None, true) => (Status::Passed, None),
         (Some(known), true) if known.expect == ExpectedOutcome::Flaky => (Status::Passed, None),
-        (None, false) => (Status::Failed, Some(problems.join("; "))),
+        (None, false) => (Status::Failed, Some(failure)),
+        (Some(known), false) if !known.explains(&failure) => (
+            Status::Failed,
+            Some(format!(
+                "{failure} (not the known failure of `{}`: it does not mention \"{}\")",
+                known.pairing,
+                known.symptom.as_deref().unwrap_or_default()
+            )),
+        ),
         (Some(known), false) => (
             Status::ExpectedFailure,
             Some(format!(
@@ -645,7 +655,7 @@ fn verdict_with_known_failures(case: &Case, problems: Vec<String>) -> (Status, O
                     ExpectedOutcome::Flaky => "flaky failure",
                 },
                 known.reason,
-                problems.join("; ")
+                failure
             )),
         ),
         (Some(known), true) => (
@@ -753,8 +763,13 @@ mod tests {
     use super::*;
 
     fn native_case(expect: &str) -> Case {
+        native_case_with(&format!("expect = \"{expect}\""))
+    }
+
+    /// The native↔native case of a scenario whose one known failure is `native:*` with `entry`.
+    fn native_case_with(entry: &str) -> Case {
         let text = format!(
-            "[data_channel]\nlabel = \"x\"\n[[known_failures]]\npairing = \"native:*\"\nexpect = \"{expect}\"\nreason = \"why\"\n"
+            "[data_channel]\nlabel = \"x\"\n[[known_failures]]\npairing = \"native:*\"\nreason = \"why\"\n{entry}\n"
         );
         let scenario =
             crate::scenario::parse(&text, "known", std::path::Path::new("known.toml")).unwrap();
@@ -778,5 +793,26 @@ mod tests {
         assert_eq!(failure.unwrap(), "known flaky failure (why): it broke");
         let (status, failure) = verdict_with_known_failures(&native_case("flaky"), Vec::new());
         assert_eq!((status, failure), (Status::Passed, None));
+    }
+
+    #[test]
+    fn a_failure_without_the_known_symptom_is_an_ordinary_failure() {
+        let case = native_case_with("expect = \"flaky\"\nsymptom = \"stays `connecting`\"");
+        let (status, failure) = verdict_with_known_failures(
+            &case,
+            vec!["offerer: stays `connecting`".into(), "no echo".into()],
+        );
+        assert_eq!(status, Status::ExpectedFailure);
+        assert_eq!(
+            failure.unwrap(),
+            "known flaky failure (why): offerer: stays `connecting`; no echo"
+        );
+
+        let (status, failure) = verdict_with_known_failures(&case, vec!["no echo".into()]);
+        assert_eq!(status, Status::Failed);
+        assert_eq!(
+            failure.unwrap(),
+            "no echo (not the known failure of `native:*`: it does not mention \"stays `connecting`\")"
+        );
     }
 }

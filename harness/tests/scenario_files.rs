@@ -127,6 +127,10 @@ fn inconsistent_content_names_the_field() {
             "data_channel.max_retransmits",
         ),
         ("name = \"has space\"\n", "name"),
+        (
+            "[data_channel]\nlabel = \"x\"\n[[known_failures]]\npairing = \"native:*\"\nexpect = \"flaky\"\nreason = \"why\"\nsymptom = \" \"\n",
+            "known_failures.symptom",
+        ),
     ];
     for (text, field) in cases {
         let err = load_text("bad.toml", text).unwrap_err();

@@ -214,6 +214,19 @@ fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
                 format!("`{}`: say why it is known to fail", known.pairing),
             ));
         }
+        if known
+            .symptom
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err((
+                "known_failures.symptom",
+                format!(
+                    "`{}`: an empty symptom matches every failure; leave it out for that",
+                    known.pairing
+                ),
+            ));
+        }
     }
     if s.data_channel.is_none() {
         // Without an m-section there is nothing for ICE to connect: the case could only time out.

@@ -155,6 +155,10 @@ pub struct KnownFailure {
     pub expect: ExpectedOutcome,
     /// Why it fails, in words (a bug link is welcome).
     pub reason: String,
+    /// Text the failure must contain to be this known failure (`"connection `connecting`"`);
+    /// a failure without it is an ordinary failure. None: any failure of the pairing.
+    #[serde(default)]
+    pub symptom: Option<String>,
 }
 
 impl KnownFailure {
@@ -165,6 +169,11 @@ impl KnownFailure {
         };
         let fits = |pattern: &str, kind: PeerKind| pattern == "*" || pattern == kind.as_str();
         fits(o.trim(), offerer) && fits(a.trim(), answerer)
+    }
+
+    /// Whether `failure` is this known failure: it shows the symptom, if the entry names one.
+    pub fn explains(&self, failure: &str) -> bool {
+        self.symptom.as_deref().is_none_or(|s| failure.contains(s))
     }
 }
 
