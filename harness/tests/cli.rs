@@ -3,15 +3,15 @@
 
 mod common;
 
-use common::{interrupt_and_expect_a_clean_stop, wait_for_no_leftovers, write_scenario};
-use rtc_interop::process;
+use common::{
+    BIN, interrupt_and_expect_a_clean_stop, run_to_end, start_run_and_wait_for,
+    wait_for_no_leftovers, write_scenario,
+};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
+use std::time::Duration;
 
 fn rtc_interop(args: &[&str], dir: &Path) -> Output {
     Command::new(BIN)
@@ -225,15 +225,7 @@ fn no_browser_or_driver_outlives_a_run() {
         "browsers",
         "peers = [\"chromium\", \"firefox\"]\n[data_channel]\nlabel = \"x\"\n[expect]\necho = true\n",
     );
-    let run = Command::new(BIN)
-        .args(["run", "--snapshots", "off"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = run.id();
-    let output = run.wait_with_output().unwrap();
+    let (pid, output) = run_to_end(dir.path(), &["run", "--snapshots", "off"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.contains("4 passed, 0 failed"), "{table}");
@@ -251,26 +243,12 @@ fn ctrl_c_stops_the_run_and_kills_every_browser_and_driver() {
         "stuck",
         "peers = [\"chromium\", \"firefox\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
     );
-    let mut run = Command::new(BIN)
-        .arg("run")
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let running = process::leftovers_of(run.id());
-        let has = |name: &str| running.iter().any(|p| p.contains(name));
-        if has("chromium") && has("chromedriver") && has("firefox") && has("geckodriver") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the browsers never started: {running:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut run = start_run_and_wait_for(
+        dir.path(),
+        &["run"],
+        &["chromium", "chromedriver", "firefox", "geckodriver"],
+        Duration::from_secs(90),
+    );
     interrupt_and_expect_a_clean_stop(&mut run);
 }
 
@@ -515,15 +493,7 @@ fn turn_coturn_runs_every_turn_server_as_coturn_and_stops_it() {
             "coturn",
         ),
     ] {
-        let run = Command::new(BIN)
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = run.id();
-        let output = run.wait_with_output().unwrap();
+        let (pid, output) = run_to_end(dir.path(), args);
         assert_eq!(output.status.code(), Some(0), "{kind}: {}", stderr(&output));
         let report: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("reports/latest/report.json")).unwrap(),
@@ -567,21 +537,12 @@ fn ctrl_c_stops_the_turn_server_too() {
                 "peers = [\"native\"]\ntime_limit_secs = 120",
             ),
     );
-    let mut run = Command::new(BIN)
-        .args(["run", "--turn", "coturn"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !process::leftovers_of(run.id())
-        .iter()
-        .any(|p| p.contains("turnserver"))
-    {
-        assert!(Instant::now() < deadline, "coturn never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut run = start_run_and_wait_for(
+        dir.path(),
+        &["run", "--turn", "coturn"],
+        &["turnserver"],
+        Duration::from_secs(30),
+    );
     // Give the case a moment to be under way.
     std::thread::sleep(Duration::from_millis(500));
     interrupt_and_expect_a_clean_stop(&mut run);

@@ -10,15 +10,13 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use rtc_interop::outcome::{CaseResult, PeerPlace, Status};
 use rtc_interop::report::candidate_matrix::{MatrixRow, MdnsUse};
 use rtc_interop::scenario::PeerKind::{self, Chromium, Firefox, Native};
 use rtc_interop::scenario::{CandidateType, NatType, TurnServerKind};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
 
 async fn run_shipped(name: &str, pairings: &[(PeerKind, PeerKind)]) -> Vec<CaseResult> {
     let _turn = common::browser_turn().await;
@@ -315,15 +313,10 @@ require = ["relay"]
 fn a_failed_network_case_leaves_no_namespace_or_process_behind() {
     let dir = tempfile::tempdir().unwrap();
     common::write_scenario(dir.path(), "impossible", IMPOSSIBLE);
-    let run = Command::new(BIN)
-        .args(["run", "--snapshots", "off", "--pairing", "chromium:native"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = run.id();
-    let output = run.wait_with_output().unwrap();
+    let (pid, output) = common::run_to_end(
+        dir.path(),
+        &["run", "--snapshots", "off", "--pairing", "chromium:native"],
+    );
     let table = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{table}");
     assert!(table.contains("no local relay candidate"), "{table}");
@@ -345,25 +338,13 @@ fn ctrl_c_during_a_network_case_removes_its_namespaces() {
             "time_limit_secs = 120\n[expect]\nconnects = false",
         ),
     );
-    let mut run = Command::new(BIN)
-        .args(["run", "--snapshots", "off", "--pairing", "chromium:native"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = common::start_run_and_wait_for(
+        dir.path(),
+        &["run", "--snapshots", "off", "--pairing", "chromium:native"],
+        &["chromium"],
+        Duration::from_secs(60),
+    );
     let pid = run.id();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !rtc_interop::process::leftovers_of(pid)
-        .iter()
-        .any(|p| p.contains("chromium"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the browser never started in its namespace"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     assert!(
         !network_leftovers(pid).is_empty(),
         "the case's namespaces exist while it runs"
@@ -383,7 +364,12 @@ fn without_root_network_cases_are_skipped_with_the_reason() {
         .status()
         .unwrap();
     let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::BIN,
+        ])
         .args([
             "run",
             "--snapshots",

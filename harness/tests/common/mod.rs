@@ -92,6 +92,58 @@ pub async fn run_with_servers(cases: &[Case]) -> (Vec<CaseResult>, ServersSeen) 
     (results, seen)
 }
 
+/// The harness binary of this build.
+pub const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
+
+/// Runs `rtc-interop <args>` in `dir` to its end; returns its pid (to look for leftovers) and
+/// its output.
+pub fn run_to_end(dir: &Path, args: &[&str]) -> (u32, std::process::Output) {
+    let run = std::process::Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = run.id();
+    (pid, run.wait_with_output().unwrap())
+}
+
+/// Starts `rtc-interop <args>` in `dir`, its output discarded, and waits (at most `limit`) until
+/// processes whose command lines contain each of `names` run under it.
+pub fn start_run_and_wait_for(
+    dir: &Path,
+    args: &[&str],
+    names: &[&str],
+    limit: Duration,
+) -> std::process::Child {
+    let mut run = std::process::Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let all_running = || {
+        let running = rtc_interop::process::leftovers_of(run.id());
+        names.iter().all(|n| running.iter().any(|p| p.contains(n)))
+    };
+    let mut started = all_running();
+    while !started && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        started = all_running();
+    }
+    if started {
+        run
+    } else {
+        let running = rtc_interop::process::leftovers_of(run.id());
+        let _ = run.kill();
+        let _ = run.wait();
+        panic!("{names:?} did not all start within {limit:?}; running: {running:?}");
+    }
+}
+
 /// Writes `<dir>/scenarios/<name>.toml`.
 pub fn write_scenario(dir: &Path, name: &str, text: &str) {
     std::fs::create_dir_all(dir.join("scenarios")).unwrap();
