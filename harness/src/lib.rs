@@ -8,6 +8,7 @@
 //! - [`relay`]: the signaling relay; [`signaling`]: its wire protocol.
 //! - [`peer`]: the peer kinds behind one trait; [`page_server`]: serves the browser peer page.
 //! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`outcome`]: case results.
+//! - [`lint`]: the signaling lint, every trace message checked against its sender's descriptions.
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`bench`]: where a case's time goes, per pairing (`rtc-interop bench`).
@@ -19,6 +20,7 @@
 pub mod bench;
 pub mod clock;
 pub mod ice_servers;
+pub mod lint;
 pub mod net;
 pub mod observe;
 pub mod outcome;

@@ -107,14 +107,14 @@ enum PeerCommand {
         /// Make the offer (and open the data channel) when the other peer says hello.
         #[arg(long, conflicts_with = "answer")]
         offer: bool,
-        /// Answer the other peer's offer and echo its data-channel messages (the default); waits for
-        /// one message.
+        /// Answer the other peer's offer (the default), wait for one message on the channel and
+        /// echo it.
         #[arg(long)]
         answer: bool,
         /// webrtc-rs settings: `default` or `fast`.
         #[arg(long, default_value = "default", value_parser = parse_profile)]
         profile: NativeProfile,
-        /// The data channel's label (when offering).
+        /// The data channel's label: the offerer opens it, the answerer waits for a message on it.
         #[arg(long, default_value = "echo")]
         label: String,
         /// How long to wait for the connection (and the echo), in seconds.
@@ -509,19 +509,25 @@ async fn native_peer(
         Ok(outcome) => {
             let json = serde_json::to_string_pretty(&outcome).expect("outcomes serialize");
             println!("{json}");
-            if outcome.connected {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!(
-                    "rtc-interop: not connected within {}s (last connection state: {})",
-                    timeout.as_secs_f64(),
-                    outcome
-                        .observations
-                        .final_connection_state()
-                        .unwrap_or("(none)")
-                );
-                ExitCode::from(EXIT_FAILED)
+            if outcome.completed {
+                return ExitCode::SUCCESS;
             }
+            let obs = &outcome.observations;
+            let why = match obs.failed_step() {
+                Some(step) => format!(
+                    "step {} ({}): {}",
+                    step.index + 1,
+                    step.kind,
+                    step.error.as_deref().unwrap_or_default()
+                ),
+                None => format!(
+                    "not done within {}s (last connection state: {})",
+                    timeout.as_secs_f64(),
+                    obs.final_connection_state().unwrap_or("(none)")
+                ),
+            };
+            eprintln!("rtc-interop: {why}");
+            ExitCode::from(EXIT_FAILED)
         }
         Err(e) => {
             eprintln!("rtc-interop: {e}");

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::ice_servers::IceServerUse;
 use crate::observe::{
-    Candidate, DataChannelLog, Description, Observations, SelectedPair, Transition, parse_candidate,
+    Candidate, DataChannelLog, Description, Observations, SelectedPair, StepLog, Transition,
+    parse_candidate,
 };
 use crate::peer::BrowserInfo;
 use crate::relay::TraceEntry;
@@ -150,8 +151,12 @@ pub struct CaseResult {
     pub candidates: Sides<CandidateSets>,
     /// The selected candidate pair per side.
     pub selected_pair: Sides<Option<SelectedPair>>,
-    /// The data channel per side.
-    pub data_channel: Sides<Option<DataChannelLog>>,
+    /// Signaling state transitions per side.
+    pub signaling_states: Sides<Vec<Transition>>,
+    /// Every data channel per side.
+    pub channels: Sides<Vec<DataChannelLog>>,
+    /// Each step as each side played it (times since the case started).
+    pub steps: Sides<Vec<StepLog>>,
     /// Descriptions each side set locally.
     pub sdp: Sides<Vec<Description>>,
     /// What each browser page logged to its console.
@@ -164,6 +169,8 @@ pub struct CaseResult {
     pub errors: Sides<Vec<String>>,
     /// Every signaling message the relay forwarded for this case.
     pub signaling: Vec<TraceEntry>,
+    /// What the signaling lint found in those messages (warnings unless the scenario is strict).
+    pub lint: Vec<crate::lint::LintFinding>,
     /// The STUN/TURN servers both peers were given (no passwords).
     pub ice_servers: Vec<IceServerUse>,
     /// Where each peer sat, for `[network]` scenarios.
@@ -203,8 +210,7 @@ impl Phases {
         let relative = |t: Option<f64>| t.map(|t| round_ms(t - start_ms));
         let echo = observed
             .offerer
-            .data_channel
-            .as_ref()
+            .first_channel()
             .and_then(|d| d.echo.as_ref())
             .and_then(|e| e.received_at_ms);
         Phases {
@@ -217,7 +223,7 @@ impl Phases {
                     .find(|t| t.state == "connected")
                     .map(|t| t.at_ms)
             }),
-            channel_open_ms: both(|o| o.data_channel.as_ref()?.opened_at_ms),
+            channel_open_ms: both(|o| o.first_channel()?.opened_at_ms),
             echo_ms: relative(echo),
         }
     }

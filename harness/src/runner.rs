@@ -27,7 +27,7 @@ use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
 use crate::report::{Reporter, RunEvent};
-use crate::scenario::{ExpectedOutcome, HostCandidates, PeerKind};
+use crate::scenario::{ExpectedOutcome, HostCandidates, LintLevel, PeerKind};
 use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
 
@@ -433,20 +433,27 @@ impl Environment {
     }
 
     fn plan(&self, case: &Case, room: &str, role: Role, ice_servers: &[IceServer]) -> PeerPlan {
-        let kind = match role {
-            Role::Offerer => case.offerer,
-            Role::Answerer => case.answerer,
-        };
         PeerPlan {
-            id: format!("{}-{kind}", role.as_str()),
+            id: peer_id(case, role),
             role,
             signal_url: self.relay.room_url(room),
             ice_transport_policy: case.scenario.ice.transport_policy,
             ice_servers: ice_servers.to_vec(),
-            data_channel: case.scenario.data_channel.clone(),
+            steps: case.scenario.steps(),
             echo_message: format!("rtc-interop echo probe {}", case.slug()),
+            ice_mode: case.scenario.ice_mode.of(role == Role::Offerer),
+            perfect_negotiation: case.scenario.perfect_negotiation,
         }
     }
+}
+
+/// The id a case's peer signs its messages with (`offerer-chromium`).
+fn peer_id(case: &Case, role: Role) -> String {
+    let kind = match role {
+        Role::Offerer => case.offerer,
+        Role::Answerer => case.answerer,
+    };
+    format!("{}-{kind}", role.as_str())
 }
 
 /// Reads both peers' observations until both are finished (`Ok(true)`) or the deadline passes
@@ -466,6 +473,12 @@ async fn watch(
         observed.offerer = offerer?;
         observed.answerer = answerer?;
         if observed.offerer.finished && observed.answerer.finished {
+            return Ok(true);
+        }
+        // A side whose step failed has decided the case: the other may wait out a step that can
+        // no longer complete, and that wait would only cost time.
+        let gave_up = |o: &Observations| o.finished && o.failed_step().is_some();
+        if gave_up(&observed.offerer) || gave_up(&observed.answerer) {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -523,6 +536,14 @@ fn judge(
         offerer: CandidateSets::parse(&observed.offerer, &mut errors.offerer),
         answerer: CandidateSets::parse(&observed.answerer, &mut errors.answerer),
     };
+    let planned_steps = case.scenario.steps().len();
+    let candidate_messages = |role: Role| {
+        let id = peer_id(case, role);
+        signaling
+            .iter()
+            .filter(|e| e.kind == "candidate" && e.sender.as_deref() == Some(id.as_str()))
+            .count()
+    };
     let sides = Sides {
         offerer: SideView::new(
             "offerer",
@@ -530,17 +551,34 @@ fn judge(
             &observed.offerer,
             &candidates.offerer,
         )
-        .placed(network.as_ref().map(|n| &n.offerer)),
+        .placed(network.as_ref().map(|n| &n.offerer))
+        .planned(
+            planned_steps,
+            case.scenario.ice_mode.of(true),
+            candidate_messages(Role::Offerer),
+        ),
         answerer: SideView::new(
             "answerer",
             case.answerer,
             &observed.answerer,
             &candidates.answerer,
         )
-        .placed(network.as_ref().map(|n| &n.answerer)),
+        .placed(network.as_ref().map(|n| &n.answerer))
+        .planned(
+            planned_steps,
+            case.scenario.ice_mode.of(false),
+            candidate_messages(Role::Answerer),
+        ),
     };
     if check_expectations {
         problems.extend(verdict::unmet(&case.scenario.expect, &sides));
+    }
+    let lint = crate::lint::lint(&signaling);
+    if case.scenario.expect.signaling_lint == LintLevel::Strict {
+        problems.extend(
+            lint.iter()
+                .map(|f| format!("signaling lint: {}", f.sentence())),
+        );
     }
 
     let (status, failure) = verdict_with_known_failures(case, problems);
@@ -557,8 +595,7 @@ fn judge(
     };
     let echo_round_trip_ms = observed
         .offerer
-        .data_channel
-        .as_ref()
+        .first_channel()
         .and_then(|d| d.echo.as_ref())
         .and_then(|e| e.round_trip_ms())
         .map(round_ms);
@@ -570,15 +607,31 @@ fn judge(
         observed.map(|o| relative_transitions(pick(o), started_at_ms))
     };
     let shift = |t: Option<f64>| t.map(|t| round_ms(t - started_at_ms));
-    let data_channel = observed.map(|o| {
-        o.data_channel.clone().map(|mut d| {
-            d.opened_at_ms = shift(d.opened_at_ms);
-            if let Some(echo) = d.echo.as_mut() {
-                echo.sent_at_ms = round_ms(echo.sent_at_ms - started_at_ms);
-                echo.received_at_ms = shift(echo.received_at_ms);
-            }
-            d
-        })
+    let channels = observed.map(|o| {
+        o.channels
+            .iter()
+            .cloned()
+            .map(|mut d| {
+                d.opened_at_ms = shift(d.opened_at_ms);
+                d.closed_at_ms = shift(d.closed_at_ms);
+                if let Some(echo) = d.echo.as_mut() {
+                    echo.sent_at_ms = round_ms(echo.sent_at_ms - started_at_ms);
+                    echo.received_at_ms = shift(echo.received_at_ms);
+                }
+                d
+            })
+            .collect()
+    });
+    let steps = observed.map(|o| {
+        o.steps
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                s.started_at_ms = round_ms(s.started_at_ms - started_at_ms);
+                s.ended_at_ms = shift(s.ended_at_ms);
+                s
+            })
+            .collect()
     });
     let sdp = observed.map(|o| {
         o.local_descriptions
@@ -611,13 +664,16 @@ fn judge(
         gathering_states: relative(|o| &o.ice_gathering_states),
         candidates,
         selected_pair: observed.map(|o| o.selected_pair.clone()),
-        data_channel,
+        signaling_states: relative(|o| &o.signaling_states),
+        channels,
+        steps,
         sdp,
         snapshots,
         errors,
         console: observed.map(|o| o.console.clone()),
         stats: observed.map(|o| o.stats.clone()),
         signaling,
+        lint,
         ice_servers,
         network,
     }

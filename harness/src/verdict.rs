@@ -3,9 +3,9 @@
 //! Every check reads observations only; each unmet expectation becomes one sentence that names the
 //! side, what was expected and what was seen.
 
-use crate::observe::{Candidate, Observations, PairEnd};
+use crate::observe::{Candidate, Observations, PairEnd, StepLog};
 use crate::outcome::{CandidateSets, PeerPlace, Sides};
-use crate::scenario::{CandidateRule, CandidateType, Expectations, NatType, PeerKind};
+use crate::scenario::{CandidateRule, CandidateType, Expectations, IceMode, NatType, PeerKind};
 
 /// One side as the checks see it.
 pub struct SideView<'a> {
@@ -19,6 +19,12 @@ pub struct SideView<'a> {
     pub place: Option<&'a PeerPlace>,
     /// Whether it made the offer (which per-side rules apply).
     pub offerer: bool,
+    /// How many steps its plan had.
+    pub steps_planned: usize,
+    /// Whether it trickles its candidates.
+    pub ice_mode: IceMode,
+    /// How many `candidate` messages it sent through the relay (end-of-candidates included).
+    pub candidate_messages_sent: usize,
 }
 
 impl<'a> SideView<'a> {
@@ -35,6 +41,20 @@ impl<'a> SideView<'a> {
             candidates,
             place: None,
             offerer: role == "offerer",
+            steps_planned: 0,
+            ice_mode: IceMode::Trickle,
+            candidate_messages_sent: 0,
+        }
+    }
+
+    /// The same side, with a plan of `steps` steps, handing candidates over in `ice_mode`, having
+    /// sent `candidate_messages` through the relay.
+    pub fn planned(self, steps: usize, ice_mode: IceMode, candidate_messages: usize) -> Self {
+        Self {
+            steps_planned: steps,
+            ice_mode,
+            candidate_messages_sent: candidate_messages,
+            ..self
         }
     }
 
@@ -52,7 +72,17 @@ pub fn unmet(expect: &Expectations, sides: &Sides<SideView<'_>>) -> Vec<String> 
         if expect.srflx_is_nat_address {
             check_srflx_address(side, &mut failures);
         }
+        if expect.same_ice_credentials {
+            check_same_ice_credentials(side, &mut failures);
+        }
+        if side.ice_mode == IceMode::Vanilla && side.candidate_messages_sent > 0 {
+            failures.push(format!(
+                "{}: does not trickle (vanilla ICE), yet sent {} `candidate` messages",
+                side.name, side.candidate_messages_sent
+            ));
+        }
         if expect.connects {
+            check_steps(side, &mut failures);
             check_connection(expect, side, &mut failures);
         } else {
             check_never_connected(side, &mut failures);
@@ -79,6 +109,96 @@ fn check_candidate_rules(expect: &Expectations, side: &SideView<'_>, failures: &
             failures,
         );
     }
+}
+
+/// Every step of the plan was done on this side; each ICE restart gave new credentials and new
+/// candidates both ways.
+fn check_steps(side: &SideView<'_>, failures: &mut Vec<String>) {
+    let obs = side.observations;
+    let title = |s: &StepLog| format!("step {} ({}, {})", s.index + 1, s.kind, s.by);
+    if let Some(failed) = obs.failed_step() {
+        failures.push(format!(
+            "{}: {}: {}",
+            side.name,
+            title(failed),
+            failed.error.as_deref().unwrap_or_default()
+        ));
+        return;
+    }
+    if let Some(running) = obs.steps.iter().find(|s| s.ended_at_ms.is_none()) {
+        failures.push(format!(
+            "{}: {} was still waiting when the case ended",
+            side.name,
+            title(running)
+        ));
+        return;
+    }
+    if side.steps_planned > obs.steps.len() {
+        failures.push(format!(
+            "{}: played {} of {} steps",
+            side.name,
+            obs.steps.len(),
+            side.steps_planned
+        ));
+    }
+    for restart in obs.steps.iter().filter(|s| s.kind == "restart_ice") {
+        let ufrag_at = |before: bool| {
+            obs.local_descriptions
+                .iter()
+                .filter(|d| (d.at_ms < restart.started_at_ms) == before)
+                .filter_map(|d| ice_ufrag(&d.sdp))
+                .next_back()
+        };
+        match (ufrag_at(true), ufrag_at(false)) {
+            (Some(old), Some(new)) if old == new => failures.push(format!(
+                "{}: {}: its new description kept ice-ufrag `{old}`",
+                side.name,
+                title(restart)
+            )),
+            (_, None) => failures.push(format!(
+                "{}: {}: no new local description after the restart",
+                side.name,
+                title(restart)
+            )),
+            _ => {}
+        }
+        if obs.local_candidates.len() <= restart.local_candidates_before {
+            failures.push(format!(
+                "{}: {}: gathered no new candidate after the restart",
+                side.name,
+                title(restart)
+            ));
+        }
+        if obs.remote_candidates.len() <= restart.remote_candidates_before {
+            failures.push(format!(
+                "{}: {}: received no new candidate after the restart",
+                side.name,
+                title(restart)
+            ));
+        }
+    }
+}
+
+/// Every local description kept the first one's ICE credentials: no restart.
+fn check_same_ice_credentials(side: &SideView<'_>, failures: &mut Vec<String>) {
+    let ufrags: Vec<&str> = side
+        .observations
+        .local_descriptions
+        .iter()
+        .filter_map(|d| ice_ufrag(&d.sdp))
+        .collect();
+    if let Some(changed) = ufrags.iter().find(|u| **u != ufrags[0]) {
+        failures.push(format!(
+            "{}: ICE restarted: its descriptions went from ice-ufrag `{}` to `{changed}`",
+            side.name, ufrags[0]
+        ));
+    }
+}
+
+/// The `a=ice-ufrag` of a description (the first one: bundled sections share it).
+fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
 }
 
 /// States and the selected pair of a side that was meant to connect.
@@ -224,7 +344,7 @@ fn check_candidates(
 
 fn check_echo(offerer: &SideView<'_>, failures: &mut Vec<String>) {
     let name = &offerer.name;
-    let log = offerer.observations.data_channel.as_ref();
+    let log = offerer.observations.first_channel();
     match (log, log.and_then(|l| l.echo.as_ref())) {
         (None, _) => failures.push(format!("{name}: the data channel was never created")),
         (Some(l), _) if l.opened_at_ms.is_none() => {
@@ -324,7 +444,7 @@ mod tests {
                     relay_protocol: None,
                 },
             }),
-            data_channel: Some(DataChannelLog {
+            channels: vec![DataChannelLog {
                 label: "echo".into(),
                 opened_at_ms: Some(5.0),
                 echo: Some(EchoLog {
@@ -333,8 +453,8 @@ mod tests {
                     received: Some("ping".into()),
                     received_at_ms: Some(6.0),
                 }),
-                messages_echoed: 0,
-            }),
+                ..Default::default()
+            }],
             finished: true,
             ..Default::default()
         }
@@ -417,7 +537,7 @@ mod tests {
         let mut stuck = connected_side();
         stuck.ice_connection_states = transitions(&["new", "checking", "failed"]);
         stuck.connection_states = transitions(&["new", "connecting", "failed"]);
-        stuck.data_channel = None;
+        stuck.channels.clear();
         assert_eq!(check(&stuck, &stuck, &expect), Vec::<String>::new());
     }
 
@@ -544,8 +664,8 @@ mod tests {
     fn echo_that_never_returns_fails() {
         let mut offerer = connected_side();
         offerer
-            .data_channel
-            .as_mut()
+            .channels
+            .first_mut()
             .unwrap()
             .echo
             .as_mut()

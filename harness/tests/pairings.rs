@@ -75,15 +75,10 @@ fn assert_connected_with_evidence(r: &CaseResult) {
         "{connected_at}"
     );
 
-    let echo = r
-        .data_channel
-        .offerer
-        .as_ref()
-        .and_then(|d| d.echo.as_ref())
-        .expect("echo probe");
+    let echo = r.channels.offerer[0].echo.as_ref().expect("echo probe");
     assert_eq!(echo.received.as_deref(), Some(echo.sent.as_str()));
-    assert_eq!(r.data_channel.answerer.as_ref().unwrap().messages_echoed, 1);
-    assert_eq!(r.data_channel.answerer.as_ref().unwrap().label, "echo");
+    assert_eq!(r.channels.answerer[0].messages_echoed, 1);
+    assert_eq!(r.channels.answerer[0].label, "echo");
 
     // The relay trace holds the whole exchange, from both sides.
     let kinds: Vec<(&str, &str)> = r

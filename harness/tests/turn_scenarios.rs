@@ -113,12 +113,7 @@ fn assert_relayed_through(
         "{what}"
     );
 
-    let echo = r
-        .data_channel
-        .offerer
-        .as_ref()
-        .and_then(|d| d.echo.as_ref())
-        .expect("echo probe");
+    let echo = r.channels.offerer[0].echo.as_ref().expect("echo probe");
     assert_eq!(echo.received.as_deref(), Some(echo.sent.as_str()), "{what}");
 }
 

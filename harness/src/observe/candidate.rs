@@ -69,6 +69,29 @@ pub fn parse_candidate(text: &str) -> Result<Candidate, String> {
     })
 }
 
+/// The candidates inside a session description (`a=candidate:` lines), as `candidate:…` strings:
+/// how a peer that does not trickle hands its candidates over.
+pub fn candidates_in_description(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a="))
+        .filter(|attribute| attribute.starts_with("candidate:"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a session description says its candidates are complete (`a=end-of-candidates`).
+pub fn description_ends_candidates(sdp: &str) -> bool {
+    sdp.lines()
+        .any(|line| line.trim_end() == "a=end-of-candidates")
+}
+
+/// The value of `a=max-message-size` in a session description, if any.
+pub fn max_message_size(sdp: &str) -> Option<u64> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=max-message-size:"))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,10 @@
 
 mod candidate;
 
-pub use candidate::{Candidate, parse_candidate};
+pub use candidate::{
+    Candidate, candidates_in_description, description_ends_candidates, max_message_size,
+    parse_candidate,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -28,8 +31,19 @@ pub struct Observations {
     pub remote_candidates_complete: bool,
     /// The candidate pair ICE selected, read from the peer's stats.
     pub selected_pair: Option<SelectedPair>,
-    /// The data channel, if one was opened or announced.
-    pub data_channel: Option<DataChannelLog>,
+    /// `signalingState` changes; the first entry is the state read when the connection was made.
+    pub signaling_states: Vec<Transition>,
+    /// Every data channel this side created or was announced, in order of appearance.
+    pub channels: Vec<DataChannelLog>,
+    /// Each step of the plan this side began, in order (see `scenario::steps`).
+    pub steps: Vec<StepLog>,
+    /// Offer/answer rounds this side completed (as offerer: answer applied; as answerer: answer
+    /// set locally).
+    pub negotiations: u32,
+    /// When the other side's `bye` arrived.
+    pub bye_received_at_ms: Option<f64>,
+    /// The other peer's id, once its `hello` arrived.
+    pub remote_id: Option<String>,
     /// Descriptions the peer set locally (its offer or answer), in order.
     pub local_descriptions: Vec<Description>,
     /// When the offerer's `createOffer` resolved.
@@ -62,6 +76,66 @@ impl Observations {
     pub fn final_ice_state(&self) -> Option<&str> {
         self.ice_connection_states.last().map(|t| t.state.as_str())
     }
+
+    /// Records a candidate received from the other side, once: the same transport address may
+    /// come trickled and again inside a description, spelled a little differently.
+    pub fn add_remote_candidate(&mut self, text: String) {
+        let key = |text: &str| {
+            parse_candidate(text)
+                .map(|c| (c.protocol, c.address, c.port, c.component))
+                .ok()
+        };
+        let new = key(&text);
+        let known = self
+            .remote_candidates
+            .iter()
+            .any(|seen| *seen == text || (new.is_some() && key(seen) == new));
+        if !known {
+            self.remote_candidates.push(text);
+        }
+    }
+
+    /// The first data channel (the one today's flow probes).
+    pub fn first_channel(&self) -> Option<&DataChannelLog> {
+        self.channels.first()
+    }
+
+    /// The channel labelled `label`.
+    pub fn channel(&self, label: &str) -> Option<&DataChannelLog> {
+        self.channels.iter().find(|c| c.label == label)
+    }
+
+    /// The first step that failed, if any.
+    pub fn failed_step(&self) -> Option<&StepLog> {
+        self.steps.iter().find(|s| s.error.is_some())
+    }
+}
+
+/// One step as one side played it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StepLog {
+    /// Its place in the plan, from 0.
+    pub index: usize,
+    /// Its `do` (`restart_ice`).
+    #[serde(rename = "do")]
+    pub kind: String,
+    /// Its `by` (`offerer`, `answerer`, `both`).
+    pub by: String,
+    /// Whether this side acted (else it played the counterpart).
+    pub acted: bool,
+    /// When this side began it.
+    pub started_at_ms: f64,
+    /// When it was done (or failed).
+    pub ended_at_ms: Option<f64>,
+    /// Why it failed, in words (`ICE never returned to connected within 5 s; last saw checking`).
+    pub error: Option<String>,
+    /// Why it was not carried out although nothing failed (a size above what the harness sends).
+    pub skipped: Option<String>,
+    /// How many candidates this side had gathered when the step began.
+    pub local_candidates_before: usize,
+    /// How many candidates this side had received when the step began.
+    pub remote_candidates_before: usize,
 }
 
 /// A state as seen at one moment.
@@ -106,12 +180,30 @@ pub struct PairEnd {
 pub struct DataChannelLog {
     /// The channel's label.
     pub label: String,
+    /// Its SCTP stream id, once known.
+    pub id: Option<u16>,
+    /// This side echoes what arrives on it (the other side opened it).
+    pub echoes: bool,
     /// When `open` fired.
     pub opened_at_ms: Option<f64>,
-    /// The offerer's echo probe: what it sent and what came back.
+    /// When it was seen closed (`close` fired, or its state read after the connection closed).
+    pub closed_at_ms: Option<f64>,
+    /// The first message this side sent on it, and what came back.
     pub echo: Option<EchoLog>,
-    /// How many messages the answerer sent back.
+    /// Messages this side sent (accepted by its stack).
+    pub messages_sent: u32,
+    /// Bytes in those messages.
+    pub bytes_sent: u64,
+    /// Messages that arrived.
+    pub messages_received: u32,
+    /// Bytes in those.
+    pub bytes_received: u64,
+    /// How many messages this side sent back (it echoes on channels the other side opened).
     pub messages_echoed: u32,
+    /// How many of the messages this side sent came back intact.
+    pub echoes_matched: u32,
+    /// Sends the stack refused, in words.
+    pub send_errors: Vec<String>,
 }
 
 /// The echo probe: a message sent on the data channel and what came back.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::net::IceServer;
 use crate::observe::Observations;
-use crate::scenario::{DataChannelSpec, IceTransportPolicy, PeerKind};
+use crate::scenario::{IceMode, IceTransportPolicy, PeerKind, Step};
 
 pub use shared_browser::{SharedBrowser, Startup};
 pub use webdriver::{BrowserInfo, DriverService};
@@ -25,9 +25,9 @@ pub use webdriver::{BrowserInfo, DriverService};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Creates the data channel and the offer when it sees the other peer's `hello`.
+    /// Makes the first offer (and, in the default steps, opens the data channel).
     Offerer,
-    /// Answers the offer, echoes every data-channel message back.
+    /// Answers it; the polite peer in perfect negotiation.
     Answerer,
 }
 
@@ -54,10 +54,15 @@ pub struct PeerPlan {
     pub ice_transport_policy: IceTransportPolicy,
     /// `iceServers`: W3C `RTCIceServer`s (`urls`, `username`, `credential`).
     pub ice_servers: Vec<IceServer>,
-    /// The data channel the offerer opens.
-    pub data_channel: Option<DataChannelSpec>,
-    /// The text the offerer sends to probe the echo once the channel is open.
+    /// What the peers do, in order; every peer gets the whole list and acts on the steps that are
+    /// its own (see `scenario::steps`). Each step's `within_secs` is set.
+    pub steps: Vec<Step>,
+    /// The text a `send` step sends when it names none.
     pub echo_message: String,
+    /// Whether this peer trickles its candidates or sends them inside its description.
+    pub ice_mode: IceMode,
+    /// Follow the W3C perfect negotiation pattern (the answerer is polite).
+    pub perfect_negotiation: bool,
 }
 
 /// Why a peer could not do its part.

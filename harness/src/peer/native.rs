@@ -1,28 +1,43 @@
 //! The native peer: an RTCPeerConnection from the `webrtc` crate (webrtc-rs), in this process,
-//! talking to the relay as a WebSocket client.
+//! talking to the relay as a WebSocket client and executing the case's steps (see
+//! `scenario::steps` for what each step does on either side).
+//!
+//! Three tasks share one [`PeerState`]: the *reader* handles every frame from the relay as it
+//! arrives (offers, answers, candidates, `bye`), the *writer* puts messages on the wire, and the
+//! *plan* walks the steps, waiting on what the others record. Everything that changes the
+//! descriptions goes through one lock ([`Negotiation`]), so an offer arriving while this side makes
+//! its own (glare) is handled after it, against the state it left.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidate, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
     RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType,
-    RTCSessionDescription, SettingEngine, SettingEngineBuilder,
+    RTCSessionDescription, RTCSignalingState, SettingEngine, SettingEngineBuilder,
 };
 
 use super::{Peer, PeerError, PeerPlan, Role};
 use crate::clock::epoch_ms;
 use crate::observe::{
-    DataChannelLog, Description, EchoLog, Observations, PairEnd, SelectedPair, Transition,
+    DataChannelLog, Description, EchoLog, Observations, PairEnd, SelectedPair, StepLog, Transition,
+    candidates_in_description, description_ends_candidates, max_message_size,
 };
-use crate::scenario::{IceTransportPolicy, NativeProfile, PeerKind};
+use crate::scenario::steps::{self, Payload, WaitTarget};
+use crate::scenario::{
+    Actor, IceMode, IceTransportPolicy, NativeProfile, PeerKind, Step, StepKind,
+};
 use crate::signaling::SignalMessage;
 
 /// How long joining the relay may take.
@@ -32,17 +47,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const END_OF_CANDIDATES_GRACE: Duration = Duration::from_secs(2);
 /// How long closing the connection may take before it is abandoned.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
-
-type Shared = Arc<Mutex<Observations>>;
+/// How long an answer may wait for gathering to complete (vanilla ICE) before it goes out anyway.
+const VANILLA_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a step may overrun its own limit (its waits are bounded by it) before it is abandoned.
+const STEP_OVERRUN: Duration = Duration::from_secs(5);
 
 /// A webrtc-rs peer.
 pub struct NativePeer {
     profile: NativeProfile,
-    name: String,
-    observations: Shared,
+    state: Arc<PeerState>,
     connection: Option<Arc<dyn PeerConnection>>,
-    session: Option<JoinHandle<()>>,
-    outbox: Option<mpsc::UnboundedSender<SignalMessage>>,
+    tasks: Vec<JoinHandle<()>>,
+    outbox: Option<mpsc::UnboundedSender<Outgoing>>,
     id: String,
 }
 
@@ -51,10 +67,9 @@ impl NativePeer {
     pub fn new(profile: NativeProfile) -> Self {
         Self {
             profile,
-            name: "native".into(),
-            observations: Shared::default(),
+            state: Arc::default(),
             connection: None,
-            session: None,
+            tasks: Vec::new(),
             outbox: None,
             id: String::new(),
         }
@@ -92,7 +107,6 @@ impl Peer for NativePeer {
     }
 
     async fn start(&mut self, plan: &PeerPlan) -> Result<(), PeerError> {
-        self.name = format!("native {}", plan.role.as_str());
         self.id = plan.id.clone();
         let fail =
             |reason: String| PeerError::new(format!("native {}", plan.role.as_str()), reason);
@@ -111,12 +125,11 @@ impl Peer for NativePeer {
         .map_err(|e| fail(format!("cannot join the relay at {}: {e}", plan.signal_url)))?;
 
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
-        let (progress, progress_rx) = mpsc::unbounded_channel();
         let handler = Arc::new(Handler {
-            observations: self.observations.clone(),
+            state: self.state.clone(),
             outbox: outbox.clone(),
-            progress: progress.clone(),
             id: plan.id.clone(),
+            ice_mode: plan.ice_mode,
         });
         let policy = match plan.ice_transport_policy {
             IceTransportPolicy::All => RTCIceTransportPolicy::All,
@@ -126,22 +139,21 @@ impl Peer for NativePeer {
             .with_ice_transport_policy(policy)
             .with_ice_servers(plan.ice_servers.iter().map(Into::into).collect())
             .build();
-        {
-            // webrtc-rs has no state getters; its constructor starts every state machine in `new`.
+        self.state.update(|obs| {
+            // webrtc-rs has no state getters; its constructor starts every state machine afresh.
             let now = epoch_ms();
-            let mut guard = self.observations.lock().unwrap();
-            let obs = &mut *guard;
-            for states in [
-                &mut obs.ice_connection_states,
-                &mut obs.connection_states,
-                &mut obs.ice_gathering_states,
+            for (states, initial) in [
+                (&mut obs.ice_connection_states, "new"),
+                (&mut obs.connection_states, "new"),
+                (&mut obs.ice_gathering_states, "new"),
+                (&mut obs.signaling_states, "stable"),
             ] {
                 states.push(Transition {
-                    state: "new".into(),
+                    state: initial.into(),
                     at_ms: now,
                 });
             }
-        }
+        });
         let connection = PeerConnectionBuilder::new()
             .with_configuration(config)
             .with_setting_engine(setting_engine(self.profile))
@@ -152,77 +164,176 @@ impl Peer for NativePeer {
             .map_err(|e| fail(format!("cannot create the RTCPeerConnection: {e}")))?;
         let connection: Arc<dyn PeerConnection> = Arc::new(connection);
 
-        let session = Session {
+        let session = Arc::new(Session {
             plan: plan.clone(),
             connection: connection.clone(),
-            observations: self.observations.clone(),
+            state: self.state.clone(),
             outbox: outbox.clone(),
-            progress,
-            pending_candidates: Vec::new(),
-            remote_description_set: false,
-            known_peers: Vec::new(),
-            offered: false,
-        };
-        outbox
-            .send(SignalMessage::Hello { m: plan.id.clone() })
-            .expect("the outbox lives as long as the peer");
-        self.session = Some(tokio::spawn(session.run(ws, outbox_rx, progress_rx)));
+            negotiation: tokio::sync::Mutex::default(),
+            channels: Mutex::default(),
+        });
+        *self.state.session.lock().unwrap() = Some(Arc::downgrade(&session));
+        let _ = outbox.send(Outgoing::Signal(SignalMessage::Hello {
+            m: plan.id.clone(),
+        }));
+        let (sink, frames) = ws.split();
+        self.tasks = vec![
+            tokio::spawn(write_frames(sink, outbox_rx, self.state.clone())),
+            tokio::spawn(session.clone().read_frames(frames)),
+            tokio::spawn(session.run_plan()),
+        ];
         self.connection = Some(connection);
         self.outbox = Some(outbox);
         Ok(())
     }
 
     async fn observations(&mut self) -> Result<Observations, PeerError> {
-        Ok(self.observations.lock().unwrap().clone())
+        Ok(self.state.read(Observations::clone))
     }
 
     async fn close(&mut self) {
-        if let Some(outbox) = self.outbox.take() {
-            let _ = outbox.send(SignalMessage::Bye { m: self.id.clone() });
-            // Give the session a moment to put `bye` on the wire before it is stopped.
+        let hung_up = self
+            .state
+            .read(|o| o.final_connection_state() == Some("closed"));
+        if let Some(outbox) = self.outbox.take()
+            && !hung_up
+        {
+            let _ = outbox.send(Outgoing::Signal(SignalMessage::Bye { m: self.id.clone() }));
+            let _ = outbox.send(Outgoing::Close);
+            // Give the writer a moment to put `bye` on the wire before it is stopped.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if let Some(connection) = self.connection.take() {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close()).await;
         }
-        if let Some(session) = self.session.take() {
-            session.abort();
+        for task in self.tasks.drain(..) {
+            task.abort();
         }
     }
 }
 
 impl Drop for NativePeer {
     fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            session.abort();
+        for task in self.tasks.drain(..) {
+            task.abort();
         }
     }
 }
 
-/// What moves a peer toward being finished.
-enum Progress {
-    Connected,
-    Ended,
-    EchoDone,
-    RemoteCandidatesComplete,
+/// What the peer's tasks share: its observations, a wake-up for everyone waiting on them, and why
+/// the plan cannot go on (the other side hung up, the relay went away).
+#[derive(Default)]
+struct PeerState {
+    observations: Mutex<Observations>,
+    changed: Notify,
+    gone: Mutex<Option<String>>,
+    /// The session, for the handler's `on_data_channel` (weak: the session owns the connection,
+    /// whose handler owns this state).
+    session: Mutex<Option<std::sync::Weak<Session>>>,
+}
+
+impl PeerState {
+    /// Changes the observations and wakes everyone waiting on them.
+    fn update<R>(&self, change: impl FnOnce(&mut Observations) -> R) -> R {
+        let result = change(&mut self.observations.lock().unwrap());
+        self.changed.notify_waiters();
+        result
+    }
+
+    fn read<R>(&self, look: impl FnOnce(&Observations) -> R) -> R {
+        look(&self.observations.lock().unwrap())
+    }
+
+    fn error(&self, error: String) {
+        self.update(|obs| obs.errors.push(error));
+    }
+
+    fn record(&self, pick: fn(&mut Observations) -> &mut Vec<Transition>, state: String) {
+        self.update(|obs| {
+            pick(obs).push(Transition {
+                state,
+                at_ms: epoch_ms(),
+            })
+        });
+    }
+
+    /// The plan cannot go on: every wait ends with `reason`.
+    fn end(&self, reason: &str) {
+        self.gone
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| reason.to_string());
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `ready` finds what it looks for in the observations, at most until `deadline`;
+    /// else says why with `describe` (given the last observations).
+    async fn wait_until<T>(
+        &self,
+        deadline: Instant,
+        mut ready: impl FnMut(&Observations) -> Option<T>,
+        describe: impl FnOnce(&Observations) -> String,
+    ) -> Result<T, String> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(found) = self.read(&mut ready) {
+                return Ok(found);
+            }
+            if let Some(reason) = self.gone.lock().unwrap().clone() {
+                return Err(format!("{}; {reason}", self.read(describe)));
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.read(&mut ready).ok_or_else(|| self.read(describe));
+            }
+        }
+    }
+}
+
+/// Something for the writer to do.
+enum Outgoing {
+    Signal(SignalMessage),
+    /// Close the WebSocket with a close frame.
+    Close,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Puts messages on the wire in order until told to close.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<Socket, Message>,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    state: Arc<PeerState>,
+) {
+    while let Some(outgoing) = outbox.recv().await {
+        let sent = match outgoing {
+            Outgoing::Signal(message) => sink.send(Message::text(message.to_json())).await,
+            Outgoing::Close => {
+                let frame = CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "bye".into(),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                let _ = sink.close().await;
+                return;
+            }
+        };
+        if let Err(e) = sent {
+            state.error(format!("cannot send to the relay: {e}"));
+            state.end("the relay connection failed");
+            return;
+        }
+    }
 }
 
 /// Receives webrtc-rs events and records them.
 struct Handler {
-    observations: Shared,
-    outbox: mpsc::UnboundedSender<SignalMessage>,
-    progress: mpsc::UnboundedSender<Progress>,
+    state: Arc<PeerState>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
     id: String,
-}
-
-impl Handler {
-    fn record(&self, pick: fn(&mut Observations) -> &mut Vec<Transition>, state: String) {
-        let mut obs = self.observations.lock().unwrap();
-        pick(&mut obs).push(Transition {
-            state,
-            at_ms: epoch_ms(),
-        });
-    }
+    ice_mode: IceMode,
 }
 
 #[async_trait::async_trait]
@@ -231,156 +342,149 @@ impl PeerConnectionEventHandler for Handler {
         let init = match event.candidate.to_json() {
             Ok(init) => init,
             Err(e) => {
-                let mut obs = self.observations.lock().unwrap();
-                obs.errors
-                    .push(format!("cannot serialize a local candidate: {e}"));
+                self.state
+                    .error(format!("cannot serialize a local candidate: {e}"));
                 return;
             }
         };
-        self.observations
-            .lock()
-            .unwrap()
-            .local_candidates
-            .push(init.candidate.clone());
-        let _ = self.outbox.send(SignalMessage::Candidate {
-            candidate: init.candidate,
-            sdp_mid: init.sdp_mid,
-            sdp_mline_index: init.sdp_mline_index,
-            m: self.id.clone(),
-        });
+        self.state
+            .update(|obs| obs.local_candidates.push(init.candidate.clone()));
+        if self.ice_mode == IceMode::Trickle {
+            let _ = self.outbox.send(Outgoing::Signal(SignalMessage::Candidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_mline_index: init.sdp_mline_index,
+                m: self.id.clone(),
+            }));
+        }
     }
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        self.record(|o| &mut o.ice_connection_states, state.to_string());
+        self.state
+            .record(|o| &mut o.ice_connection_states, state.to_string());
     }
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        self.record(|o| &mut o.ice_gathering_states, state.to_string());
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.outbox.send(SignalMessage::end_of_candidates(&self.id));
+        self.state
+            .record(|o| &mut o.ice_gathering_states, state.to_string());
+        if state == RTCIceGatheringState::Complete && self.ice_mode == IceMode::Trickle {
+            let _ = self
+                .outbox
+                .send(Outgoing::Signal(SignalMessage::end_of_candidates(&self.id)));
         }
+    }
+
+    async fn on_signaling_state_change(&self, state: RTCSignalingState) {
+        self.state
+            .record(|o| &mut o.signaling_states, state.to_string());
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.record(|o| &mut o.connection_states, state.to_string());
-        let progress = match state {
-            RTCPeerConnectionState::Connected => Progress::Connected,
-            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => Progress::Ended,
-            _ => return,
-        };
-        let _ = self.progress.send(progress);
+        self.state
+            .record(|o| &mut o.connection_states, state.to_string());
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        // Only the answerer is handed a channel: the offerer created its own.
-        tokio::spawn(echo_back(
-            channel,
-            self.observations.clone(),
-            self.progress.clone(),
-        ));
+        let session = self
+            .state
+            .session
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|s| s.upgrade());
+        if let Some(session) = session {
+            let label = channel.label().await.unwrap_or_default();
+            // Announced by the other side: this side echoes what arrives on it.
+            session.adopt_channel(label, channel, true, None);
+        }
     }
 }
 
-/// Plays the signaling role and decides when the peer is finished.
+/// The description state this side is in, as its own calls left it (webrtc-rs has no getter, and
+/// its events arrive later than the calls return).
+#[derive(Default)]
+struct Negotiation {
+    /// Candidates that arrived before a remote description they could be added to.
+    pending_candidates: Vec<RTCIceCandidateInit>,
+    remote_description_set: bool,
+    /// An offer of ours awaits its answer (`have-local-offer`).
+    offer_pending: bool,
+    /// Perfect negotiation: the last offer was a collision this impolite side ignored.
+    ignoring_offer: bool,
+}
+
+/// A data channel and what this side still expects back on it.
+struct ChannelHandle {
+    channel: Arc<dyn DataChannel>,
+    /// Messages sent here that have not come back yet (the other side echoes them).
+    awaiting_echo: Vec<Payload>,
+}
+
+/// Plays the signaling protocol and the plan.
 struct Session {
     plan: PeerPlan,
     connection: Arc<dyn PeerConnection>,
-    observations: Shared,
-    outbox: mpsc::UnboundedSender<SignalMessage>,
-    progress: mpsc::UnboundedSender<Progress>,
-    pending_candidates: Vec<RTCIceCandidateInit>,
-    remote_description_set: bool,
-    known_peers: Vec<String>,
-    offered: bool,
+    state: Arc<PeerState>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    negotiation: tokio::sync::Mutex<Negotiation>,
+    channels: Mutex<HashMap<String, ChannelHandle>>,
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 impl Session {
-    async fn run(
-        mut self,
-        ws: Socket,
-        mut outbox_rx: mpsc::UnboundedReceiver<SignalMessage>,
-        mut progress_rx: mpsc::UnboundedReceiver<Progress>,
-    ) {
-        let (mut sink, mut frames) = ws.split();
-        let mut connected = false;
-        let mut echo_done = false;
-        let mut remote_complete = false;
-        // Set once the peer has done its part; from then on it only waits for the other side's
-        // end-of-candidates, at most END_OF_CANDIDATES_GRACE.
-        let mut done_at: Option<tokio::time::Instant> = None;
-        let needs_echo = self.plan.data_channel.is_some();
+    fn send(&self, message: SignalMessage) {
+        let _ = self.outbox.send(Outgoing::Signal(message));
+    }
+
+    // ---- The reader: everything the other side sends, handled as it arrives. ----
+
+    async fn read_frames(self: Arc<Self>, mut frames: futures_util::stream::SplitStream<Socket>) {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(done_at.unwrap_or_else(tokio::time::Instant::now) + END_OF_CANDIDATES_GRACE), if done_at.is_some() => {
-                    self.finish().await;
-                    done_at = None;
+            match frames.next().await {
+                Some(Ok(Message::Text(text))) => self.on_frame(&text).await,
+                Some(Ok(Message::Close(_))) | None => {
+                    if !self.hung_up() {
+                        self.state.error("the relay closed the connection".into());
+                        self.state.end("the relay closed the connection");
+                    }
+                    return;
                 }
-                Some(message) = outbox_rx.recv() => {
-                    if let Err(e) = sink.send(Message::text(message.to_json())).await {
-                        self.error(format!("cannot send to the relay: {e}"));
-                        break;
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    if !self.hung_up() {
+                        self.state
+                            .error(format!("the relay connection failed: {e}"));
+                        self.state.end("the relay connection failed");
                     }
+                    return;
                 }
-                Some(progress) = progress_rx.recv() => {
-                    match progress {
-                        Progress::Connected => connected = true,
-                        Progress::EchoDone => echo_done = true,
-                        Progress::RemoteCandidatesComplete => remote_complete = true,
-                        Progress::Ended => {
-                            self.finish().await;
-                            continue;
-                        }
-                    }
-                    if connected && (echo_done || !needs_echo) {
-                        if remote_complete {
-                            self.finish().await;
-                        } else if done_at.is_none() {
-                            done_at = Some(tokio::time::Instant::now());
-                        }
-                    }
-                }
-                frame = frames.next() => match frame {
-                    Some(Ok(Message::Text(text))) => self.on_frame(&text).await,
-                    Some(Ok(Message::Close(_))) | None => {
-                        self.error("the relay closed the connection".into());
-                        break;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        self.error(format!("the relay connection failed: {e}"));
-                        break;
-                    }
-                },
             }
         }
-        // Without signaling nothing more can happen: report what was seen.
-        self.finish().await;
     }
 
-    fn error(&self, error: String) {
-        self.observations.lock().unwrap().errors.push(error);
+    fn hung_up(&self) -> bool {
+        self.state
+            .read(|o| o.final_connection_state() == Some("closed"))
     }
 
-    async fn on_frame(&mut self, text: &str) {
+    async fn on_frame(&self, text: &str) {
         let message = match SignalMessage::parse(text) {
             Ok(m) => m,
             Err(e) => {
                 // The relay's own error frames and foreign message kinds land here.
-                self.error(format!("ignored a frame: {e}: {text}"));
+                self.state.error(format!("ignored a frame: {e}: {text}"));
                 return;
             }
         };
+        if message.sender() == self.plan.id {
+            return;
+        }
         let result = match message {
-            SignalMessage::Hello { m } => self.on_hello(m).await,
-            SignalMessage::Offer { sdp, .. } if self.plan.role == Role::Answerer => {
-                self.on_offer(sdp).await
+            SignalMessage::Hello { m } => {
+                self.on_hello(m);
+                Ok(())
             }
-            SignalMessage::Answer { sdp, .. } if self.plan.role == Role::Offerer => {
-                self.on_answer(sdp).await
-            }
+            SignalMessage::Offer { sdp, .. } => self.on_offer(sdp).await,
+            SignalMessage::Answer { sdp, .. } => self.on_answer(sdp).await,
             SignalMessage::Candidate {
                 candidate,
                 sdp_mid,
@@ -393,179 +497,750 @@ impl Session {
                     sdp_mline_index,
                     ..Default::default()
                 })
-                .await
+                .await;
+                Ok(())
             }
-            SignalMessage::Bye { .. } => Ok(()),
-            other => Err(format!(
-                "a {} is not expected by the {}",
-                kind_of(&other),
-                self.plan.role.as_str()
-            )),
+            SignalMessage::Bye { .. } => {
+                self.on_bye().await;
+                Ok(())
+            }
         };
         if let Err(e) = result {
-            self.error(e);
+            self.state.error(e);
         }
     }
 
-    async fn on_hello(&mut self, sender: String) -> Result<(), String> {
-        if sender == self.plan.id || self.known_peers.contains(&sender) {
-            return Ok(());
-        }
-        self.known_peers.push(sender);
-        let _ = self.outbox.send(SignalMessage::Hello {
-            m: self.plan.id.clone(),
+    fn on_hello(&self, sender: String) {
+        let new = self.state.update(|obs| {
+            let new = obs.remote_id.is_none();
+            obs.remote_id.get_or_insert(sender);
+            new
         });
-        if self.plan.role == Role::Offerer && !self.offered {
-            self.offered = true;
-            self.make_offer().await?;
+        if new {
+            // Whoever joined first learns of us too.
+            self.send(SignalMessage::Hello {
+                m: self.plan.id.clone(),
+            });
+        }
+    }
+
+    async fn on_offer(&self, sdp: String) -> Result<(), String> {
+        let mut negotiation = self.negotiation.lock().await;
+        if negotiation.offer_pending && self.plan.perfect_negotiation {
+            if self.plan.role == Role::Offerer {
+                // Impolite: our offer stands; theirs is dropped (and so are its candidates).
+                negotiation.ignoring_offer = true;
+                self.state.update(|obs| {
+                    obs.console.push(
+                        "ignored a colliding offer (impolite side of perfect negotiation)".into(),
+                    )
+                });
+                return Ok(());
+            }
+            // Polite: withdraw our offer and answer theirs.
+            self.connection
+                .set_local_description(
+                    RTCSessionDescription::rollback(None)
+                        .map_err(|e| format!("a rollback description: {e}"))?,
+                )
+                .await
+                .map_err(|e| format!("setLocalDescription(rollback) failed: {e}"))?;
+            negotiation.offer_pending = false;
+        }
+        negotiation.ignoring_offer = false;
+        let offer = RTCSessionDescription::offer(sdp.clone())
+            .map_err(|e| format!("the offer does not parse: {e}"))?;
+        self.set_remote(&mut negotiation, offer, &sdp).await?;
+        let answer = self
+            .connection
+            .create_answer(None)
+            .await
+            .map_err(|e| format!("createAnswer failed: {e}"))?;
+        let deadline = Instant::now() + VANILLA_ANSWER_TIMEOUT;
+        self.set_local(answer, deadline).await?;
+        self.state.update(|obs| obs.negotiations += 1);
+        Ok(())
+    }
+
+    async fn on_answer(&self, sdp: String) -> Result<(), String> {
+        let mut negotiation = self.negotiation.lock().await;
+        let answer = RTCSessionDescription::answer(sdp.clone())
+            .map_err(|e| format!("the answer does not parse: {e}"))?;
+        self.set_remote(&mut negotiation, answer, &sdp).await?;
+        negotiation.offer_pending = false;
+        self.state.update(|obs| obs.negotiations += 1);
+        Ok(())
+    }
+
+    /// Sets the remote description, records the candidates inside it, and adds the candidates
+    /// that were waiting for it.
+    async fn set_remote(
+        &self,
+        negotiation: &mut Negotiation,
+        description: RTCSessionDescription,
+        sdp: &str,
+    ) -> Result<(), String> {
+        let kind = description.sdp_type.to_string();
+        self.connection
+            .set_remote_description(description)
+            .await
+            .map_err(|e| format!("setRemoteDescription({kind}) failed: {e}"))?;
+        negotiation.remote_description_set = true;
+        self.state.update(|obs| {
+            // A peer that does not trickle hands its candidates over inside its description.
+            for candidate in candidates_in_description(sdp) {
+                obs.add_remote_candidate(candidate);
+            }
+            if description_ends_candidates(sdp) {
+                obs.remote_candidates_complete = true;
+            }
+        });
+        for candidate in std::mem::take(&mut negotiation.pending_candidates) {
+            self.add_candidate(negotiation, candidate).await;
         }
         Ok(())
     }
 
-    async fn make_offer(&mut self) -> Result<(), String> {
-        if let Some(spec) = &self.plan.data_channel {
-            let init = RTCDataChannelInit {
-                ordered: spec.ordered,
-                max_packet_life_time: spec.max_packet_life_time,
-                max_retransmits: spec.max_retransmits,
-                protocol: spec.protocol.clone(),
-                ..Default::default()
-            };
-            let channel = self
-                .connection
-                .create_data_channel(&spec.label, Some(init))
+    async fn on_candidate(&self, candidate: RTCIceCandidateInit) {
+        if candidate.candidate.is_empty() {
+            // End-of-candidates: nothing to add, but the evidence of this side is now complete.
+            self.state
+                .update(|obs| obs.remote_candidates_complete = true);
+            return;
+        }
+        let mut negotiation = self.negotiation.lock().await;
+        if negotiation.remote_description_set {
+            self.add_candidate(&negotiation, candidate).await;
+        } else {
+            // Trickled candidates may overtake the description they belong to.
+            negotiation.pending_candidates.push(candidate);
+        }
+    }
+
+    /// Adds one remote candidate. One that fails is recorded and skipped: the others still count.
+    async fn add_candidate(&self, negotiation: &Negotiation, candidate: RTCIceCandidateInit) {
+        let text = candidate.candidate.clone();
+        match self.connection.add_ice_candidate(candidate).await {
+            Ok(()) => self.state.update(|obs| obs.add_remote_candidate(text)),
+            // Candidates of an offer this side ignored (perfect negotiation) cannot be added.
+            Err(_) if negotiation.ignoring_offer => {}
+            Err(e) => self
+                .state
+                .error(format!("addIceCandidate({text}) failed: {e}")),
+        }
+    }
+
+    async fn on_bye(&self) {
+        self.state
+            .update(|obs| obs.bye_received_at_ms = Some(epoch_ms()));
+        self.hang_up().await;
+        self.state.end("the other side hung up (`bye`)");
+    }
+
+    // ---- Descriptions. ----
+
+    /// Sets a local description and sends it: at once (trickle), or once gathering is complete
+    /// with every candidate inside (vanilla, waiting at most until `deadline`).
+    async fn set_local(
+        &self,
+        description: RTCSessionDescription,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let kind = description.sdp_type;
+        self.connection
+            .set_local_description(description.clone())
+            .await
+            .map_err(|e| format!("setLocalDescription({kind}) failed: {e}"))?;
+        let sdp = match self.plan.ice_mode {
+            IceMode::Trickle => description.sdp,
+            IceMode::Vanilla => {
+                self.state
+                    .wait_until(
+                        deadline,
+                        |o| (last_state(&o.ice_gathering_states) == "complete").then_some(()),
+                        |o| {
+                            format!(
+                                "gathering never completed for a vanilla {kind} (last saw {})",
+                                last_state(&o.ice_gathering_states)
+                            )
+                        },
+                    )
+                    .await?;
+                self.connection
+                    .local_description()
+                    .await
+                    .map_or(description.sdp, |d| d.sdp)
+            }
+        };
+        self.state.update(|obs| {
+            obs.local_descriptions.push(Description {
+                kind: kind.to_string(),
+                sdp: sdp.clone(),
+                at_ms: epoch_ms(),
+            })
+        });
+        let m = self.plan.id.clone();
+        self.send(if kind == RTCSdpType::Offer {
+            SignalMessage::Offer { sdp, m }
+        } else {
+            SignalMessage::Answer { sdp, m }
+        });
+        Ok(())
+    }
+
+    /// This side's offer: created, set, sent. The answer is applied by the reader.
+    async fn make_offer(&self, ice_restart: bool, deadline: Instant) -> Result<(), String> {
+        let mut negotiation = self.negotiation.lock().await;
+        if ice_restart {
+            // The next offer carries new ICE credentials (the W3C `restartIce()`).
+            self.connection
+                .restart_ice()
                 .await
-                .map_err(|e| format!("createDataChannel failed: {e}"))?;
-            self.observations.lock().unwrap().data_channel = Some(DataChannelLog {
-                label: spec.label.clone(),
-                ..Default::default()
-            });
-            tokio::spawn(probe_echo(
-                channel,
-                self.plan.echo_message.clone(),
-                self.observations.clone(),
-                self.progress.clone(),
-            ));
+                .map_err(|e| format!("restartIce failed: {e}"))?;
         }
         let offer = self
             .connection
             .create_offer(None)
             .await
             .map_err(|e| format!("createOffer failed: {e}"))?;
-        self.observations.lock().unwrap().offer_created_at_ms = Some(epoch_ms());
-        self.set_local(offer).await
+        self.state.update(|obs| {
+            obs.offer_created_at_ms.get_or_insert(epoch_ms());
+        });
+        negotiation.offer_pending = true;
+        let sent = self.set_local(offer, deadline).await;
+        if sent.is_err() {
+            negotiation.offer_pending = false;
+        }
+        sent
     }
 
-    async fn set_local(&mut self, description: RTCSessionDescription) -> Result<(), String> {
-        let kind = description.sdp_type.to_string();
-        self.connection
-            .set_local_description(description.clone())
-            .await
-            .map_err(|e| format!("setLocalDescription({kind}) failed: {e}"))?;
-        self.observations
+    // ---- Channels. ----
+
+    /// Keeps `channel` under `label` and records what happens on it; `echoes`: this side sends back
+    /// what arrives (the other side opened it).
+    fn adopt_channel(
+        self: &Arc<Self>,
+        label: String,
+        channel: Arc<dyn DataChannel>,
+        echoes: bool,
+        id: Option<u16>,
+    ) {
+        self.state.update(|obs| {
+            if obs.channel(&label).is_none() {
+                obs.channels.push(DataChannelLog {
+                    label: label.clone(),
+                    id,
+                    echoes,
+                    ..Default::default()
+                });
+            }
+        });
+        self.channels.lock().unwrap().insert(
+            label.clone(),
+            ChannelHandle {
+                channel: channel.clone(),
+                awaiting_echo: Vec::new(),
+            },
+        );
+        tokio::spawn(pump_channel(self.clone(), label, channel, echoes));
+    }
+
+    fn channel(&self, label: &str) -> Option<Arc<dyn DataChannel>> {
+        self.channels
             .lock()
             .unwrap()
-            .local_descriptions
-            .push(Description {
-                kind: kind.clone(),
-                sdp: description.sdp.clone(),
-                at_ms: epoch_ms(),
-            });
-        let m = self.plan.id.clone();
-        let message = if description.sdp_type == RTCSdpType::Offer {
-            SignalMessage::Offer {
-                sdp: description.sdp,
-                m,
+            .get(label)
+            .map(|h| h.channel.clone())
+    }
+
+    fn update_channel(&self, label: &str, change: impl FnOnce(&mut DataChannelLog)) {
+        self.state.update(|obs| {
+            if let Some(log) = obs.channels.iter_mut().find(|c| c.label == label) {
+                change(log);
             }
-        } else {
-            SignalMessage::Answer {
-                sdp: description.sdp,
-                m,
+        });
+    }
+
+    /// A message arrived on a channel this side opened: is it one of ours coming back?
+    fn on_echo(&self, label: &str, received: Payload) {
+        let matched = {
+            let mut channels = self.channels.lock().unwrap();
+            let awaiting = channels.get_mut(label).map(|h| &mut h.awaiting_echo);
+            match awaiting
+                .and_then(|list| list.iter().position(|p| *p == received).map(|i| (list, i)))
+            {
+                Some((list, i)) => {
+                    list.remove(i);
+                    true
+                }
+                None => false,
             }
         };
-        let _ = self.outbox.send(message);
-        Ok(())
+        let at = epoch_ms();
+        self.update_channel(label, |log| {
+            if matched {
+                log.echoes_matched += 1;
+            }
+            if let Some(echo) = log.echo.as_mut()
+                && echo.received.is_none()
+            {
+                echo.received = Some(received.shown());
+                echo.received_at_ms = Some(at);
+            }
+        });
+        if !matched {
+            self.state.error(format!(
+                "channel `{label}`: {} came back, but this side never sent it (or it came back twice)",
+                received.shown()
+            ));
+        }
     }
 
-    async fn on_offer(&mut self, sdp: String) -> Result<(), String> {
-        let offer = RTCSessionDescription::offer(sdp)
-            .map_err(|e| format!("the offer does not parse: {e}"))?;
-        self.set_remote(offer).await?;
-        let answer = self
+    // ---- The plan. ----
+
+    async fn run_plan(self: Arc<Self>) {
+        let steps = self.plan.steps.clone();
+        for (index, step) in steps.iter().enumerate() {
+            let acts = match step.by {
+                Actor::Both => true,
+                Actor::Offerer => self.plan.role == Role::Offerer,
+                Actor::Answerer => self.plan.role == Role::Answerer,
+            };
+            self.state.update(|obs| {
+                let log = StepLog {
+                    index,
+                    kind: step.kind.as_str().into(),
+                    by: step.by.as_str().into(),
+                    acted: acts,
+                    started_at_ms: epoch_ms(),
+                    local_candidates_before: obs.local_candidates.len(),
+                    remote_candidates_before: obs.remote_candidates.len(),
+                    ..Default::default()
+                };
+                obs.steps.push(log);
+            });
+            let limit = Duration::from_secs_f64(step.within_secs.unwrap_or(20.0));
+            let deadline = Instant::now() + limit;
+            let outcome =
+                tokio::time::timeout(limit + STEP_OVERRUN, self.play(index, step, acts, deadline))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!("did not finish within {} s", limit.as_secs_f64()))
+                    });
+            let failed = outcome.is_err();
+            self.state.update(|obs| {
+                let log = obs.steps.last_mut().expect("pushed above");
+                log.ended_at_ms = Some(epoch_ms());
+                match outcome {
+                    Ok(skipped) => log.skipped = skipped,
+                    Err(error) => log.error = Some(error),
+                }
+            });
+            if failed {
+                self.finish().await;
+                return;
+            }
+        }
+        // The evidence is complete once the other side's end-of-candidates arrived.
+        let grace = Instant::now() + END_OF_CANDIDATES_GRACE;
+        let _ = self
+            .state
+            .wait_until(
+                grace,
+                |o| o.remote_candidates_complete.then_some(()),
+                |_| String::new(),
+            )
+            .await;
+        self.finish().await;
+    }
+
+    /// Plays step `index`: acting when `acts`, else its counterpart. `Ok(Some(why))`: skipped.
+    async fn play(
+        self: &Arc<Self>,
+        index: usize,
+        step: &Step,
+        acts: bool,
+        deadline: Instant,
+    ) -> Result<Option<String>, String> {
+        let limit = step.within_secs.unwrap_or_default();
+        let within = format!("within {limit} s");
+        let label = step.channel.clone().unwrap_or_default();
+        match (step.kind, acts) {
+            (StepKind::OpenChannel, _) => {
+                let negotiated = step.negotiated.unwrap_or(false);
+                if acts || negotiated {
+                    self.open_channel(step, !acts).await?;
+                }
+            }
+            (StepKind::Negotiate | StepKind::RestartIce, _) => {
+                let round = steps::round_of(&self.plan.steps, index);
+                if acts {
+                    self.state
+                        .wait_until(
+                            deadline,
+                            |o| o.remote_id.as_ref().map(|_| ()),
+                            |_| format!("the other peer never said hello {within}"),
+                        )
+                        .await?;
+                    self.make_offer(step.kind == StepKind::RestartIce, deadline)
+                        .await?;
+                }
+                self.state
+                    .wait_until(deadline, |o| (o.negotiations >= round).then_some(()), |o| {
+                        format!(
+                            "offer/answer round {round} never completed {within} (signaling `{}`, {} rounds done)",
+                            last_state(&o.signaling_states),
+                            o.negotiations
+                        )
+                    })
+                    .await?;
+                if step.kind == StepKind::RestartIce {
+                    self.state
+                        .wait_until(
+                            deadline,
+                            |o| {
+                                matches!(o.final_ice_state(), Some("connected" | "completed"))
+                                    .then_some(())
+                            },
+                            |o| {
+                                format!(
+                                    "ICE never returned to connected {within}; last saw {}",
+                                    o.final_ice_state().unwrap_or("(none)")
+                                )
+                            },
+                        )
+                        .await?;
+                }
+            }
+            (StepKind::Send, true) => return self.send_messages(step, deadline, &within).await,
+            (StepKind::Send, false) => {
+                if !step.expect_error.unwrap_or(false) {
+                    let wanted = steps::messages_sent_through(&self.plan.steps, index, &label);
+                    self.state
+                        .wait_until(
+                            deadline,
+                            |o| (o.channel(&label)?.messages_received >= wanted).then_some(()),
+                            |o| {
+                                let got = o.channel(&label).map_or(0, |c| c.messages_received);
+                                format!("{got} of {wanted} messages arrived on `{label}` {within}")
+                            },
+                        )
+                        .await?;
+                }
+            }
+            (StepKind::ExpectEcho, true) => {
+                self.state
+                    .wait_until(
+                        deadline,
+                        |o| {
+                            let log = o.channel(&label)?;
+                            (log.echoes_matched >= log.messages_sent).then_some(())
+                        },
+                        |o| {
+                            let (back, sent) = o
+                                .channel(&label)
+                                .map_or((0, 0), |c| (c.echoes_matched, c.messages_sent));
+                            format!("{back} of {sent} messages came back on `{label}` {within}")
+                        },
+                    )
+                    .await?;
+            }
+            (StepKind::CloseChannel, _) => {
+                if acts {
+                    let channel = self
+                        .channel(&label)
+                        .ok_or_else(|| format!("no channel `{label}`"))?;
+                    channel
+                        .close()
+                        .await
+                        .map_err(|e| format!("closing `{label}` failed: {e}"))?;
+                }
+                self.state
+                    .wait_until(
+                        deadline,
+                        |o| o.channel(&label)?.closed_at_ms.map(|_| ()),
+                        |_| format!("channel `{label}` never closed {within}"),
+                    )
+                    .await?;
+            }
+            (StepKind::HangUp, true) => {
+                self.hang_up().await;
+            }
+            (StepKind::HangUp, false) => {
+                // `bye` itself ends every wait, so this one looks for it first.
+                let bye = self.state.read(|o| {
+                    o.bye_received_at_ms.is_some() && o.final_connection_state() == Some("closed")
+                });
+                if !bye {
+                    let reason = self.state.gone.lock().unwrap().clone();
+                    if reason.is_none() || !self.hung_up() {
+                        self.state
+                            .wait_until(
+                                deadline,
+                                |o| {
+                                    (o.bye_received_at_ms.is_some()
+                                        && o.final_connection_state() == Some("closed"))
+                                    .then_some(())
+                                },
+                                |o| {
+                                    format!(
+                                        "no `bye` arrived {within} (connection `{}`)",
+                                        o.final_connection_state().unwrap_or("(none)")
+                                    )
+                                },
+                            )
+                            .await?;
+                    }
+                }
+            }
+            (StepKind::WaitFor, true) => {
+                let of = step.of.expect("validated: wait_for names `of`");
+                let wanted = step.state.clone().unwrap_or_default();
+                let current = move |o: &Observations| -> String {
+                    match of {
+                        WaitTarget::Ice => last_state(&o.ice_connection_states),
+                        WaitTarget::Connection => last_state(&o.connection_states),
+                        WaitTarget::Gathering => last_state(&o.ice_gathering_states),
+                        WaitTarget::Signaling => last_state(&o.signaling_states),
+                        WaitTarget::Channel => channel_state(o.channel(&label)),
+                    }
+                    .to_string()
+                };
+                self.state
+                    .wait_until(
+                        deadline,
+                        |o| (current(o) == wanted).then_some(()),
+                        |o| {
+                            format!(
+                                "{} never became `{wanted}` {within}; last saw `{}`",
+                                of.as_str(),
+                                current(o)
+                            )
+                        },
+                    )
+                    .await?;
+            }
+            (StepKind::ExpectEcho | StepKind::WaitFor, false) => {}
+        }
+        Ok(None)
+    }
+
+    async fn open_channel(self: &Arc<Self>, step: &Step, counterpart: bool) -> Result<(), String> {
+        let label = step.label.clone().unwrap_or_default();
+        let init = RTCDataChannelInit {
+            ordered: step.ordered.unwrap_or(true),
+            max_packet_life_time: step.max_packet_life_time,
+            max_retransmits: step.max_retransmits,
+            protocol: step.protocol.clone().unwrap_or_default(),
+            negotiated: step
+                .negotiated
+                .unwrap_or(false)
+                .then_some(step.id.unwrap_or_default()),
+        };
+        let channel = self
             .connection
-            .create_answer(None)
+            .create_data_channel(&label, Some(init))
             .await
-            .map_err(|e| format!("createAnswer failed: {e}"))?;
-        self.set_local(answer).await
-    }
-
-    async fn on_answer(&mut self, sdp: String) -> Result<(), String> {
-        let answer = RTCSessionDescription::answer(sdp)
-            .map_err(|e| format!("the answer does not parse: {e}"))?;
-        self.set_remote(answer).await
-    }
-
-    async fn set_remote(&mut self, description: RTCSessionDescription) -> Result<(), String> {
-        let kind = description.sdp_type.to_string();
-        self.connection
-            .set_remote_description(description)
-            .await
-            .map_err(|e| format!("setRemoteDescription({kind}) failed: {e}"))?;
-        self.remote_description_set = true;
-        for candidate in std::mem::take(&mut self.pending_candidates) {
-            self.add_candidate(candidate).await?;
-        }
+            .map_err(|e| format!("createDataChannel(`{label}`) failed: {e}"))?;
+        self.adopt_channel(label, channel, counterpart, step.id);
         Ok(())
     }
 
-    async fn on_candidate(&mut self, candidate: RTCIceCandidateInit) -> Result<(), String> {
-        if candidate.candidate.is_empty() {
-            // End-of-candidates: nothing to add, but the evidence of this side is now complete.
-            self.observations.lock().unwrap().remote_candidates_complete = true;
-            let _ = self.progress.send(Progress::RemoteCandidatesComplete);
-            return Ok(());
-        }
-        if self.remote_description_set {
-            self.add_candidate(candidate).await
-        } else {
-            // Trickled candidates may overtake the description they belong to.
-            self.pending_candidates.push(candidate);
-            Ok(())
-        }
-    }
-
-    async fn add_candidate(&mut self, candidate: RTCIceCandidateInit) -> Result<(), String> {
-        let text = candidate.candidate.clone();
-        self.connection
-            .add_ice_candidate(candidate)
+    /// The acting side of `send`: waits for the channel to open, then sends each message.
+    async fn send_messages(
+        &self,
+        step: &Step,
+        deadline: Instant,
+        within: &str,
+    ) -> Result<Option<String>, String> {
+        let label = step.channel.clone().unwrap_or_default();
+        self.state
+            .wait_until(
+                deadline,
+                |o| o.channel(&label)?.opened_at_ms.map(|_| ()),
+                |o| {
+                    format!(
+                        "channel `{label}` never opened {within} (it was `{}`)",
+                        channel_state(o.channel(&label))
+                    )
+                },
+            )
+            .await?;
+        let channel = self
+            .channel(&label)
+            .ok_or_else(|| format!("no channel `{label}`"))?;
+        let advertised = self
+            .connection
+            .remote_description()
             .await
-            .map_err(|e| format!("addIceCandidate({text}) failed: {e}"))?;
-        self.observations
-            .lock()
-            .unwrap()
-            .remote_candidates
-            .push(text);
-        Ok(())
+            .and_then(|d| max_message_size(&d.sdp));
+        let size = match steps::resolve_size(step.size, advertised) {
+            Ok(size) => size,
+            Err(skipped) => return Ok(Some(skipped)),
+        };
+        let expect_error = step.expect_error.unwrap_or(false);
+        for index in 0..step.count.unwrap_or(1) {
+            let payload = Payload::of(step, index, &self.plan.echo_message, size);
+            let len = payload.bytes().len();
+            let sent = match &payload {
+                Payload::Text(text) => channel.send_text(text).await,
+                Payload::Binary(bytes) => channel.send(BytesMut::from(&bytes[..])).await,
+            };
+            match (sent, expect_error) {
+                (Ok(()), false) => {
+                    let at = epoch_ms();
+                    if let Some(handle) = self.channels.lock().unwrap().get_mut(&label) {
+                        handle.awaiting_echo.push(payload.clone());
+                    }
+                    self.update_channel(&label, |log| {
+                        log.messages_sent += 1;
+                        log.bytes_sent += len as u64;
+                        log.echo.get_or_insert_with(|| EchoLog {
+                            sent: payload.shown(),
+                            sent_at_ms: at,
+                            received: None,
+                            received_at_ms: None,
+                        });
+                    });
+                }
+                (Ok(()), true) => {
+                    return Err(format!(
+                        "sent {len} bytes on `{label}` without an error, although the other side \
+                         advertises max-message-size {}",
+                        advertised.map_or("(none: 65536)".into(), |m| m.to_string())
+                    ));
+                }
+                (Err(e), expected) => {
+                    let error = e.to_string();
+                    self.update_channel(&label, |log| log.send_errors.push(error.clone()));
+                    if !expected {
+                        return Err(format!("sending {len} bytes on `{label}` failed: {error}"));
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 
-    async fn finish(&mut self) {
-        if self.observations.lock().unwrap().finished {
+    // ---- The end. ----
+
+    /// Hangs up: final evidence first (a closed connection has no selected pair), then `bye`, the
+    /// connection and the WebSocket closed.
+    async fn hang_up(&self) {
+        if self.hung_up() {
             return;
         }
         let pair = selected_pair(&self.connection).await;
-        let mut obs = self.observations.lock().unwrap();
-        obs.selected_pair = pair;
-        obs.finished = true;
+        self.state
+            .update(|obs| obs.selected_pair = obs.selected_pair.take().or(pair));
+        if self.state.read(|o| o.bye_received_at_ms.is_none()) {
+            self.send(SignalMessage::Bye {
+                m: self.plan.id.clone(),
+            });
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.connection.close()).await;
+        // W3C close() fires no events, and webrtc-rs has no getters: every state is now `closed`.
+        let now = epoch_ms();
+        self.state.update(|obs| {
+            for states in [
+                &mut obs.connection_states,
+                &mut obs.ice_connection_states,
+                &mut obs.signaling_states,
+            ] {
+                if states.last().is_none_or(|t| t.state != "closed") {
+                    states.push(Transition {
+                        state: "closed".into(),
+                        at_ms: now,
+                    });
+                }
+            }
+            for channel in &mut obs.channels {
+                channel.closed_at_ms.get_or_insert(now);
+            }
+        });
+        let _ = self.outbox.send(Outgoing::Close);
+    }
+
+    async fn finish(&self) {
+        if self.state.read(|o| o.finished) {
+            return;
+        }
+        let pair = if self.hung_up() {
+            None
+        } else {
+            selected_pair(&self.connection).await
+        };
+        self.state.update(|obs| {
+            obs.selected_pair = obs.selected_pair.take().or(pair);
+            obs.finished = true;
+        });
     }
 }
 
-fn kind_of(message: &SignalMessage) -> &'static str {
-    match message {
-        SignalMessage::Hello { .. } => "hello",
-        SignalMessage::Offer { .. } => "offer",
-        SignalMessage::Answer { .. } => "answer",
-        SignalMessage::Candidate { .. } => "candidate",
-        SignalMessage::Bye { .. } => "bye",
+/// Records what happens on one data channel until it closes: opening, closing, and messages —
+/// echoed back when `echoes`, else matched against what this side sent.
+async fn pump_channel(
+    session: Arc<Session>,
+    label: String,
+    channel: Arc<dyn DataChannel>,
+    echoes: bool,
+) {
+    while let Some(event) = channel.poll().await {
+        match event {
+            DataChannelEvent::OnOpen => {
+                session.update_channel(&label, |log| {
+                    log.opened_at_ms.get_or_insert(epoch_ms());
+                });
+            }
+            DataChannelEvent::OnMessage(message) => {
+                let len = message.data.len() as u64;
+                session.update_channel(&label, |log| {
+                    log.messages_received += 1;
+                    log.bytes_received += len;
+                });
+                let payload = if message.is_string {
+                    Payload::Text(String::from_utf8_lossy(&message.data).into_owned())
+                } else {
+                    Payload::Binary(message.data.to_vec())
+                };
+                if !echoes {
+                    session.on_echo(&label, payload);
+                    continue;
+                }
+                let sent = match &payload {
+                    Payload::Text(text) => channel.send_text(text).await,
+                    Payload::Binary(bytes) => channel.send(BytesMut::from(&bytes[..])).await,
+                };
+                match sent {
+                    Ok(()) => session.update_channel(&label, |log| log.messages_echoed += 1),
+                    Err(e) => session
+                        .state
+                        .error(format!("echoing a message on `{label}` failed: {e}")),
+                }
+            }
+            DataChannelEvent::OnClose => {
+                session.update_channel(&label, |log| {
+                    log.closed_at_ms.get_or_insert(epoch_ms());
+                });
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The last state in a list of transitions (`(none)` when empty).
+fn last_state(states: &[Transition]) -> &str {
+    states.last().map_or("(none)", |t| t.state.as_str())
+}
+
+/// A channel's `readyState` as its log shows it.
+fn channel_state(log: Option<&DataChannelLog>) -> &'static str {
+    match log {
+        None => "(not created)",
+        Some(log) if log.closed_at_ms.is_some() => "closed",
+        Some(log) if log.opened_at_ms.is_some() => "open",
+        Some(_) => "connecting",
     }
 }
 
@@ -598,96 +1273,5 @@ fn relay_protocol(c: &RTCIceCandidate) -> Option<String> {
     match said.as_str()? {
         protocol @ ("udp" | "tcp" | "tls") => Some(protocol.to_string()),
         _ => None,
-    }
-}
-
-/// Offerer: once the channel opens, send the probe and wait for it to come back.
-async fn probe_echo(
-    channel: Arc<dyn DataChannel>,
-    message: String,
-    observations: Shared,
-    progress: mpsc::UnboundedSender<Progress>,
-) {
-    while let Some(event) = channel.poll().await {
-        match event {
-            DataChannelEvent::OnOpen => {
-                let sent_at_ms = epoch_ms();
-                if let Some(log) = observations.lock().unwrap().data_channel.as_mut() {
-                    log.opened_at_ms = Some(sent_at_ms);
-                    log.echo = Some(EchoLog {
-                        sent: message.clone(),
-                        sent_at_ms,
-                        received: None,
-                        received_at_ms: None,
-                    });
-                }
-                if let Err(e) = channel.send_text(&message).await {
-                    let mut obs = observations.lock().unwrap();
-                    obs.errors
-                        .push(format!("sending the echo probe failed: {e}"));
-                }
-            }
-            DataChannelEvent::OnMessage(received) => {
-                let at = epoch_ms();
-                let text = String::from_utf8_lossy(&received.data).into_owned();
-                if let Some(echo) = observations
-                    .lock()
-                    .unwrap()
-                    .data_channel
-                    .as_mut()
-                    .and_then(|log| log.echo.as_mut())
-                    && echo.received.is_none()
-                {
-                    echo.received = Some(text);
-                    echo.received_at_ms = Some(at);
-                }
-                let _ = progress.send(Progress::EchoDone);
-            }
-            DataChannelEvent::OnClose => break,
-            _ => {}
-        }
-    }
-}
-
-/// Answerer: send every message back as it came.
-async fn echo_back(
-    channel: Arc<dyn DataChannel>,
-    observations: Shared,
-    progress: mpsc::UnboundedSender<Progress>,
-) {
-    let label = channel.label().await.unwrap_or_default();
-    observations.lock().unwrap().data_channel = Some(DataChannelLog {
-        label,
-        ..Default::default()
-    });
-    while let Some(event) = channel.poll().await {
-        match event {
-            DataChannelEvent::OnOpen => {
-                if let Some(log) = observations.lock().unwrap().data_channel.as_mut() {
-                    log.opened_at_ms = Some(epoch_ms());
-                }
-            }
-            DataChannelEvent::OnMessage(message) => {
-                let sent = if message.is_string {
-                    channel
-                        .send_text(&String::from_utf8_lossy(&message.data))
-                        .await
-                } else {
-                    channel.send(BytesMut::from(&message.data[..])).await
-                };
-                let mut obs = observations.lock().unwrap();
-                match sent {
-                    Ok(()) => {
-                        if let Some(log) = obs.data_channel.as_mut() {
-                            log.messages_echoed += 1;
-                        }
-                        let _ = progress.send(Progress::EchoDone);
-                    }
-                    Err(e) => obs.errors.push(format!("echoing a message failed: {e}")),
-                }
-            }
-            DataChannelEvent::OnClose => break,
-            _ => {}
-        }
     }
 }

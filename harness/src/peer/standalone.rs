@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::native::NativePeer;
 use super::{Peer, PeerError, PeerPlan, Role};
 use crate::observe::{Candidate, Observations, parse_candidate};
-use crate::scenario::{DataChannelSpec, IceTransportPolicy, NativeProfile};
+use crate::scenario::steps::default_steps;
+use crate::scenario::{DataChannelSpec, IceMode, IceTransportPolicy, NativeProfile};
 
 /// How often the observations are read while waiting.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -21,8 +22,11 @@ pub struct Outcome {
     pub role: Role,
     /// The signaling URL it joined.
     pub signal_url: String,
-    /// Whether it connected (and, as offerer, got its echo back) within the time limit.
+    /// Whether it reached `connected`.
     pub connected: bool,
+    /// Whether it did everything it was asked within the time limit: as offerer, its probe came
+    /// back; as answerer, a message arrived on the channel and was echoed.
+    pub completed: bool,
     /// Local and remote candidates, parsed.
     pub local_candidates: Vec<Candidate>,
     /// Candidates received from the other side, parsed.
@@ -32,9 +36,9 @@ pub struct Outcome {
     pub observations: Observations,
 }
 
-/// Joins `signal_url` as `role` and plays until connected and a message was echoed (the offerer
-/// sends one and waits for it to come back; the answerer waits for one to send back), or until
-/// `timeout` passes.
+/// Joins `signal_url` as `role` and plays today's flow on a channel labelled `label` (the offerer
+/// opens it, sends one message and waits for it to come back; the answerer waits for one message
+/// on it and sends it back), or until `timeout` passes.
 pub async fn play(
     signal_url: &str,
     role: Role,
@@ -49,15 +53,24 @@ pub async fn play(
         ice_transport_policy: IceTransportPolicy::All,
         // Host candidates only: this peer is for a machine's own network, without STUN/TURN.
         ice_servers: Vec::new(),
-        // The offerer opens this channel; the answerer waits for a channel and echoes on it.
-        data_channel: Some(DataChannelSpec {
+        // Today's flow: the offerer opens this channel and probes the echo; the answerer waits
+        // for one message on it and echoes it.
+        steps: default_steps(&DataChannelSpec {
             label: label.to_string(),
             ordered: true,
             max_retransmits: None,
             max_packet_life_time: None,
             protocol: String::new(),
-        }),
+        })
+        .into_iter()
+        .map(|mut step| {
+            step.within_secs = Some(timeout.as_secs_f64());
+            step
+        })
+        .collect(),
         echo_message: format!("rtc-interop echo probe from {}", std::process::id()),
+        ice_mode: IceMode::Trickle,
+        perfect_negotiation: false,
     };
     let mut peer = NativePeer::new(profile);
     peer.start(&plan).await?;
@@ -68,17 +81,16 @@ pub async fn play(
         observations = peer.observations().await?;
     }
     peer.close().await;
-    let echoed = observations
-        .data_channel
-        .as_ref()
-        .and_then(|d| d.echo.as_ref())
-        .is_some_and(|e| e.received.as_deref() == Some(e.sent.as_str()));
     // Judged on what was reached: the other side may hang up first.
-    let reached_connected = observations
+    let connected = observations
         .connection_states
         .iter()
         .any(|t| t.state == "connected");
-    let connected = reached_connected && (role == Role::Answerer || echoed);
+    let steps_done = observations.steps.len() == plan.steps.len()
+        && observations
+            .steps
+            .iter()
+            .all(|s| s.ended_at_ms.is_some() && s.error.is_none());
     let parse = |list: &[String]| {
         list.iter()
             .filter_map(|c| parse_candidate(c).ok())
@@ -88,6 +100,7 @@ pub async fn play(
         role,
         signal_url: signal_url.to_string(),
         connected,
+        completed: connected && steps_done,
         local_candidates: parse(&observations.local_candidates),
         remote_candidates: parse(&observations.remote_candidates),
         observations,

@@ -341,6 +341,7 @@ fn case_section(index: usize, r: &CaseResult) -> String {
     );
     html.push_str(&ladder::render(r));
     html.push_str(&errors(r));
+    html.push_str(&lint(r));
     html.push_str(&sdp(r));
     html.push_str("</div>\n</details>\n");
     html
@@ -483,45 +484,75 @@ fn candidates(r: &CaseResult) -> String {
     html
 }
 
-/// The data channel on each side, and the offerer's echo probe.
+/// Every data channel on each side: its life, its traffic, and the first message's echo.
 fn data_channel(r: &CaseResult) -> String {
     let mut html = String::from(
-        "<table class=\"grid\"><tr><th></th><th>label</th><th>opened</th><th>echo sent</th>\
-         <th>echo back</th><th>round trip</th><th>echo intact</th><th>messages echoed</th></tr>\n",
+        "<table class=\"grid\"><tr><th></th><th>label</th><th>opened</th><th>closed</th>\
+         <th>sent</th><th>received</th><th>echoed</th><th>came back</th><th>first echo</th>\
+         <th>round trip</th><th>send errors</th></tr>\n",
     );
-    let sides: [(&str, PeerKind, &Option<DataChannelLog>); 2] = [
-        ("offerer", r.offerer, &r.data_channel.offerer),
-        ("answerer", r.answerer, &r.data_channel.answerer),
+    let sides: [(&str, PeerKind, &Vec<DataChannelLog>); 2] = [
+        ("offerer", r.offerer, &r.channels.offerer),
+        ("answerer", r.answerer, &r.channels.answerer),
     ];
-    for (role, kind, log) in sides {
-        let _ = write!(html, "<tr><th>{}</th>", side_name(role, kind));
-        let Some(log) = log else {
-            html.push_str("<td colspan=\"7\" class=\"muted\">no data channel</td></tr>\n");
-            continue;
-        };
-        let echo = log.echo.as_ref();
-        let intact = echo.map_or("—", |e| match &e.received {
-            Some(back) if *back == e.sent => "yes",
-            Some(_) => "no: it changed",
-            None => "no reply",
-        });
-        let _ = writeln!(
-            html,
-            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{intact}</td><td>{}</td></tr>",
-            escape(&log.label),
-            optional_ms(log.opened_at_ms),
-            optional_ms(echo.map(|e| e.sent_at_ms)),
-            optional_ms(echo.and_then(|e| e.received_at_ms)),
-            optional_ms(echo.and_then(|e| e.round_trip_ms())),
-            escape(&echo.map_or_else(String::new, |e| format!(
-                "sent: {}\nback: {}",
-                e.sent,
-                e.received.as_deref().unwrap_or("(nothing)")
-            ))),
-            log.messages_echoed,
-        );
+    for (role, kind, logs) in sides {
+        if logs.is_empty() {
+            let _ = writeln!(
+                html,
+                "<tr><th>{}</th><td colspan=\"10\" class=\"muted\">no data channel</td></tr>",
+                side_name(role, kind)
+            );
+        }
+        for log in logs {
+            let echo = log.echo.as_ref();
+            let intact = echo.map_or("—", |e| match &e.received {
+                Some(back) if *back == e.sent => "intact",
+                Some(_) => "changed",
+                None => "no reply",
+            });
+            let _ = writeln!(
+                html,
+                "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{} ({} B)</td><td>{} ({} B)</td>\
+                 <td>{}</td><td>{}</td><td title=\"{}\">{intact}</td><td>{}</td><td>{}</td></tr>",
+                side_name(role, kind),
+                escape(&log.label),
+                optional_ms(log.opened_at_ms),
+                optional_ms(log.closed_at_ms),
+                log.messages_sent,
+                log.bytes_sent,
+                log.messages_received,
+                log.bytes_received,
+                log.messages_echoed,
+                log.echoes_matched,
+                escape(&echo.map_or_else(String::new, |e| format!(
+                    "sent: {}\nback: {}",
+                    e.sent,
+                    e.received.as_deref().unwrap_or("(nothing)")
+                ))),
+                optional_ms(echo.and_then(|e| e.round_trip_ms())),
+                escape(&log.send_errors.join("; ")),
+            );
+        }
     }
     html.push_str("</table>\n");
+    html
+}
+
+/// What the signaling lint found, when it found anything.
+fn lint(r: &CaseResult) -> String {
+    if r.lint.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from("<h4>Signaling lint</h4>\n<ul class=\"errors\">");
+    for finding in &r.lint {
+        let _ = write!(
+            html,
+            "<li><code>{}</code> {}</li>",
+            finding.rule.as_str(),
+            escape(&finding.sentence())
+        );
+    }
+    html.push_str("</ul>\n");
     html
 }
 

@@ -1,6 +1,7 @@
 //! The terminal report: a line per finished case while the run goes, then the matrix as a table,
 //! and for `[network]` scenarios the candidate types of each pairing.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::candidate_matrix::{self, MatrixRow};
@@ -58,6 +59,9 @@ impl Reporter for TerminalReport {
                 }
                 if let Some(note) = pending_snapshots(results) {
                     eprintln!("{note}");
+                }
+                if let Some(lines) = lint_warnings(results) {
+                    eprint!("{lines}");
                 }
             }
         }
@@ -192,6 +196,23 @@ fn aligned<const N: usize>(rows: impl IntoIterator<Item = [String; N]>) -> Strin
         text.push('\n');
     }
     text
+}
+
+/// The signaling lint's findings, a line each under its case; `None` if there are none.
+pub fn lint_warnings(results: &[CaseResult]) -> Option<String> {
+    let mut out = String::new();
+    for r in results.iter().filter(|r| !r.lint.is_empty()) {
+        let _ = writeln!(out, "signaling lint, {} [{}]:", r.scenario, r.pairing);
+        for finding in &r.lint {
+            let _ = writeln!(
+                out,
+                "  warning [{}] {}",
+                finding.rule.as_str(),
+                finding.sentence()
+            );
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// How many SDP snapshots a run wrote for review, and how to review them; `None` if none.

@@ -86,7 +86,7 @@ pub fn parse(text: &str, default_name: &str, path: &Path) -> Result<Scenario, Sc
     }
     validate(&scenario).map_err(|(field, message)| ScenarioError::Invalid {
         path: path.to_path_buf(),
-        field: field.to_string(),
+        field,
         message,
     })?;
     validate_ice_servers(&scenario).map_err(|(field, message)| ScenarioError::Invalid {
@@ -136,7 +136,12 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
+fn validate(s: &Scenario) -> Result<(), (String, String)> {
+    validate_fields(s).map_err(|(field, message)| (field.to_string(), message))?;
+    validate_steps(s)
+}
+
+fn validate_fields(s: &Scenario) -> Result<(), (&'static str, String)> {
     if !s
         .name
         .chars()
@@ -228,14 +233,42 @@ fn validate(s: &Scenario) -> Result<(), (&'static str, String)> {
             ));
         }
     }
-    if s.data_channel.is_none() {
-        // Without an m-section there is nothing for ICE to connect: the case could only time out.
-        return Err((
-            "data_channel",
-            "a scenario needs something to negotiate: add a [data_channel] table".into(),
-        ));
-    }
     Ok(())
+}
+
+/// `[data_channel]` (the default steps) or `[[steps]]`, never both, and the steps consistent.
+fn validate_steps(s: &Scenario) -> Result<(), (String, String)> {
+    match (&s.data_channel, s.steps.is_empty()) {
+        // Without an m-section there is nothing for ICE to connect: the case could only time out.
+        (None, true) => Err((
+            "data_channel".into(),
+            "a scenario needs something to negotiate: add a [data_channel] table, or [[steps]] \
+             that open a channel"
+                .into(),
+        )),
+        (Some(_), false) => Err((
+            "data_channel".into(),
+            "a scenario with [[steps]] opens its channels in them (`do = \"open_channel\"`); \
+             [data_channel] is the shorthand for scenarios without steps"
+                .into(),
+        )),
+        (None, false) => {
+            super::steps::validate(&s.steps)?;
+            if !s
+                .steps
+                .iter()
+                .any(|st| st.kind == super::StepKind::OpenChannel)
+            {
+                return Err((
+                    "steps".into(),
+                    "no `open_channel` step: without an m-section there is nothing to connect"
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+        (Some(_), true) => Ok(()),
+    }
 }
 
 /// `[[ice.servers]]` may only name this machine: the harness runs offline, and a case that depends

@@ -2,6 +2,8 @@
 
 mod load;
 mod model;
+pub mod steps;
 
 pub use load::{ScenarioError, load_dir, load_file, parse};
 pub use model::*;
+pub use steps::{Actor, Step, StepKind};

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::net::netns::NatType;
 pub use crate::net::{TurnServerKind, TurnTransport};
 
+use super::steps::{Step, default_steps};
+
 /// One scenario, as loaded from `scenarios/<name>.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -44,8 +46,18 @@ pub struct Scenario {
     /// Each peer in its own network namespace behind a NAT (`[network]`); `None`: peers on this
     /// machine's own network.
     pub network: Option<NetworkSpec>,
-    /// The data channel the offerer opens, if any.
+    /// The data channel the offerer opens, if any: shorthand for the default steps (see
+    /// [`Scenario::steps`]); a scenario with `[[steps]]` opens its channels in them instead.
     pub data_channel: Option<DataChannelSpec>,
+    /// What the peers do, in order (`[[steps]]`); empty: the default flow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// Whether each side trickles its candidates or sends them inside its description.
+    #[serde(default)]
+    pub ice_mode: IceModes,
+    /// Both peers follow the W3C "perfect negotiation" pattern (the answerer is polite).
+    #[serde(default)]
+    pub perfect_negotiation: bool,
     /// What must be observed for the case to pass.
     #[serde(default)]
     pub expect: Expectations,
@@ -59,6 +71,73 @@ impl Scenario {
     /// The case time limit as a duration.
     pub fn time_limit(&self) -> Duration {
         Duration::from_secs_f64(self.time_limit_secs)
+    }
+
+    /// The steps both peers execute: the scenario's own, else today's flow on its data channel
+    /// (see [`default_steps`]). Every step's `within_secs` is resolved (default: the time limit).
+    pub fn steps(&self) -> Vec<Step> {
+        let mut steps = match (&self.data_channel, self.steps.is_empty()) {
+            (Some(channel), true) => default_steps(channel),
+            _ => self.steps.clone(),
+        };
+        for step in &mut steps {
+            step.within_secs.get_or_insert(self.time_limit_secs);
+        }
+        steps
+    }
+}
+
+/// How a peer hands over its ICE candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceMode {
+    /// Each candidate in a `candidate` message as it is gathered, then end-of-candidates.
+    #[default]
+    Trickle,
+    /// No `candidate` messages: the description goes out once gathering is complete, with every
+    /// candidate inside it.
+    Vanilla,
+}
+
+/// `ice_mode = "vanilla"` (both sides) or `ice_mode = { offerer = "trickle", answerer = "vanilla" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum IceModes {
+    /// The same for both sides.
+    Both(IceMode),
+    /// Per side.
+    PerSide {
+        /// The offerer's mode.
+        #[serde(default)]
+        offerer: IceMode,
+        /// The answerer's mode.
+        #[serde(default)]
+        answerer: IceMode,
+    },
+}
+
+impl Default for IceModes {
+    fn default() -> Self {
+        IceModes::Both(IceMode::Trickle)
+    }
+}
+
+impl IceModes {
+    /// The mode of the offerer (`true`) or the answerer.
+    pub fn of(self, offerer: bool) -> IceMode {
+        match self {
+            IceModes::Both(mode) => mode,
+            IceModes::PerSide {
+                offerer: o,
+                answerer: a,
+            } => {
+                if offerer {
+                    o
+                } else {
+                    a
+                }
+            }
+        }
     }
 }
 
@@ -509,6 +588,13 @@ pub struct Expectations {
     /// candidate rules are checked besides.
     #[serde(default = "yes")]
     pub connects: bool,
+    /// What signaling-lint findings do: `warn` (reported) or `strict` (each fails the case).
+    #[serde(default)]
+    pub signaling_lint: LintLevel,
+    /// Every description each side sets keeps the ICE credentials of its first (`a=ice-ufrag`):
+    /// a renegotiation must not restart ICE.
+    #[serde(default)]
+    pub same_ice_credentials: bool,
     /// In a `[network]` scenario: every server-reflexive candidate a peer behind a NAT gathers has
     /// the NAT's public address (the one the STUN server really saw).
     #[serde(default)]
@@ -530,6 +616,8 @@ impl Default for Expectations {
             echo: false,
             connects: true,
             srflx_is_nat_address: false,
+            same_ice_credentials: false,
+            signaling_lint: LintLevel::Warn,
             offerer: None,
             answerer: None,
         }
@@ -556,6 +644,17 @@ impl Expectations {
             selected_pair: own.selected_pair.or_else(|| self.selected_pair.clone()),
         }
     }
+}
+
+/// What the signaling lint's findings (see `lint`) do to a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LintLevel {
+    /// Reported as warnings; the case's status does not change.
+    #[default]
+    Warn,
+    /// Every finding fails the case.
+    Strict,
 }
 
 /// `[expect.offerer]` / `[expect.answerer]`: rules for one side (peer-reflexive candidates, say,
