@@ -348,7 +348,8 @@ fn the_native_peer_command_connects_through_the_standalone_relay_and_prints_json
         );
     }
     let offerer: serde_json::Value = serde_json::from_slice(&outputs[0].stdout).unwrap();
-    let echo = &offerer["observations"]["data_channel"]["echo"];
+    assert_eq!(offerer["completed"], true, "{offerer}");
+    let echo = &offerer["observations"]["channels"][0]["echo"];
     assert_eq!(echo["received"], echo["sent"], "{offerer}");
 }
 

@@ -688,9 +688,19 @@ impl Session {
         Ok(())
     }
 
-    /// This side's offer: created, set, sent. The answer is applied by the reader.
-    async fn make_offer(&self, ice_restart: bool, deadline: Instant) -> Result<(), String> {
+    /// This side's offer for round `round`: created, set, sent (the answer is applied by the
+    /// reader) — unless the other side's offer, answered while this side waited for the lock,
+    /// already completed that round (glare resolved in its favour).
+    async fn make_offer(
+        &self,
+        round: u32,
+        ice_restart: bool,
+        deadline: Instant,
+    ) -> Result<(), String> {
         let mut negotiation = self.negotiation.lock().await;
+        if self.state.read(|o| o.negotiations >= round) {
+            return Ok(());
+        }
         if ice_restart {
             // The next offer carries new ICE credentials (the W3C `restartIce()`).
             self.connection
@@ -882,7 +892,7 @@ impl Session {
                             |_| format!("the other peer never said hello {within}"),
                         )
                         .await?;
-                    self.make_offer(step.kind == StepKind::RestartIce, deadline)
+                    self.make_offer(round, step.kind == StepKind::RestartIce, deadline)
                         .await?;
                 }
                 self.state
@@ -914,8 +924,19 @@ impl Session {
             }
             (StepKind::Send, true) => return self.send_messages(step, deadline, &within).await,
             (StepKind::Send, false) => {
+                // The sender sizes messages by what this side advertises: it skips the same steps.
+                let advertised = self
+                    .connection
+                    .local_description()
+                    .await
+                    .and_then(|d| max_message_size(&d.sdp));
+                let skipped = |s: &Step| steps::resolve_size(s.size, advertised).is_err();
+                if skipped(step) {
+                    return Ok(steps::resolve_size(step.size, advertised).err());
+                }
                 if !step.expect_error.unwrap_or(false) {
-                    let wanted = steps::messages_sent_through(&self.plan.steps, index, &label);
+                    let wanted =
+                        steps::messages_sent_through(&self.plan.steps, index, &label, skipped);
                     self.state
                         .wait_until(
                             deadline,

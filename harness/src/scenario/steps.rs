@@ -418,15 +418,21 @@ pub fn round_of(steps: &[Step], index: usize) -> u32 {
     steps[..=index].iter().filter(|s| s.kind.is_round()).count() as u32
 }
 
-/// How many messages the `send` steps up to `index` send on `channel`: what the receiving side
-/// waits for.
-pub fn messages_sent_through(steps: &[Step], index: usize, channel: &str) -> u32 {
+/// How many messages the `send` steps up to `index` send on `channel`, leaving out the ones that
+/// must be refused and those `skipped`: what the receiving side waits for.
+pub fn messages_sent_through(
+    steps: &[Step],
+    index: usize,
+    channel: &str,
+    skipped: impl Fn(&Step) -> bool,
+) -> u32 {
     steps[..=index]
         .iter()
         .filter(|s| {
             s.kind == StepKind::Send
                 && s.channel.as_deref() == Some(channel)
                 && !s.expect_error.unwrap_or(false)
+                && !skipped(s)
         })
         .map(|s| s.count.unwrap_or(1))
         .sum()
