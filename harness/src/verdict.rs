@@ -141,22 +141,32 @@ fn check_steps(side: &SideView<'_>, failures: &mut Vec<String>) {
             side.steps_planned
         ));
     }
-    for restart in obs.steps.iter().filter(|s| s.kind == "restart_ice") {
-        let ufrag_at = |before: bool| {
+    for (position, restart) in obs
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == "restart_ice")
+    {
+        // Each offer/answer round leaves one local description on each side: compare the
+        // restart's round with the one before (not by time: the other side's offer may be
+        // answered before this side begins the step).
+        let round = obs.steps[..=position]
+            .iter()
+            .filter(|s| s.kind == "negotiate" || s.kind == "restart_ice")
+            .count();
+        let ufrag_of = |round: usize| {
             obs.local_descriptions
-                .iter()
-                .filter(|d| (d.at_ms < restart.started_at_ms) == before)
-                .filter_map(|d| ice_ufrag(&d.sdp))
-                .next_back()
+                .get(round.checked_sub(1)?)
+                .and_then(|d| ice_ufrag(&d.sdp))
         };
-        match (ufrag_at(true), ufrag_at(false)) {
+        match (ufrag_of(round - 1), ufrag_of(round)) {
             (Some(old), Some(new)) if old == new => failures.push(format!(
                 "{}: {}: its new description kept ice-ufrag `{old}`",
                 side.name,
                 title(restart)
             )),
             (_, None) => failures.push(format!(
-                "{}: {}: no new local description after the restart",
+                "{}: {}: no local description for offer/answer round {round}",
                 side.name,
                 title(restart)
             )),

@@ -48,9 +48,12 @@ fn plan(role: Role, signal_url: String, steps: Vec<Step>) -> PeerPlan {
 }
 
 async fn relay() -> Relay {
-    Relay::start(SocketAddr::from(([127, 0, 0, 1], 0)), RelayConfig::default())
-        .await
-        .unwrap()
+    Relay::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        RelayConfig::default(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn until_finished(peer: &mut NativePeer, limit: Duration) -> Observations {
@@ -75,7 +78,9 @@ async fn a_candidate_that_fails_to_add_is_recorded_and_the_rest_still_count() {
         .unwrap();
     // Another stack's broken candidate arrives before the offer, so it waits in the queue in
     // front of the good ones.
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
     let bad = r#"{"type":"candidate","candidate":"candidate:garbage","sdpMid":"0","sdpMLineIndex":0,"m":"offerer-native"}"#;
     ws.send(Message::text(bad)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -141,9 +146,16 @@ async fn bye_closes_the_connection_and_the_websocket_with_a_close_frame() {
     assert!(obs.bye_received_at_ms.is_some());
     assert_eq!(obs.final_connection_state(), Some("closed"));
     // It stopped on `bye`, long before its 10 s step limit.
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     let failed = obs.failed_step().expect("the answer never came");
-    assert!(failed.error.as_deref().unwrap().contains("hung up"), "{failed:?}");
+    assert!(
+        failed.error.as_deref().unwrap().contains("hung up"),
+        "{failed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +163,15 @@ async fn peer_native_answer_fails_when_no_message_arrives_although_connected() {
     let relay = relay().await;
     let url = relay.room_url("no-message");
     let answerer = std::process::Command::new(common::BIN)
-        .args(["peer", "native", "--signal", &url, "--answer", "--timeout-secs", "4"])
+        .args([
+            "peer",
+            "native",
+            "--signal",
+            &url,
+            "--answer",
+            "--timeout-secs",
+            "4",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -160,7 +180,10 @@ async fn peer_native_answer_fails_when_no_message_arrives_although_connected() {
     let mut steps = echo_steps();
     steps.truncate(2);
     let mut offerer = NativePeer::new(NativeProfile::Default);
-    offerer.start(&plan(Role::Offerer, url, steps)).await.unwrap();
+    offerer
+        .start(&plan(Role::Offerer, url, steps))
+        .await
+        .unwrap();
     let output = tokio::task::spawn_blocking(move || answerer.wait_with_output().unwrap())
         .await
         .unwrap();

@@ -41,7 +41,11 @@ fn final_state(states: &[rtc_interop::observe::Transition]) -> &str {
 }
 
 fn ufrags(r: &CaseResult, offerer: bool) -> Vec<String> {
-    let list = if offerer { &r.sdp.offerer } else { &r.sdp.answerer };
+    let list = if offerer {
+        &r.sdp.offerer
+    } else {
+        &r.sdp.answerer
+    };
     list.iter()
         .filter_map(|d| {
             d.sdp
@@ -64,8 +68,15 @@ async fn hang_up_closes_both_sides_on_every_pairing() {
         }
         // The answerer closed because of `bye`, and saw its channel close.
         let bye = r.signaling.iter().find(|e| e.kind == "bye").expect("bye");
-        assert_eq!(bye.sender.as_deref(), Some(&*format!("offerer-{}", r.offerer)));
-        assert!(r.channels.answerer[0].closed_at_ms.is_some(), "{}", r.pairing);
+        assert_eq!(
+            bye.sender.as_deref(),
+            Some(&*format!("offerer-{}", r.offerer))
+        );
+        assert!(
+            r.channels.answerer[0].closed_at_ms.is_some(),
+            "{}",
+            r.pairing
+        );
         let hang_up = r.steps.answerer.last().unwrap();
         assert_eq!((hang_up.kind.as_str(), hang_up.acted), ("hang_up", false));
         assert!(hang_up.ended_at_ms.unwrap() >= bye.at_ms, "{}", r.pairing);
@@ -81,7 +92,11 @@ async fn renegotiation_adds_a_channel_without_restarting_ice() {
         assert_eq!((offers, answers), (2, 2), "{}", r.pairing);
         for offerer in [true, false] {
             let seen = ufrags(&r, offerer);
-            assert!(seen.windows(2).all(|w| w[0] == w[1]), "{}: {seen:?}", r.pairing);
+            assert!(
+                seen.windows(2).all(|w| w[0] == w[1]),
+                "{}: {seen:?}",
+                r.pairing
+            );
         }
         let first = &r.channels.offerer[0];
         assert_eq!((first.label.as_str(), first.echoes_matched), ("first", 2));
@@ -107,7 +122,11 @@ async fn ice_restart_renews_credentials_and_data_still_flows() {
         for offerer in [true, false] {
             let seen = ufrags(&r, offerer);
             assert_eq!(seen.len(), 2, "{}: {seen:?}", r.pairing);
-            assert_ne!(seen[0], seen[1], "{}: the restart kept its ufrag", r.pairing);
+            assert_ne!(
+                seen[0], seen[1],
+                "{}: the restart kept its ufrag",
+                r.pairing
+            );
         }
         if !native {
             assert_eq!(r.channels.offerer[0].echoes_matched, 2, "{}", r.pairing);
@@ -156,17 +175,37 @@ async fn glare_is_resolved_by_perfect_negotiation() {
 async fn datachannel_options_every_channel_echoes_and_oversize_is_refused() {
     for r in play("datachannel-options").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
-        let mut labels: Vec<&str> = r.channels.offerer.iter().map(|c| c.label.as_str()).collect();
+        let mut labels: Vec<&str> = r
+            .channels
+            .offerer
+            .iter()
+            .map(|c| c.label.as_str())
+            .collect();
         labels.sort();
-        assert_eq!(labels, ["bulk", "negotiated", "unreliable"], "{}", r.pairing);
-        let bulk = r.channels.offerer.iter().find(|c| c.label == "bulk").unwrap();
+        assert_eq!(
+            labels,
+            ["bulk", "negotiated", "unreliable"],
+            "{}",
+            r.pairing
+        );
+        let bulk = r
+            .channels
+            .offerer
+            .iter()
+            .find(|c| c.label == "bulk")
+            .unwrap();
         let over = r.steps.offerer.last().unwrap();
         match &over.skipped {
             // Firefox advertises 1 GiB: both max-size sends are skipped, saying so.
             Some(why) => assert!(why.contains("1073741823"), "{}: {why}", r.pairing),
             None => assert_eq!(bulk.send_errors.len(), 1, "{}", r.pairing),
         }
-        let negotiated = r.channels.answerer.iter().find(|c| c.label == "negotiated").unwrap();
+        let negotiated = r
+            .channels
+            .answerer
+            .iter()
+            .find(|c| c.label == "negotiated")
+            .unwrap();
         assert_eq!(negotiated.messages_echoed, 1, "{}", r.pairing);
     }
 }
