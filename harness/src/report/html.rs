@@ -16,7 +16,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::{Reporter, RunEvent, candidate_matrix, escape};
-use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair};
+use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair, StepLog};
 use crate::outcome::{CaseResult, Sides, Status};
 use crate::scenario::PeerKind;
 use crate::sdp::compare;
@@ -333,6 +333,7 @@ fn case_section(index: usize, r: &CaseResult) -> String {
     html.push_str("<h4>Candidates</h4>\n");
     html.push_str(&candidates(r));
     html.push_str("<h4>Data channel</h4>\n");
+    html.push_str(&steps(r));
     html.push_str(&data_channel(r));
     let _ = writeln!(
         html,
@@ -481,6 +482,54 @@ fn candidates(r: &CaseResult) -> String {
         );
     }
     html.push_str("</div>\n");
+    html
+}
+
+/// The plan's steps as each side played them: when each began and ended, and how.
+fn steps(r: &CaseResult) -> String {
+    let count = r.steps.offerer.len().max(r.steps.answerer.len());
+    if count == 0 {
+        return String::new();
+    }
+    let mut html = format!(
+        "<h4>Steps</h4>\n<table class=\"grid steps\"><tr><th>#</th><th>do</th><th>by</th>\
+         <th>{}</th><th>{}</th></tr>\n",
+        side_name("offerer", r.offerer),
+        side_name("answerer", r.answerer)
+    );
+    let cell = |log: Option<&StepLog>| match log {
+        None => "<td class=\"muted\">not reached</td>".to_string(),
+        Some(s) => {
+            let how = match (&s.error, &s.skipped, s.ended_at_ms) {
+                (Some(error), _, _) => format!("failed: {error}"),
+                (None, Some(why), _) => format!("skipped: {why}"),
+                (None, None, Some(_)) if s.acted => "done".into(),
+                (None, None, Some(_)) => "saw it".into(),
+                (None, None, None) => "still waiting".into(),
+            };
+            format!(
+                "<td class=\"{}\">{} → {} · {}</td>",
+                if s.error.is_some() { "failed" } else { "" },
+                optional_ms(Some(s.started_at_ms)),
+                optional_ms(s.ended_at_ms),
+                escape(&how)
+            )
+        }
+    };
+    for index in 0..count {
+        let (offerer, answerer) = (r.steps.offerer.get(index), r.steps.answerer.get(index));
+        let any = offerer.or(answerer).expect("one side reached it");
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}{}</tr>",
+            index + 1,
+            escape(&any.kind),
+            escape(&any.by),
+            cell(offerer),
+            cell(answerer)
+        );
+    }
+    html.push_str("</table>\n");
     html
 }
 
