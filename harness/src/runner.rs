@@ -282,7 +282,7 @@ impl Environment {
         }
         match kind {
             PeerKind::Native => Box::new(NativePeer::new(case.scenario.native_profile)),
-            browser => {
+            browser @ (PeerKind::Chromium | PeerKind::Firefox) => {
                 let shared = self.browsers[&(browser, case.scenario.host_candidates)].clone();
                 Box::new(BrowserPeer::new(shared, self.pages.page_url()))
             }
@@ -475,14 +475,14 @@ async fn watch(
         if observed.offerer.finished && observed.answerer.finished {
             return Ok(true);
         }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
         // A side whose step failed has decided the case: the other may wait out a step that can
         // no longer complete, and that wait would only cost time.
         let gave_up = |o: &Observations| o.finished && o.failed_step().is_some();
         if gave_up(&observed.offerer) || gave_up(&observed.answerer) {
             return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

@@ -144,12 +144,14 @@ impl CaseNetwork {
                     Box::new(NativePeer::new(profile))
                 }))
             }
-            browser => Box::new(BrowserPeer::in_namespace(
-                installs[&browser].clone(),
-                case.scenario.host_candidates,
-                ns,
-                page_url.to_string(),
-            )),
+            browser @ (PeerKind::Chromium | PeerKind::Firefox) => {
+                Box::new(BrowserPeer::in_namespace(
+                    installs[&browser].clone(),
+                    case.scenario.host_candidates,
+                    ns,
+                    page_url.to_string(),
+                ))
+            }
         }
     }
 

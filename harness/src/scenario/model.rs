@@ -168,7 +168,11 @@ impl PeerKind {
 
     /// Whether this kind is a browser driven over WebDriver.
     pub fn is_browser(self) -> bool {
-        !matches!(self, PeerKind::Native)
+        // Spelled out, so that a new kind has to say which it is.
+        match self {
+            PeerKind::Native => false,
+            PeerKind::Chromium | PeerKind::Firefox => true,
+        }
     }
 }
 
