@@ -411,6 +411,18 @@ fn committed_snapshots_cover_the_shipped_scenarios_and_nothing_else() {
             ] {
                 let id = store.id(&case, side, kind, 1);
                 let path = store.store().snap_path(&id.name);
+                // Later offer/answer rounds (renegotiation, ICE restart) have snapshots of their
+                // own: `<side>-<kind>-2`, … one per round at most.
+                let rounds = case
+                    .scenario
+                    .steps()
+                    .iter()
+                    .filter(|s| s.kind.is_round())
+                    .count();
+                for nth in 2..=rounds {
+                    let id = store.id(&case, side, kind, nth);
+                    expected.push(store.store().snap_path(&id.name));
+                }
                 if known_failure {
                     expected.push(path);
                     continue;
