@@ -3,7 +3,7 @@
 //! Every check reads observations only; each unmet expectation becomes one sentence that names the
 //! side, what was expected and what was seen.
 
-use crate::observe::{Candidate, Observations, PairEnd, StepLog};
+use crate::observe::{Candidate, Observations, PairEnd, StepLog, ice_ufrag};
 use crate::outcome::{CandidateSets, PeerPlace, Sides};
 use crate::scenario::{CandidateRule, CandidateType, Expectations, IceMode, NatType, PeerKind};
 
@@ -203,12 +203,6 @@ fn check_same_ice_credentials(side: &SideView<'_>, failures: &mut Vec<String>) {
             side.name, ufrags[0]
         ));
     }
-}
-
-/// The `a=ice-ufrag` of a description (the first one: bundled sections share it).
-fn ice_ufrag(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
 }
 
 /// States and the selected pair of a side that was meant to connect.

@@ -85,6 +85,12 @@ pub fn description_ends_candidates(sdp: &str) -> bool {
         .any(|line| line.trim_end() == "a=end-of-candidates")
 }
 
+/// The `a=ice-ufrag` of a session description (the first: bundled sections share it).
+pub fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
+}
+
 /// The value of `a=max-message-size` in a session description, if any.
 pub fn max_message_size(sdp: &str) -> Option<u64> {
     sdp.lines()

@@ -7,7 +7,7 @@
 mod candidate;
 
 pub use candidate::{
-    Candidate, candidates_in_description, description_ends_candidates, max_message_size,
+    Candidate, candidates_in_description, description_ends_candidates, ice_ufrag, max_message_size,
     parse_candidate,
 };
 

@@ -32,7 +32,7 @@ use super::{Peer, PeerError, PeerPlan, Role};
 use crate::clock::epoch_ms;
 use crate::observe::{
     DataChannelLog, Description, EchoLog, Observations, PairEnd, SelectedPair, StepLog, Transition,
-    candidates_in_description, description_ends_candidates, max_message_size,
+    candidates_in_description, description_ends_candidates, ice_ufrag, max_message_size,
 };
 use crate::scenario::steps::{self, Payload, WaitTarget};
 use crate::scenario::{
@@ -411,6 +411,8 @@ struct Negotiation {
     offer_pending: bool,
     /// Perfect negotiation: the last offer was a collision this impolite side ignored.
     ignoring_offer: bool,
+    /// The other side's ICE ufrag, from its last description.
+    remote_ufrag: Option<String>,
 }
 
 /// A data channel and what this side still expects back on it.
@@ -586,7 +588,15 @@ impl Session {
             .await
             .map_err(|e| format!("setRemoteDescription({kind}) failed: {e}"))?;
         negotiation.remote_description_set = true;
+        let ufrag = ice_ufrag(sdp).map(str::to_string);
+        let restarted = negotiation.remote_ufrag.is_some() && negotiation.remote_ufrag != ufrag;
+        negotiation.remote_ufrag = ufrag;
         self.state.update(|obs| {
+            // New credentials (an ICE restart): a new generation of candidates is coming, so the
+            // evidence is complete again only with its end-of-candidates.
+            if restarted {
+                obs.remote_candidates_complete = false;
+            }
             // A peer that does not trickle hands its candidates over inside its description.
             for candidate in candidates_in_description(sdp) {
                 obs.add_remote_candidate(candidate);
