@@ -7,7 +7,8 @@
 //! - [`scenario`]: the scenario file format and its loader; [`plan`]: expanding it into cases.
 //! - [`relay`]: the signaling relay; [`signaling`]: its wire protocol.
 //! - [`peer`]: the peer kinds behind one trait; [`page_server`]: serves the browser peer page.
-//! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`outcome`]: case results.
+//! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`decide`]: the one place
+//!   a case's status is decided; [`outcome`]: case results.
 //! - [`lint`]: the signaling lint, every trace message checked against its sender's descriptions.
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
@@ -19,6 +20,7 @@
 
 pub mod bench;
 pub mod clock;
+pub mod decide;
 pub mod ice_servers;
 pub mod lint;
 pub mod net;

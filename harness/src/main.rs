@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rtc_interop::bench::BenchSettings;
 use rtc_interop::net::TurnServerKind;
+use rtc_interop::outcome::RunSummary;
 use rtc_interop::peer::{Role, standalone};
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
@@ -330,7 +331,7 @@ async fn run(
         }
         Ok(results) => {
             eprintln!("rtc-interop: reports in {}", folder.display());
-            if results.iter().any(|r| r.status.fails_run()) {
+            if RunSummary::of(&results).fails_run() {
                 ExitCode::from(EXIT_FAILED)
             } else {
                 ExitCode::SUCCESS

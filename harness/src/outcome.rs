@@ -49,6 +49,56 @@ impl Status {
     }
 }
 
+/// How a run's cases ended, counted once: every reporter and the exit code read this.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// How many cases.
+    pub total: usize,
+    /// `passed`.
+    pub passed: usize,
+    /// `failed`.
+    pub failed: usize,
+    /// `skipped`.
+    pub skipped: usize,
+    /// `xfail`: known failures that failed as expected.
+    pub expected_failures: usize,
+    /// `xpass`: known failures that passed.
+    pub unexpected_passes: usize,
+}
+
+impl RunSummary {
+    /// The counts of `results`.
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Self {
+        let mut summary = RunSummary::default();
+        for r in results {
+            summary.total += 1;
+            *match r.status {
+                Status::Passed => &mut summary.passed,
+                Status::Failed => &mut summary.failed,
+                Status::Skipped => &mut summary.skipped,
+                Status::ExpectedFailure => &mut summary.expected_failures,
+                Status::UnexpectedPass => &mut summary.unexpected_passes,
+            } += 1;
+        }
+        summary
+    }
+
+    /// Whether the run failed (exit code 1): a case failed, or a known failure passed.
+    pub fn fails_run(&self) -> bool {
+        self.failed + self.unexpected_passes > 0
+    }
+
+    /// Cases that count against the run in JUnit terms (`failures`).
+    pub fn junit_failures(&self) -> usize {
+        self.failed + self.unexpected_passes
+    }
+
+    /// Cases JUnit shows as skipped: not played, or failed as known.
+    pub fn junit_skipped(&self) -> usize {
+        self.skipped + self.expected_failures
+    }
+}
+
 /// One value per side of a case.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Sides<T> {
@@ -171,6 +221,8 @@ pub struct CaseResult {
     pub signaling: Vec<TraceEntry>,
     /// What the signaling lint found in those messages (warnings unless the scenario is strict).
     pub lint: Vec<crate::lint::LintFinding>,
+    /// Every problem the verdict rests on, by kind (`failure` is these in words).
+    pub problems: Vec<crate::decide::Problem>,
     /// The STUN/TURN servers both peers were given (no passwords).
     pub ice_servers: Vec<IceServerUse>,
     /// Where each peer sat, for `[network]` scenarios.

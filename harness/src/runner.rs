@@ -13,11 +13,12 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use crate::clock::epoch_ms;
+use crate::decide::{Decision, Problem, ProblemKind, decide};
 use crate::ice_servers::{self, IceServerUse, IceServers, ServerNeed};
 use crate::net::{IceServer, TurnError};
 use crate::observe::Observations;
 use crate::outcome::{
-    CandidateSets, CaseResult, PeerPlace, Phases, Sides, Status, relative_transitions, round_ms,
+    CandidateSets, CaseResult, PeerPlace, Phases, RunSummary, Sides, relative_transitions, round_ms,
 };
 use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
@@ -27,7 +28,7 @@ use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
 use crate::report::{Reporter, RunEvent};
-use crate::scenario::{ExpectedOutcome, HostCandidates, LintLevel, PeerKind};
+use crate::scenario::{HostCandidates, LintLevel, PeerKind};
 use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
 
@@ -294,7 +295,8 @@ impl Environment {
     /// case is skipped, with the reason.
     pub async fn run_case(&self, case: &Case, room: &str) -> CaseResult {
         let Some(spec) = &case.scenario.network else {
-            return self.play(case, room, None).await;
+            let played = self.play(case, room, None).await;
+            return judge(case, played, self.snapshots.as_ref(), None);
         };
         let started_at_ms = epoch_ms();
         let ports = [
@@ -303,41 +305,31 @@ impl Environment {
         ];
         match CaseNetwork::build(case, spec, &ports, self.install).await {
             Ok(network) => {
-                let mut result = self.play(case, room, Some(&network)).await;
+                let mut played = self.play(case, room, Some(&network)).await;
                 let leftovers = network.tear_down().await;
                 if !leftovers.is_empty() {
-                    let cleanup = format!("cleaning up its network: {}", leftovers.join("; "));
-                    result.status = Status::Failed;
-                    result.failure = Some(match result.failure.take() {
-                        Some(failure) => format!("{failure}; {cleanup}"),
-                        None => cleanup,
-                    });
+                    played.problems.push(Problem::new(
+                        ProblemKind::Cleanup,
+                        format!("cleaning up its network: {}", leftovers.join("; ")),
+                    ));
                 }
-                result
+                judge(case, played, self.snapshots.as_ref(), None)
             }
             Err(NetworkSetupError::Failed(reason)) => {
-                self.not_played(case, room, started_at_ms, reason)
+                let played = self.not_played(room, started_at_ms, reason);
+                judge(case, played, None, None)
             }
             Err(NetworkSetupError::Unavailable(reason)) => {
-                let mut result = self.not_played(case, room, started_at_ms, reason.clone());
-                result.status = Status::Skipped;
-                result.failure = Some(format!(
-                    "skipped: network namespaces are unavailable: {reason}"
-                ));
-                result
+                let played = self.not_played(room, started_at_ms, reason.clone());
+                let skipped = format!("network namespaces are unavailable: {reason}");
+                judge(case, played, None, Some(&skipped))
             }
         }
     }
 
-    /// The result of a case whose peers never started, because of `problem`.
-    fn not_played(
-        &self,
-        case: &Case,
-        room: &str,
-        started_at_ms: f64,
-        problem: String,
-    ) -> CaseResult {
-        let evidence = Evidence {
+    /// The evidence of a case whose peers never started, because of `problem`.
+    fn not_played(&self, room: &str, started_at_ms: f64, problem: String) -> Evidence {
+        Evidence {
             started_at_ms,
             peers_started_at_ms: None,
             observed: Sides::default(),
@@ -345,23 +337,24 @@ impl Environment {
             signaling: self.relay.trace(room),
             ice_servers: Vec::new(),
             network: None,
-        };
-        judge(case, evidence, vec![problem], false, None)
+            problems: vec![Problem::new(ProblemKind::Setup, problem)],
+            check_expectations: false,
+        }
     }
 
     /// Plays one case, inside `network` when given.
-    async fn play(&self, case: &Case, room: &str, network: Option<&CaseNetwork>) -> CaseResult {
+    async fn play(&self, case: &Case, room: &str, network: Option<&CaseNetwork>) -> Evidence {
         let started_at_ms = epoch_ms();
         let mut peers = Sides {
             offerer: self.make_peer(case.offerer, Role::Offerer, case, network),
             answerer: self.make_peer(case.answerer, Role::Answerer, case, network),
         };
-        let mut problems: Vec<String> = Vec::new();
+        let mut problems: Vec<Problem> = Vec::new();
         let ice_servers = network.map_or(&self.ice_servers, CaseNetwork::ice_servers);
         let ice = ice_servers
             .for_case(&case.scenario.ice)
             .unwrap_or_else(|e| {
-                problems.push(e);
+                problems.push(Problem::new(ProblemKind::Setup, e));
                 Default::default()
             });
         let plans = Sides {
@@ -378,15 +371,18 @@ impl Environment {
                 )
             };
             match tokio::time::timeout(PEER_START_TIMEOUT, start).await {
-                Err(_) => problems.push(format!(
-                    "the peers did not start within {}s",
-                    PEER_START_TIMEOUT.as_secs()
+                Err(_) => problems.push(Problem::new(
+                    ProblemKind::Setup,
+                    format!(
+                        "the peers did not start within {}s",
+                        PEER_START_TIMEOUT.as_secs()
+                    ),
                 )),
                 Ok((first, second)) => problems.extend(
                     [first, second]
                         .into_iter()
                         .filter_map(Result::err)
-                        .map(|e| e.to_string()),
+                        .map(|e| Problem::new(ProblemKind::Setup, e.to_string())),
                 ),
             }
         }
@@ -400,9 +396,12 @@ impl Environment {
                 Ok(true) => {}
                 // Not connecting is what such a scenario expects; the verdict checks it.
                 Ok(false) if !case.scenario.expect.connects => {}
-                Ok(false) => problems.push(timeout_summary(case, &observed)),
+                Ok(false) => problems.push(Problem::new(
+                    ProblemKind::Timeout,
+                    timeout_summary(case, &observed),
+                )),
                 Err(e) => {
-                    problems.push(e.to_string());
+                    problems.push(Problem::new(ProblemKind::Setup, e.to_string()));
                     check_expectations = false;
                 }
             }
@@ -413,23 +412,17 @@ impl Environment {
             .collect();
         tokio::join!(peers.offerer.close(), peers.answerer.close());
 
-        let signaling = self.relay.trace(room);
-        let evidence = Evidence {
+        Evidence {
             started_at_ms,
             peers_started_at_ms,
             observed,
             browsers,
-            signaling,
+            signaling: self.relay.trace(room),
             ice_servers: ice.used,
             network: network.map(CaseNetwork::places),
-        };
-        judge(
-            case,
-            evidence,
             problems,
             check_expectations,
-            self.snapshots.as_ref(),
-        )
+        }
     }
 
     fn plan(&self, case: &Case, room: &str, role: Role, ice_servers: &[IceServer]) -> PeerPlan {
@@ -513,14 +506,17 @@ struct Evidence {
     signaling: Vec<crate::relay::TraceEntry>,
     ice_servers: Vec<IceServerUse>,
     network: Option<Sides<PeerPlace>>,
+    /// What went wrong while playing (not starting, timing out, cleaning up).
+    problems: Vec<Problem>,
+    /// Whether both peers were playing, so that their expectations are worth checking.
+    check_expectations: bool,
 }
 
 fn judge(
     case: &Case,
     evidence: Evidence,
-    mut problems: Vec<String>,
-    check_expectations: bool,
     snapshots: Option<&SdpSnapshots>,
+    skipped: Option<&str>,
 ) -> CaseResult {
     let Evidence {
         started_at_ms,
@@ -530,6 +526,8 @@ fn judge(
         mut signaling,
         ice_servers,
         network,
+        mut problems,
+        check_expectations,
     } = evidence;
     let mut errors = observed.map(|o| o.errors.clone());
     let candidates = Sides {
@@ -571,20 +569,35 @@ fn judge(
         ),
     };
     if check_expectations {
-        problems.extend(verdict::unmet(&case.scenario.expect, &sides));
+        problems.extend(
+            verdict::unmet(&case.scenario.expect, &sides)
+                .into_iter()
+                .map(|text| Problem::new(ProblemKind::Expectation, text)),
+        );
     }
     let lint = crate::lint::lint(&signaling);
     if case.scenario.expect.signaling_lint == LintLevel::Strict {
-        problems.extend(
-            lint.iter()
-                .map(|f| format!("signaling lint: {}", f.sentence())),
-        );
+        problems.extend(lint.iter().map(|f| {
+            Problem::new(
+                ProblemKind::Lint,
+                format!("signaling lint: {}", f.sentence()),
+            )
+        }));
     }
-
-    let (status, failure) = verdict_with_known_failures(case, problems);
     let descriptions = observed.map(|o| o.local_descriptions.clone());
     let snapshots = crate::sdp::check::check_case(snapshots, case, &descriptions);
-    let (status, failure) = crate::sdp::check::apply(&snapshots, status, failure);
+    problems.extend(
+        snapshots
+            .iter()
+            .flat_map(|check| check.problems())
+            .map(|text| Problem::new(ProblemKind::Snapshot, text)),
+    );
+    let known = case
+        .scenario
+        .known_failures
+        .iter()
+        .find(|k| k.covers(case.offerer, case.answerer));
+    let Decision { status, failure } = decide(&problems, known, skipped);
     let time_to_connected_ms = match (
         observed.offerer.offer_created_at_ms,
         observed.offerer.ice_connected_at_ms(),
@@ -674,53 +687,9 @@ fn judge(
         stats: observed.map(|o| o.stats.clone()),
         signaling,
         lint,
+        problems,
         ice_servers,
         network,
-    }
-}
-
-/// The status and failure text of a case, with the scenario's known failures applied: a known
-/// failure is `xfail` (its failure says why it was expected), a known failure that passed is
-/// `xpass` — except for a flaky one, whose pass is a pass. A failure without the entry's symptom
-/// is an ordinary failure, so a known bug cannot hide a new one.
-fn verdict_with_known_failures(case: &Case, problems: Vec<String>) -> (Status, Option<String>) {
-    let known = case
-        .scenario
-        .known_failures
-        .iter()
-        .find(|k| k.covers(case.offerer, case.answerer));
-    let failure = problems.join("; ");
-    match (known, problems.is_empty()) {
-        (None, true) => (Status::Passed, None),
-        (Some(known), true) if known.expect == ExpectedOutcome::Flaky => (Status::Passed, None),
-        (None, false) => (Status::Failed, Some(failure)),
-        (Some(known), false) if !known.explains(&failure) => (
-            Status::Failed,
-            Some(format!(
-                "{failure} (not the known failure of `{}`: it does not mention \"{}\")",
-                known.pairing,
-                known.symptom.as_deref().unwrap_or_default()
-            )),
-        ),
-        (Some(known), false) => (
-            Status::ExpectedFailure,
-            Some(format!(
-                "known {} ({}): {}",
-                match known.expect {
-                    ExpectedOutcome::Fail => "failure",
-                    ExpectedOutcome::Flaky => "flaky failure",
-                },
-                known.reason,
-                failure
-            )),
-        ),
-        (Some(known), true) => (
-            Status::UnexpectedPass,
-            Some(format!(
-                "passed, but the scenario lists `{}` as a known failure ({}): remove the entry",
-                known.pairing, known.reason
-            )),
-        ),
     }
 }
 
@@ -761,7 +730,14 @@ pub async fn run(
         .run_cases(run_id, cases, settings.jobs, reporters)
         .await;
     environment.shutdown().await;
-    emit(reporters, &RunEvent::Finished { results: &results });
+    let summary = RunSummary::of(&results);
+    emit(
+        reporters,
+        &RunEvent::Finished {
+            results: &results,
+            summary: &summary,
+        },
+    );
     Ok(results)
 }
 
@@ -811,64 +787,5 @@ fn emit(reporters: &mut [Box<dyn Reporter>], event: &RunEvent<'_>) {
         if let Err(e) = reporter.on_event(event) {
             eprintln!("rtc-interop: the {} report failed: {e}", reporter.name());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn native_case(expect: &str) -> Case {
-        native_case_with(&format!("expect = \"{expect}\""))
-    }
-
-    /// The native↔native case of a scenario whose one known failure is `native:*` with `entry`.
-    fn native_case_with(entry: &str) -> Case {
-        let text = format!(
-            "[data_channel]\nlabel = \"x\"\n[[known_failures]]\npairing = \"native:*\"\nreason = \"why\"\n{entry}\n"
-        );
-        let scenario =
-            crate::scenario::parse(&text, "known", std::path::Path::new("known.toml")).unwrap();
-        crate::plan::expand(&Arc::new(scenario))
-            .into_iter()
-            .find(|c| c.offerer == PeerKind::Native && c.answerer == PeerKind::Native)
-            .unwrap()
-    }
-
-    #[test]
-    fn a_known_failure_that_passes_is_flagged_but_a_flaky_one_is_not() {
-        let failed = || vec!["it broke".to_string()];
-        let (status, failure) = verdict_with_known_failures(&native_case("fail"), failed());
-        assert_eq!(status, Status::ExpectedFailure);
-        assert_eq!(failure.unwrap(), "known failure (why): it broke");
-        let (status, _) = verdict_with_known_failures(&native_case("fail"), Vec::new());
-        assert_eq!(status, Status::UnexpectedPass);
-
-        let (status, failure) = verdict_with_known_failures(&native_case("flaky"), failed());
-        assert_eq!(status, Status::ExpectedFailure);
-        assert_eq!(failure.unwrap(), "known flaky failure (why): it broke");
-        let (status, failure) = verdict_with_known_failures(&native_case("flaky"), Vec::new());
-        assert_eq!((status, failure), (Status::Passed, None));
-    }
-
-    #[test]
-    fn a_failure_without_the_known_symptom_is_an_ordinary_failure() {
-        let case = native_case_with("expect = \"flaky\"\nsymptom = \"stays `connecting`\"");
-        let (status, failure) = verdict_with_known_failures(
-            &case,
-            vec!["offerer: stays `connecting`".into(), "no echo".into()],
-        );
-        assert_eq!(status, Status::ExpectedFailure);
-        assert_eq!(
-            failure.unwrap(),
-            "known flaky failure (why): offerer: stays `connecting`; no echo"
-        );
-
-        let (status, failure) = verdict_with_known_failures(&case, vec!["no echo".into()]);
-        assert_eq!(status, Status::Failed);
-        assert_eq!(
-            failure.unwrap(),
-            "no echo (not the known failure of `native:*`: it does not mention \"stays `connecting`\")"
-        );
     }
 }

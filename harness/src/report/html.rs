@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use super::{Reporter, RunEvent, candidate_matrix, escape};
 use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair, StepLog};
-use crate::outcome::{CaseResult, Sides, Status};
+use crate::outcome::{CaseResult, RunSummary, Sides, Status};
 use crate::scenario::PeerKind;
 use crate::sdp::compare;
 
@@ -45,7 +45,7 @@ impl Reporter for HtmlReport {
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
         match event {
             RunEvent::Started { run_id, .. } => self.run_id = run_id.to_string(),
-            RunEvent::Finished { results } => {
+            RunEvent::Finished { results, .. } => {
                 std::fs::write(&self.path, render(&self.run_id, results))?;
             }
             _ => {}
@@ -127,7 +127,7 @@ fn side_name(role: &str, kind: PeerKind) -> String {
 
 /// Run id, version, start time, totals and the browsers seen.
 fn header(run_id: &str, results: &[CaseResult]) -> String {
-    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    let summary = RunSummary::of(results);
     let started = results
         .iter()
         .map(|r| r.started_at_ms)
@@ -166,12 +166,12 @@ fn header(run_id: &str, results: &[CaseResult]) -> String {
          <span class=\"badge skipped\">{} skipped</span> \
          <span class=\"badge xfail\">{} known failure(s)</span> \
          <span class=\"badge xpass\">{} known failure(s) now passing</span> <span class=\"muted\">of {} case(s)</span></p>",
-        count(Status::Passed),
-        count(Status::Failed),
-        count(Status::Skipped),
-        count(Status::ExpectedFailure),
-        count(Status::UnexpectedPass),
-        results.len()
+        summary.passed,
+        summary.failed,
+        summary.skipped,
+        summary.expected_failures,
+        summary.unexpected_passes,
+        summary.total
     );
     html.push_str("<dl class=\"facts\">");
     let _ = write!(

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::candidate_matrix::{self, ScenarioMatrix};
 use super::{Reporter, RunEvent};
-use crate::outcome::{CaseResult, Status};
+use crate::outcome::{CaseResult, RunSummary};
 use crate::sdp::compare::{self, ScenarioComparison};
 
 /// Writes `report.json` into the run folder when the run finishes.
@@ -20,11 +20,8 @@ pub struct JsonReport {
 struct Document<'a> {
     run_id: &'a str,
     tool_version: &'static str,
-    passed: usize,
-    failed: usize,
-    skipped: usize,
-    expected_failures: usize,
-    unexpected_passes: usize,
+    #[serde(flatten)]
+    summary: RunSummary,
     webrtc_rs_version: &'static str,
     cases: &'a [CaseResult],
     /// Per scenario, each peer kind's offer and answer features side by side.
@@ -51,16 +48,11 @@ impl Reporter for JsonReport {
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
         match event {
             RunEvent::Started { run_id, .. } => self.run_id = run_id.to_string(),
-            RunEvent::Finished { results } => {
-                let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+            RunEvent::Finished { results, summary } => {
                 let document = Document {
                     run_id: &self.run_id,
                     tool_version: env!("CARGO_PKG_VERSION"),
-                    passed: count(Status::Passed),
-                    failed: count(Status::Failed),
-                    skipped: count(Status::Skipped),
-                    expected_failures: count(Status::ExpectedFailure),
-                    unexpected_passes: count(Status::UnexpectedPass),
+                    summary: **summary,
                     webrtc_rs_version: crate::WEBRTC_RS_VERSION,
                     cases: results,
                     sdp_comparison: compare::compare(&compare::from_results(results)),
@@ -79,6 +71,7 @@ impl Reporter for JsonReport {
 mod tests {
     use super::*;
     use crate::observe::SelectedPair;
+    use crate::outcome::Status;
     use crate::report::test_fixtures::{case, end};
     use crate::scenario::PeerKind;
 
@@ -93,7 +86,10 @@ mod tests {
         });
         let mut report = JsonReport::new(path.clone());
         report
-            .on_event(&RunEvent::Finished { results: &[r] })
+            .on_event(&RunEvent::Finished {
+                results: std::slice::from_ref(&r),
+                summary: &RunSummary::of([&r]),
+            })
             .unwrap();
         let written: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -5,7 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::{Reporter, RunEvent, escape};
-use crate::outcome::{CaseResult, Status};
+use crate::outcome::{CaseResult, RunSummary, Status};
 
 /// Writes `junit.xml` into the run folder when the run finishes.
 pub struct JunitReport {
@@ -25,7 +25,7 @@ impl Reporter for JunitReport {
     }
 
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
-        if let RunEvent::Finished { results } = event {
+        if let RunEvent::Finished { results, .. } = event {
             std::fs::write(&self.path, render(results))?;
         }
         Ok(())
@@ -45,15 +45,15 @@ pub fn render(results: &[CaseResult]) -> String {
     );
     for scenario in scenarios {
         let cases: Vec<&CaseResult> = results.iter().filter(|r| r.scenario == scenario).collect();
-        let count = |s: &[Status]| cases.iter().filter(|r| s.contains(&r.status)).count();
+        let summary = RunSummary::of(cases.iter().copied());
         let seconds: f64 = cases.iter().map(|r| r.duration_ms).sum::<f64>() / 1000.0;
         let _ = writeln!(
             xml,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{seconds:.3}\">",
             escape(scenario),
             cases.len(),
-            count(&[Status::Failed, Status::UnexpectedPass]),
-            count(&[Status::Skipped, Status::ExpectedFailure]),
+            summary.junit_failures(),
+            summary.junit_skipped(),
         );
         for case in cases {
             let _ = write!(

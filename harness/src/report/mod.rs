@@ -16,7 +16,7 @@ pub use json::JsonReport;
 pub use junit::JunitReport;
 pub use terminal::TerminalReport;
 
-use crate::outcome::CaseResult;
+use crate::outcome::{CaseResult, RunSummary};
 use crate::plan::Case;
 
 /// What happens during a run, in order.
@@ -45,6 +45,8 @@ pub enum RunEvent<'a> {
     Finished {
         /// All results, in run order.
         results: &'a [CaseResult],
+        /// Their counts.
+        summary: &'a RunSummary,
     },
 }
 

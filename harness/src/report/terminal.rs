@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use super::candidate_matrix::{self, MatrixRow};
 use super::{Reporter, RunEvent};
-use crate::outcome::{CaseResult, Sides, Status};
+use crate::outcome::{CaseResult, RunSummary, Sides};
 
 /// Prints progress to stderr and the final table to stdout.
 #[derive(Default)]
@@ -51,7 +51,7 @@ impl Reporter for TerminalReport {
                         .unwrap_or_default()
                 );
             }
-            RunEvent::Finished { results } => {
+            RunEvent::Finished { results, .. } => {
                 let mut out = io::stdout().lock();
                 out.write_all(table(results).as_bytes())?;
                 if let Some(matrix) = candidate_table(results) {
@@ -96,17 +96,12 @@ pub fn table(results: &[CaseResult]) -> String {
         ]
     });
     let mut text = aligned(std::iter::once(header.map(String::from)).chain(rows));
-    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    let summary = RunSummary::of(results);
     text.push_str(&format!(
         "\n{} passed, {} failed, {} skipped\n",
-        count(Status::Passed),
-        count(Status::Failed),
-        count(Status::Skipped)
+        summary.passed, summary.failed, summary.skipped
     ));
-    let (expected, unexpected) = (
-        count(Status::ExpectedFailure),
-        count(Status::UnexpectedPass),
-    );
+    let (expected, unexpected) = (summary.expected_failures, summary.unexpected_passes);
     if expected + unexpected > 0 {
         text.push_str(&format!(
             "{expected} known failure(s) failed as expected, {unexpected} known failure(s) now pass\n"
@@ -235,6 +230,7 @@ pub fn pending_snapshots(results: &[CaseResult]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::observe::SelectedPair;
+    use crate::outcome::Status;
     use crate::report::test_fixtures::{candidate, case, end, network};
     use crate::scenario::{CandidateType, NatType, PeerKind};
 

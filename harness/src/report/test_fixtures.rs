@@ -35,6 +35,7 @@ pub(crate) fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> Cas
         errors: Sides::default(),
         signaling: Vec::new(),
         lint: Vec::new(),
+        problems: Vec::new(),
         ice_servers: Vec::new(),
         network: None,
     }

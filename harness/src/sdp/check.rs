@@ -16,7 +16,7 @@ use super::SdpError;
 use super::normalize::normalize;
 use super::snapshot::{Side, SnapshotId, SnapshotMode, SnapshotOutcome, SnapshotStore};
 use crate::observe::Description;
-use crate::outcome::{Sides, Status};
+use crate::outcome::Sides;
 use crate::plan::Case;
 use crate::scenario::PeerKind;
 
@@ -285,23 +285,6 @@ pub fn check_case(
     checks
 }
 
-/// A case's verdict with its snapshot checks applied: a check that did not pass fails the case
-/// (also a known failure: those are about connecting, and an SDP change is news), its lines added
-/// to the failure.
-pub fn apply(
-    checks: &[SnapshotCheck],
-    status: Status,
-    failure: Option<String>,
-) -> (Status, Option<String>) {
-    let problems: Vec<String> = checks.iter().flat_map(SnapshotCheck::problems).collect();
-    if problems.is_empty() {
-        return (status, failure);
-    }
-    let mut lines: Vec<String> = failure.into_iter().collect();
-    lines.extend(problems);
-    (Status::Failed, Some(lines.join("; ")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,15 +331,12 @@ mod tests {
             ),
             error: None,
         };
-        let (status, failure) = apply(
-            std::slice::from_ref(&check),
-            Status::ExpectedFailure,
-            Some("known failure (x): y".into()),
-        );
-        assert_eq!(status, Status::Failed);
-        let failure = failure.unwrap();
+        // (A changed description fails even a known failure: `decide` tests that.)
+        let failure = check.problems().join("; ");
         assert!(
-            failure.starts_with("known failure (x): y; SDP changed: chromium offer, m=application: sctp max-message-size 262144 → 65536; "),
+            failure.starts_with(
+                "SDP changed: chromium offer, m=application: sctp max-message-size 262144 → 65536; "
+            ),
             "{failure}"
         );
         assert!(
@@ -390,9 +370,6 @@ mod tests {
             outcome: CheckOutcome::Matched,
             ..check
         };
-        assert_eq!(
-            apply(&[matched], Status::Passed, None),
-            (Status::Passed, None)
-        );
+        assert_eq!(matched.problems(), Vec::<String>::new());
     }
 }

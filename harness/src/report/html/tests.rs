@@ -385,7 +385,10 @@ fn report_is_written_on_finish_and_is_deterministic() {
         .unwrap();
     assert!(!path.exists());
     report
-        .on_event(&RunEvent::Finished { results: &results })
+        .on_event(&RunEvent::Finished {
+            results: &results,
+            summary: &crate::outcome::RunSummary::of(&results),
+        })
         .unwrap();
     let written = std::fs::read_to_string(&path).unwrap();
     assert!(written.starts_with("<!DOCTYPE html>"));
