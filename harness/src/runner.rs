@@ -344,11 +344,35 @@ impl Environment {
 
     /// Plays one case, inside `network` when given.
     async fn play(&self, case: &Case, room: &str, network: Option<&CaseNetwork>) -> Evidence {
-        let started_at_ms = epoch_ms();
-        let mut peers = Sides {
+        let peers = Sides {
             offerer: self.make_peer(case.offerer, Role::Offerer, case, network),
             answerer: self.make_peer(case.answerer, Role::Answerer, case, network),
         };
+        self.play_peers(case, room, network, peers).await
+    }
+
+    /// Plays one case on the host network with the given peers instead of the ones its kinds
+    /// make — scripted peers (`peer::scripted`) test the runner, verdicts and reports without
+    /// browsers — and judges it.
+    pub async fn run_case_with(
+        &self,
+        case: &Case,
+        room: &str,
+        peers: Sides<Box<dyn Peer>>,
+    ) -> CaseResult {
+        let played = self.play_peers(case, room, None, peers).await;
+        judge(case, played, self.snapshots.as_ref(), None)
+    }
+
+    /// Plays one case with `peers`, inside `network` when given.
+    async fn play_peers(
+        &self,
+        case: &Case,
+        room: &str,
+        network: Option<&CaseNetwork>,
+        mut peers: Sides<Box<dyn Peer>>,
+    ) -> Evidence {
+        let started_at_ms = epoch_ms();
         let mut problems: Vec<Problem> = Vec::new();
         let ice_servers = network.map_or(&self.ice_servers, CaseNetwork::ice_servers);
         let ice = ice_servers

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod in_namespace;
 pub mod native;
+pub mod scripted;
 mod shared_browser;
 pub mod standalone;
 mod webdriver;
