@@ -10,12 +10,14 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
@@ -76,13 +78,17 @@ pub struct TraceEntry {
     pub message: serde_json::Value,
 }
 
-type Members = HashMap<u64, mpsc::UnboundedSender<Message>>;
+/// What goes out to one member, each message with the moment it is due.
+type Outbox = mpsc::UnboundedSender<(Instant, Message)>;
+type Members = HashMap<u64, Outbox>;
 
 #[derive(Default)]
 struct State {
     rooms: Mutex<HashMap<String, Members>>,
     trace: Mutex<Vec<TraceEntry>>,
     next_connection: Mutex<u64>,
+    /// Rooms whose messages are held this long before delivery.
+    delays: Mutex<HashMap<String, Duration>>,
 }
 
 /// A running relay. Dropping it stops it.
@@ -123,6 +129,16 @@ impl Relay {
     pub fn trace(&self, room: &str) -> Vec<TraceEntry> {
         let trace = self.state.trace.lock().unwrap();
         trace.iter().filter(|e| e.room == room).cloned().collect()
+    }
+
+    /// Holds every message forwarded in `room` for `delay` before delivering it (in order): a slow
+    /// signaling server, which makes offers from both sides cross (glare) reliably.
+    pub fn set_delay(&self, room: &str, delay: Duration) {
+        self.state
+            .delays
+            .lock()
+            .unwrap()
+            .insert(room.to_string(), delay);
     }
 
     /// How many clients are in `room` now.
@@ -194,7 +210,9 @@ async fn serve_client(
     let ws =
         tokio_tungstenite::accept_hdr_async_with_config(stream, read_room, Some(ws_config)).await?;
     let (mut sink, mut frames) = ws.split();
-    let (outbox, mut outbox_rx) = mpsc::unbounded_channel::<Message>();
+    let (outbox, mut outbox_rx) = mpsc::unbounded_channel::<(Instant, Message)>();
+    // The next message out, once it is due; frames keep being read meanwhile.
+    let mut next: Option<(Instant, Message)> = None;
     state
         .rooms
         .lock()
@@ -207,7 +225,9 @@ async fn serve_client(
     let result = loop {
         tokio::select! {
             _ = shutdown.changed() => break Ok(()),
-            Some(out) = outbox_rx.recv() => {
+            Some(out) = outbox_rx.recv(), if next.is_none() => next = Some(out),
+            _ = tokio::time::sleep_until(next.as_ref().map_or_else(Instant::now, |(due, _)| *due)), if next.is_some() => {
+                let (_, out) = next.take().expect("guarded");
                 if let Err(e) = sink.send(out).await {
                     break Err(e);
                 }
@@ -267,11 +287,19 @@ fn forward(
     message: serde_json::Value,
     config: &RelayConfig,
 ) {
+    let delay = state
+        .delays
+        .lock()
+        .unwrap()
+        .get(room)
+        .copied()
+        .unwrap_or_default();
+    let due = Instant::now() + delay;
     // Record and forward under one lock so the trace order is the delivery order.
     let rooms = state.rooms.lock().unwrap();
     let mut delivered_to = 0;
     for (member, outbox) in rooms.get(room).into_iter().flatten() {
-        if *member != connection && outbox.send(Message::text(text)).is_ok() {
+        if *member != connection && outbox.send((due, Message::text(text))).is_ok() {
             delivered_to += 1;
         }
     }
@@ -294,16 +322,10 @@ fn forward(
     state.trace.lock().unwrap().push(entry);
 }
 
-fn reject(
-    outbox: &mpsc::UnboundedSender<Message>,
-    connection: u64,
-    room: &str,
-    reason: &str,
-    config: &RelayConfig,
-) {
+fn reject(outbox: &Outbox, connection: u64, room: &str, reason: &str, config: &RelayConfig) {
     config.log(format_args!(
         "rejected a frame from connection {connection} in '{room}': {reason}"
     ));
     let error = serde_json::json!({ "type": "error", "error": reason });
-    let _ = outbox.send(Message::text(error.to_string()));
+    let _ = outbox.send((Instant::now(), Message::text(error.to_string())));
 }

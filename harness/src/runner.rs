@@ -373,6 +373,10 @@ impl Environment {
         mut peers: Sides<Box<dyn Peer>>,
     ) -> Evidence {
         let started_at_ms = epoch_ms();
+        if case.scenario.signaling_delay_ms > 0 {
+            let delay = Duration::from_millis(case.scenario.signaling_delay_ms.into());
+            self.relay.set_delay(room, delay);
+        }
         let mut problems: Vec<Problem> = Vec::new();
         let ice_servers = network.map_or(&self.ice_servers, CaseNetwork::ice_servers);
         let ice = ice_servers
@@ -597,6 +601,13 @@ fn judge(
             verdict::unmet(&case.scenario.expect, &sides)
                 .into_iter()
                 .map(|text| Problem::new(ProblemKind::Expectation, text)),
+        );
+    }
+    if check_expectations && case.scenario.expect.offers_cross {
+        problems.extend(
+            verdict::offers_crossed(&signaling)
+                .err()
+                .map(|why| Problem::new(ProblemKind::Expectation, why)),
         );
     }
     let lint = crate::lint::lint(&signaling);

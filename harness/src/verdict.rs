@@ -189,6 +189,33 @@ fn check_steps(side: &SideView<'_>, failures: &mut Vec<String>) {
     }
 }
 
+/// Whether the relay trace shows glare: an offer from each side, the later one sent before the
+/// earlier was answered. `Err` says what the trace showed instead.
+pub fn offers_crossed(trace: &[crate::relay::TraceEntry]) -> Result<(), String> {
+    let mut outstanding: Option<&str> = None;
+    let mut order = Vec::new();
+    for entry in trace
+        .iter()
+        .filter(|e| e.kind == "offer" || e.kind == "answer")
+    {
+        let sender = entry.sender.as_deref().unwrap_or("?");
+        order.push(format!("{} from {sender}", entry.kind));
+        match (entry.kind.as_str(), outstanding) {
+            ("offer", Some(first)) if first != sender => return Ok(()),
+            ("offer", _) => outstanding = Some(sender),
+            _ => outstanding = None,
+        }
+    }
+    Err(format!(
+        "the offers never crossed (no glare): the relay saw {}",
+        if order.is_empty() {
+            "no offer".to_string()
+        } else {
+            order.join(", ")
+        }
+    ))
+}
+
 /// Every local description kept the first one's ICE credentials: no restart.
 fn check_same_ice_credentials(side: &SideView<'_>, failures: &mut Vec<String>) {
     let ufrags: Vec<&str> = side

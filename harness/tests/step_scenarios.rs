@@ -164,10 +164,35 @@ async fn vanilla_ice_sends_no_candidate_messages_and_still_connects() {
 async fn glare_is_resolved_by_perfect_negotiation() {
     for r in play("glare-perfect-negotiation").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
-        // Both sides offered in the `both` step (or the polite side's offer was overtaken and
-        // never made); either way the call survived it and echoes.
+        // Both sides offered in the `both` step, the offers crossed (the verdict checks it), and
+        // the call survived it and echoes.
+        assert!(
+            r.signaling.iter().filter(|e| e.kind == "offer").any(|e| e
+                .sender
+                .as_deref()
+                .is_some_and(|s| s.starts_with("answerer"))),
+            "{}: the answerer never offered",
+            r.pairing
+        );
         assert_eq!(final_state(&r.connection_states.offerer), "connected");
         assert_eq!(r.channels.offerer[0].echoes_matched, 1, "{}", r.pairing);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn glare_without_perfect_negotiation_shows_what_each_stack_does() {
+    for r in play("glare-no-perfect-negotiation").await {
+        if (r.offerer, r.answerer) == (Native, Native) {
+            // Neither side rolls back: both wait in have-local-offer (a known failure).
+            assert_eq!(r.status, Status::ExpectedFailure, "{:?}", r.failure);
+            assert!(
+                r.errors.offerer[0].contains("from have-local-offer applying false offer"),
+                "{:?}",
+                r.errors
+            );
+            continue;
+        }
+        assert_eq!(r.status, Status::Passed, "{}: {:?}", r.pairing, r.failure);
     }
 }
 

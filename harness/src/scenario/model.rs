@@ -58,6 +58,10 @@ pub struct Scenario {
     /// Both peers follow the W3C "perfect negotiation" pattern (the answerer is polite).
     #[serde(default)]
     pub perfect_negotiation: bool,
+    /// The relay holds every message this long before delivering it (a slow signaling server;
+    /// with a `negotiate` step by `both`, it makes the two offers cross every time).
+    #[serde(default)]
+    pub signaling_delay_ms: u32,
     /// What must be observed for the case to pass.
     #[serde(default)]
     pub expect: Expectations,
@@ -595,6 +599,10 @@ pub struct Expectations {
     /// What signaling-lint findings do: `warn` (reported) or `strict` (each fails the case).
     #[serde(default)]
     pub signaling_lint: LintLevel,
+    /// The relay trace shows glare: an offer from each side, the second sent before the first was
+    /// answered.
+    #[serde(default)]
+    pub offers_cross: bool,
     /// Every description each side sets keeps the ICE credentials of its first (`a=ice-ufrag`):
     /// a renegotiation must not restart ICE.
     #[serde(default)]
@@ -621,6 +629,7 @@ impl Default for Expectations {
             connects: true,
             srflx_is_nat_address: false,
             same_ice_credentials: false,
+            offers_cross: false,
             signaling_lint: LintLevel::Warn,
             offerer: None,
             answerer: None,
