@@ -7,6 +7,14 @@ use super::escape;
 use crate::sdp::compare::ScenarioComparison;
 
 /// The comparison as a folded section, its summary counting the features that differ.
+/// `offers`, `answers #2`: the descriptions of one kind (and round) across peer kinds.
+fn plural(description: &str) -> String {
+    match description.split_once(' ') {
+        Some((kind, round)) => format!("{kind}s {round}"),
+        None => format!("{description}s"),
+    }
+}
+
 pub(super) fn render(comparison: &ScenarioComparison) -> String {
     if comparison.comparisons.is_empty() && comparison.errors.is_empty() {
         return String::new();
@@ -16,7 +24,7 @@ pub(super) fn render(comparison: &ScenarioComparison) -> String {
         .iter()
         .map(|c| {
             let rows = c.table.lines().filter(|l| l.starts_with('*')).count();
-            format!("{rows} in {}s", c.description)
+            format!("{rows} in {}", plural(&c.description))
         })
         .collect();
     let mut html = format!(
@@ -27,8 +35,8 @@ pub(super) fn render(comparison: &ScenarioComparison) -> String {
     for c in &comparison.comparisons {
         let _ = write!(
             html,
-            "<h5>{}s</h5>\n<pre class=\"sdp-table\">",
-            escape(&c.description)
+            "<h5>{}</h5>\n<pre class=\"sdp-table\">",
+            escape(&plural(&c.description))
         );
         for line in c.table.lines() {
             if line.starts_with('*') {

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use super::{escape, ladder};
-use crate::observe::Transition;
+use crate::observe::{StepLog, Transition};
 use crate::outcome::{CaseResult, Sides};
 
 const WIDTH: f64 = 1100.0;
@@ -30,7 +30,18 @@ pub(super) fn render(r: &CaseResult) -> String {
         ("peer connection state", &r.connection_states),
         ("ICE gathering state", &r.gathering_states),
     ];
-    let Some(axis) = Axis::new(focus_times(&groups.map(|(_, sides)| sides))) else {
+    let mut times = focus_times(&groups.map(|(_, sides)| sides));
+    // Steps that end after the states settle (a renegotiation, a hang-up) widen the axis to them.
+    if let Some(first) = times.iter().copied().reduce(f64::min) {
+        times.extend(
+            [&r.steps.offerer, &r.steps.answerer]
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.ended_at_ms)
+                .filter(|&t| t > first),
+        );
+    }
+    let Some(axis) = Axis::new(times) else {
         return "<p class=\"muted\">No state changes were observed.</p>\n".to_string();
     };
 
@@ -47,6 +58,23 @@ pub(super) fn render(r: &CaseResult) -> String {
         );
         y += GROUP_TITLE_H;
         for (name, list) in side_bands(r, sides) {
+            let band = Band::layout(&axis, list);
+            body.push_str(&band.draw(&name, y));
+            y += band.height() + BAND_GAP;
+        }
+        y += 4.0;
+    }
+    // The plan's steps, as each side went through them, on the same axis.
+    if !(r.steps.offerer.is_empty() && r.steps.answerer.is_empty()) {
+        let steps = r.steps.map(|list| step_transitions(list));
+        let _ = write!(
+            body,
+            "<text x=\"4\" y=\"{:.1}\" font-weight=\"bold\" font-family=\"system-ui,sans-serif\" \
+             font-size=\"12\">steps</text>",
+            y + 13.0
+        );
+        y += GROUP_TITLE_H;
+        for (name, list) in side_bands(r, &steps) {
             let band = Band::layout(&axis, list);
             body.push_str(&band.draw(&name, y));
             y += band.height() + BAND_GAP;
@@ -147,6 +175,32 @@ fn signaling_row(r: &CaseResult, axis: &Axis, y: f64) -> (String, Vec<(f64, &'st
         );
     }
     (svg, marks, y + 8.0 + rows * LANE_H + 4.0)
+}
+
+/// A side's steps as a band: `3. send` from when the step began, and at the end `done` (or
+/// `failed`, or `waiting` if the case ended first).
+fn step_transitions(steps: &[StepLog]) -> Vec<Transition> {
+    let mut list: Vec<Transition> = steps
+        .iter()
+        .map(|s| Transition {
+            state: format!("{}. {}", s.index + 1, s.kind),
+            at_ms: s.started_at_ms,
+        })
+        .collect();
+    if let Some(last) = steps.last() {
+        let end = match (&last.error, last.ended_at_ms) {
+            (Some(_), Some(at)) => Some(("failed", at)),
+            (None, Some(at)) => Some(("done", at)),
+            (_, None) => None,
+        };
+        if let Some((state, at_ms)) = end {
+            list.push(Transition {
+                state: state.into(),
+                at_ms,
+            });
+        }
+    }
+    list
 }
 
 /// The two bands of one state machine: `offerer (native)` and `answerer (chromium)`.
@@ -398,7 +452,7 @@ fn state_color(state: &str) -> &'static str {
         "new" => "#e6eaef",
         "checking" | "connecting" | "gathering" => "#ffe08a",
         "connected" => "#9be9a8",
-        "completed" | "complete" => "#4ac26b",
+        "completed" | "complete" | "done" => "#4ac26b",
         "disconnected" => "#ffb77c",
         "failed" => "#ff8182",
         "closed" => "#afb8c1",
