@@ -14,22 +14,50 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::outcome::{CaseResult, Phases, Status};
+use crate::outcome::{CaseResult, Phases};
 use crate::plan::{self, Case};
 use crate::runner::{self, Environment, RunSettings, SetupError};
 use crate::scenario::{self, NativeProfile, PeerKind};
 
-/// The bench scenario: a data channel over host candidates, echoed.
+/// The bench scenario: a data channel over host candidates, echoed (the first connection); then
+/// a renegotiation round, and an ICE restart followed by another echo.
 const BENCH_SCENARIO: &str = r#"
 name = "bench"
-description = "Data channel over host candidates; one echo."
-[data_channel]
+description = "Data channel over host candidates, one echo; a renegotiation; an ICE restart and an echo."
+time_limit_secs = 30
+[[steps]]
+do = "open_channel"
 label = "bench"
+[[steps]]
+do = "negotiate"
+[[steps]]
+do = "send"
+channel = "bench"
+[[steps]]
+do = "expect_echo"
+channel = "bench"
+[[steps]]
+do = "negotiate"
+[[steps]]
+do = "restart_ice"
+[[steps]]
+do = "send"
+channel = "bench"
+text = "after the restart"
+[[steps]]
+do = "expect_echo"
+channel = "bench"
 [expect]
 ice_states = ["new", "checking", "connected"]
 connection_state = "connected"
 echo = true
 "#;
+
+/// The second `negotiate` step of the bench scenario: the renegotiation round.
+const RENEGOTIATE_STEP: usize = 4;
+/// The `restart_ice` step, and the `expect_echo` after it.
+const RESTART_STEP: usize = 5;
+const ECHO_AFTER_RESTART_STEP: usize = 7;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -62,12 +90,18 @@ pub struct BenchRow {
     pub pairing: String,
     /// The native profile, where a native peer took part.
     pub profile: Option<NativeProfile>,
-    /// How many iterations passed (only they are counted) and how many ran.
+    /// How many iterations played every step on both sides (only they are counted; an ICE
+    /// restart that a verdict faults, such as webrtc-rs not gathering anew, still has its time).
     pub passed: usize,
     /// Iterations run.
     pub ran: usize,
     /// Median of each phase (ms since the case started).
     pub median: Phases,
+    /// Median of a renegotiation round: offer created → both sides stable again.
+    pub renegotiation_ms: Option<f64>,
+    /// Median of an ICE restart: restart called → new credentials in use on both sides and an
+    /// echo through the connection.
+    pub ice_restart_ms: Option<f64>,
 }
 
 impl BenchRow {
@@ -105,7 +139,7 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         .run_cases("bench-cold", &cases, run_settings.jobs, &mut [])
         .await;
     let cold_matrix_ms = cold_started.elapsed().as_secs_f64() * 1000.0;
-    let cold_passed = cold.iter().filter(|r| r.status == Status::Passed).count();
+    let cold_passed = cold.iter().filter(|r| every_step_done(r)).count();
     let startups = environment
         .browser_startups()
         .into_iter()
@@ -144,19 +178,43 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
     })
 }
 
+/// Both sides played every step of the bench scenario, none failed.
+fn every_step_done(r: &CaseResult) -> bool {
+    [&r.steps.offerer, &r.steps.answerer].iter().all(|steps| {
+        steps.len() > ECHO_AFTER_RESTART_STEP
+            && steps
+                .iter()
+                .all(|s| s.error.is_none() && s.ended_at_ms.is_some())
+    })
+}
+
+/// The renegotiation round of one iteration: the offerer begins step `RENEGOTIATE_STEP` (and
+/// creates its offer) → the later of the two sides is stable again.
+fn renegotiation_ms(r: &CaseResult) -> Option<f64> {
+    let offerer = r.steps.offerer.get(RENEGOTIATE_STEP)?;
+    let answerer = r.steps.answerer.get(RENEGOTIATE_STEP)?;
+    Some(offerer.ended_at_ms?.max(answerer.ended_at_ms?) - offerer.started_at_ms)
+}
+
+/// The ICE restart of one iteration: the offerer calls restartIce → its echo after the restart
+/// came back.
+fn ice_restart_ms(r: &CaseResult) -> Option<f64> {
+    let restart = r.steps.offerer.get(RESTART_STEP)?;
+    let echoed = r.steps.offerer.get(ECHO_AFTER_RESTART_STEP)?;
+    Some(echoed.ended_at_ms? - restart.started_at_ms)
+}
+
 fn row(case: &Case, profile: Option<NativeProfile>, results: &[CaseResult]) -> BenchRow {
-    let passed: Vec<&Phases> = results
-        .iter()
-        .filter(|r| r.status == Status::Passed)
-        .map(|r| &r.phases)
-        .collect();
+    let done: Vec<&CaseResult> = results.iter().filter(|r| every_step_done(r)).collect();
     let median_of =
-        |pick: fn(&Phases) -> Option<f64>| median(passed.iter().filter_map(|p| pick(p)));
+        |pick: fn(&Phases) -> Option<f64>| median(done.iter().filter_map(|r| pick(&r.phases)));
     BenchRow {
         pairing: case.pairing(),
         profile,
-        passed: passed.len(),
+        passed: done.len(),
         ran: results.len(),
+        renegotiation_ms: median(done.iter().filter_map(|r| renegotiation_ms(r))),
+        ice_restart_ms: median(done.iter().filter_map(|r| ice_restart_ms(r))),
         median: Phases {
             peers_started_ms: median_of(|p| p.peers_started_ms),
             offer_created_ms: median_of(|p| p.offer_created_ms),
@@ -266,6 +324,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
+    text.push_str(&after_first_connection(report));
     match baseline {
         Some(b) => text.push_str(&format!(
             "\nbaseline: native→native, default profile, offer→echo {b:.1} ms (same run)\n"
@@ -277,6 +336,56 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
     text.push_str(
         "start: both peers ready (window, page, room); signal: → offer created; ice: → both ICE connected;\n\
          dtls: → both connected; sctp+open: → data channel open on both sides; echo: → probe back\n",
+    );
+    text
+}
+
+/// The second table: a renegotiation round and an ICE restart per pairing, each with its ratio
+/// against native→native with the default profile in the same run.
+fn after_first_connection(report: &BenchReport) -> String {
+    let base = report
+        .rows
+        .iter()
+        .find(|r| r.pairing == "native→native" && r.profile == Some(NativeProfile::Default));
+    let cell = |value: Option<f64>, baseline: Option<f64>| match (value, baseline) {
+        (Some(v), Some(b)) if b > 0.0 => format!("{v:.1} ({:.2}×)", v / b),
+        (Some(v), _) => format!("{v:.1}"),
+        (None, _) => "-".into(),
+    };
+    let mut rows: Vec<[String; 5]> = vec![[
+        "pairing".into(),
+        "profile".into(),
+        "ok".into(),
+        "renegotiate".into(),
+        "ice restart→echo".into(),
+    ]];
+    for r in &report.rows {
+        rows.push([
+            r.pairing.clone(),
+            r.profile.map_or("-", NativeProfile::as_str).to_string(),
+            format!("{}/{}", r.passed, r.ran),
+            cell(r.renegotiation_ms, base.and_then(|b| b.renegotiation_ms)),
+            cell(r.ice_restart_ms, base.and_then(|b| b.ice_restart_ms)),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::from(
+        "\nafter the first connection, medians in ms (× native→native default, same run):\n",
+    );
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text.push_str(
+        "renegotiate: offer created → both sides stable; ice restart→echo: restartIce called → new \
+         credentials in use on both sides and an echo back\n",
     );
     text
 }
@@ -313,6 +422,8 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     median: phases(20.0, 220.0),
+                    renegotiation_ms: Some(40.0),
+                    ice_restart_ms: Some(300.0),
                 },
                 BenchRow {
                     pairing: "native→native".into(),
@@ -320,6 +431,8 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     median: phases(20.0, 70.0),
+                    renegotiation_ms: Some(10.0),
+                    ice_restart_ms: None,
                 },
             ],
         };
@@ -338,5 +451,12 @@ mod tests {
             "{fast}"
         );
         assert!(text.contains("offer→echo 200.0 ms"), "{text}");
+        let fast = text
+            .lines()
+            .filter(|l| l.contains(" fast "))
+            .nth(1)
+            .unwrap();
+        assert!(fast.contains("10.0 (0.25×)"), "{fast}");
+        assert!(fast.trim_end().ends_with('-'), "{fast}");
     }
 }

@@ -281,6 +281,18 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
         text.contains("baseline: native→native, default profile"),
         "{text}"
     );
+    // After the first connection: a renegotiation round and an ICE restart, with their ratios.
+    let after: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("after the first connection"))
+        .filter(|l| l.starts_with("native→native"))
+        .collect();
+    assert_eq!(after.len(), 2, "{text}");
+    let default: Vec<&str> = after[0].split_whitespace().collect();
+    assert_eq!(default[1..3], ["default", "3/3"], "{text}");
+    assert!(default[3].parse::<f64>().unwrap() > 0.0, "{text}");
+    assert_eq!(default[4], "(1.00×)", "{text}");
+    assert_eq!(default[6], "(1.00×)", "{text}");
 }
 
 /// Starts `rtc-interop relay` on a free port; returns it and its address.
