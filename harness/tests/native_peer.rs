@@ -195,3 +195,189 @@ async fn peer_native_answer_fails_when_no_message_arrives_although_connected() {
     assert_eq!(json["connected"], true, "{json}");
     assert_eq!(json["completed"], false, "{json}");
 }
+
+/// Steps from TOML, each limited to `within` seconds.
+fn steps(toml_text: &str, within: f64) -> Vec<Step> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        steps: Vec<Step>,
+    }
+    let doc: Doc = toml::from_str(toml_text).unwrap();
+    doc.steps
+        .into_iter()
+        .map(|mut s| {
+            s.within_secs = Some(within);
+            s
+        })
+        .collect()
+}
+
+/// Plays `offerer` and `answerer` plans (which may disagree, to provoke a failure) between two
+/// native peers; returns what each observed.
+async fn play_pair(offerer: Vec<Step>, answerer: Vec<Step>) -> (Observations, Observations) {
+    let relay = relay().await;
+    let url = relay.room_url("steps");
+    let mut peers = [
+        NativePeer::new(NativeProfile::Fast),
+        NativePeer::new(NativeProfile::Fast),
+    ];
+    let [first, second] = &mut peers;
+    first
+        .start(&plan(Role::Offerer, url.clone(), offerer))
+        .await
+        .unwrap();
+    second
+        .start(&plan(Role::Answerer, url, answerer))
+        .await
+        .unwrap();
+    let offered = until_finished(first, Duration::from_secs(10)).await;
+    let answered = until_finished(second, Duration::from_secs(10)).await;
+    first.close().await;
+    second.close().await;
+    (offered, answered)
+}
+
+fn failure(obs: &Observations) -> String {
+    let step = obs
+        .failed_step()
+        .unwrap_or_else(|| panic!("no step failed: {:?}", obs.steps));
+    format!(
+        "step {} ({}, {}): {}",
+        step.index + 1,
+        step.kind,
+        step.by,
+        step.error.as_deref().unwrap()
+    )
+}
+
+const CALL: &str =
+    "[[steps]]\ndo = \"open_channel\"\nlabel = \"c\"\n[[steps]]\ndo = \"negotiate\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_names_itself_and_what_it_saw_when_it_fails() {
+    // negotiate: nobody else in the room.
+    let room = relay().await;
+    let mut alone = NativePeer::new(NativeProfile::Fast);
+    alone
+        .start(&plan(
+            Role::Offerer,
+            room.room_url("alone"),
+            steps(CALL, 0.5),
+        ))
+        .await
+        .unwrap();
+    let obs = until_finished(&mut alone, Duration::from_secs(5)).await;
+    alone.close().await;
+    assert_eq!(
+        failure(&obs),
+        "step 2 (negotiate, offerer): the other peer never said hello within 0.5 s"
+    );
+
+    // The other side's plan has a second round that this side's plan never offers.
+    let (_, answered) = play_pair(
+        steps(&format!("{CALL}[[steps]]\ndo = \"wait_for\"\nof = \"connection\"\nstate = \"connected\"\n"), 2.0),
+        steps(&format!("{CALL}[[steps]]\ndo = \"wait_for\"\nof = \"connection\"\nstate = \"connected\"\n[[steps]]\ndo = \"negotiate\"\nby = \"offerer\"\n"), 1.0),
+    )
+    .await;
+    assert!(
+        failure(&answered).starts_with(
+            "step 4 (negotiate, offerer): offer/answer round 2 never completed within 1 s (signaling `stable`, 1 rounds done)"
+        ),
+        "{}",
+        failure(&answered)
+    );
+
+    // send: a channel that can never open (relay-only ICE through a TURN server that is not
+    // there: no candidate, nothing to connect).
+    let url = room.room_url("no-ice");
+    let send = format!("{CALL}[[steps]]\ndo = \"send\"\nchannel = \"c\"\n");
+    let mut lonely = [
+        NativePeer::new(NativeProfile::Fast),
+        NativePeer::new(NativeProfile::Fast),
+    ];
+    for (peer, role) in lonely.iter_mut().zip([Role::Offerer, Role::Answerer]) {
+        let mut p = plan(role, url.clone(), steps(&send, 1.0));
+        p.ice_transport_policy = IceTransportPolicy::Relay;
+        p.ice_servers = vec![rtc_interop::net::IceServer {
+            urls: vec!["turn:127.0.0.1:9?transport=udp".into()],
+            username: "nobody".into(),
+            credential: "nothing".into(),
+        }];
+        peer.start(&p).await.unwrap();
+    }
+    let obs = until_finished(&mut lonely[0], Duration::from_secs(5)).await;
+    for peer in &mut lonely {
+        peer.close().await;
+    }
+    assert_eq!(
+        failure(&obs),
+        "step 3 (send, offerer): channel `c` never opened within 1 s (it was `connecting`)"
+    );
+
+    // expect_echo: both sides open the same negotiated channel as their own, so neither echoes.
+    let own = |by: &str| {
+        format!(
+            "[[steps]]\ndo = \"open_channel\"\nby = \"{by}\"\nlabel = \"n\"\nnegotiated = true\nid = 3\n\
+             [[steps]]\ndo = \"negotiate\"\n[[steps]]\ndo = \"send\"\nchannel = \"n\"\n\
+             [[steps]]\ndo = \"expect_echo\"\nchannel = \"n\"\n"
+        )
+    };
+    let (offered, _) = play_pair(steps(&own("offerer"), 2.0), steps(&own("answerer"), 2.0)).await;
+    assert_eq!(
+        failure(&offered),
+        "step 4 (expect_echo, offerer): 0 of 1 messages came back on `n` within 2 s"
+    );
+
+    // send with expect_error: a small message is accepted, which is the failure.
+    let refused = format!(
+        "{CALL}[[steps]]\ndo = \"send\"\nchannel = \"c\"\nsize = 10\nexpect_error = true\n"
+    );
+    let (offered, _) = play_pair(steps(&refused, 2.0), steps(&refused, 2.0)).await;
+    assert!(
+        failure(&offered).starts_with(
+            "step 3 (send, offerer): sent 10 bytes on `c` without an error, although the other side advertises max-message-size"
+        ),
+        "{}",
+        failure(&offered)
+    );
+
+    // close_channel / hang_up / wait_for: the other side never does its part.
+    let mine = |tail: &str| {
+        format!(
+            "{CALL}[[steps]]\ndo = \"wait_for\"\nby = \"both\"\nof = \"connection\"\nstate = \"connected\"\n{tail}"
+        )
+    };
+    let (_, answered) = play_pair(
+        steps(&mine(""), 2.0),
+        steps(
+            &mine("[[steps]]\ndo = \"close_channel\"\nchannel = \"c\"\n"),
+            1.0,
+        ),
+    )
+    .await;
+    assert_eq!(
+        failure(&answered),
+        "step 4 (close_channel, offerer): channel `c` never closed within 1 s"
+    );
+    let (_, answered) = play_pair(
+        steps(&mine(""), 2.0),
+        steps(&mine("[[steps]]\ndo = \"hang_up\"\n"), 1.0),
+    )
+    .await;
+    assert_eq!(
+        failure(&answered),
+        "step 4 (hang_up, offerer): no `bye` arrived within 1 s (connection `connected`)"
+    );
+    let (offered, _) = play_pair(
+        steps(
+            &mine("[[steps]]\ndo = \"wait_for\"\nof = \"gathering\"\nstate = \"new\"\n"),
+            1.0,
+        ),
+        steps(&mine(""), 2.0),
+    )
+    .await;
+    assert_eq!(
+        failure(&offered),
+        "step 4 (wait_for, offerer): gathering never became `new` within 1 s; last saw `complete`"
+    );
+}
