@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::escape;
-use crate::observe::parse_candidate;
+use crate::observe::{StepLog, parse_candidate};
 use crate::outcome::CaseResult;
 use crate::relay::TraceEntry;
 
@@ -113,7 +113,27 @@ pub(super) fn render(r: &CaseResult) -> String {
         return "<p class=\"muted\">The relay recorded no messages.</p>\n".to_string();
     }
     let sides = senders(&r.signaling);
-    let bottom = FIRST_ROW + ROW_H * r.signaling.len() as f64 + 8.0;
+    // Messages and the steps each side acted in, in the order they happened.
+    let mut rows: Vec<(f64, Row<'_>)> = r
+        .signaling
+        .iter()
+        .zip(sides)
+        .enumerate()
+        .map(|(index, (entry, side))| (entry.at_ms, Row::Message(index, entry, side)))
+        .collect();
+    for (side, steps) in [
+        (Side::Offerer, &r.steps.offerer),
+        (Side::Answerer, &r.steps.answerer),
+    ] {
+        rows.extend(
+            steps
+                .iter()
+                .filter(|s| s.acted || s.error.is_some())
+                .map(|s| (s.started_at_ms, Row::Step(side, s))),
+        );
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let bottom = FIRST_ROW + ROW_H * rows.len() as f64 + 8.0;
     let mut svg = format!(
         "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{bottom:.0}\" \
          viewBox=\"0 0 {WIDTH} {bottom:.0}\" font-family=\"ui-monospace,Menlo,monospace\" font-size=\"11\">"
@@ -129,8 +149,11 @@ pub(super) fn render(r: &CaseResult) -> String {
     ] {
         svg.push_str(&lifeline(x, &name, ink, bottom));
     }
-    for (index, (entry, side)) in r.signaling.iter().zip(sides).enumerate() {
-        svg.push_str(&arrow(index, entry, side));
+    for (row, (_, item)) in rows.iter().enumerate() {
+        svg.push_str(&match item {
+            Row::Message(index, entry, side) => arrow(row, *index, entry, *side),
+            Row::Step(side, step) => step_mark(row, *side, step),
+        });
     }
     svg.push_str("</svg>\n");
     svg
@@ -149,10 +172,62 @@ fn lifeline(x: f64, name: &str, ink: &str, bottom: f64) -> String {
     )
 }
 
-/// Entry `index`: an arrow from its sender towards the other side, stopping at the relay when the
-/// relay had no one to deliver it to. A message from an unknown sender is a dot on the relay.
-fn arrow(index: usize, entry: &TraceEntry, side: Side) -> String {
-    let y = FIRST_ROW + ROW_H * index as f64 + ROW_H - 8.0;
+/// One row of the ladder.
+enum Row<'a> {
+    /// Trace entry `index`.
+    Message(usize, &'a TraceEntry, Side),
+    /// A step a side began (acting, or failing as the counterpart).
+    Step(Side, &'a StepLog),
+}
+
+/// A step on its side's lifeline at row `row`: a marker, and its number, kind, times and outcome.
+fn step_mark(row: usize, side: Side, step: &StepLog) -> String {
+    let y = FIRST_ROW + ROW_H * row as f64 + ROW_H - 8.0;
+    let x = match side {
+        Side::Offerer => OFFERER_X,
+        Side::Answerer => ANSWERER_X,
+        Side::Unknown => RELAY_X,
+    };
+    let outcome = match (&step.error, step.ended_at_ms) {
+        (Some(_), _) => "failed",
+        (None, Some(_)) => "done",
+        (None, None) => "still waiting",
+    };
+    let label = format!(
+        "step {} {} @ {:.1} → {} ms · {outcome}",
+        step.index + 1,
+        step.kind,
+        step.started_at_ms,
+        step.ended_at_ms
+            .map_or("…".to_string(), |t| format!("{t:.1}"))
+    );
+    // Offerer steps are labelled to the lifeline's right, answerer steps to its left.
+    let (anchor, text_x) = match side {
+        Side::Answerer => ("end", x - 10.0),
+        _ => ("start", x + 10.0),
+    };
+    let ink = if step.error.is_some() {
+        "#cf222e"
+    } else {
+        side.ink()
+    };
+    format!(
+        "<g class=\"step\"><title>{}</title><rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" \
+         fill=\"{ink}\"/><text x=\"{text_x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" fill=\"{ink}\" \
+         font-style=\"italic\">{}</text></g>",
+        escape(step.error.as_deref().unwrap_or(&label)),
+        x - 5.0,
+        y - 5.0,
+        y + 4.0,
+        escape(&label),
+    )
+}
+
+/// Entry `index` at row `row`: an arrow from its sender towards the other side, stopping at the
+/// relay when the relay had no one to deliver it to. A message from an unknown sender is a dot on
+/// the relay.
+fn arrow(row: usize, index: usize, entry: &TraceEntry, side: Side) -> String {
+    let y = FIRST_ROW + ROW_H * row as f64 + ROW_H - 8.0;
     let mut label = format!("{} @ {:.1} ms", describe(entry), entry.at_ms);
     let ink = side.ink();
     let (from, to) = match side {

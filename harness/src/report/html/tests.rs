@@ -502,3 +502,57 @@ fn candidate_types_show_nats_gathered_types_and_selected_pairs() {
     );
     assert_eq!(html.matches("network</dt>").count(), 2);
 }
+
+#[test]
+fn ladder_shows_the_steps_each_side_acted_in_between_the_messages() {
+    use crate::observe::StepLog;
+    let mut r = case(PeerKind::Native, PeerKind::Chromium, Status::Failed);
+    let step = |index: usize, kind: &str, acted: bool, at: f64, error: Option<&str>| StepLog {
+        index,
+        kind: kind.into(),
+        by: "offerer".into(),
+        acted,
+        started_at_ms: at,
+        ended_at_ms: Some(at + 1.0),
+        error: error.map(str::to_string),
+        ..Default::default()
+    };
+    r.signaling = vec![entry(
+        3.0,
+        7,
+        Some("offerer-native"),
+        json!({"type": "offer", "sdp": "v=0", "m": "offerer-native"}),
+    )];
+    r.steps.offerer = vec![step(1, "negotiate", true, 2.0, None)];
+    r.steps.answerer = vec![
+        // A counterpart that went fine is not drawn; one that failed is.
+        step(1, "negotiate", false, 2.5, None),
+        step(2, "send", false, 9.0, Some("0 of 1 messages arrived")),
+    ];
+    let html = render("run-1", &[r]);
+    let ladder = element(&html, "class=\"ladder\"", "</svg>");
+    let rows: Vec<&str> = ladder
+        .split("<g class=")
+        .skip(1)
+        .map(|g| {
+            if g.starts_with("\"step\"") {
+                "step"
+            } else {
+                "msg"
+            }
+        })
+        .collect();
+    assert_eq!(rows, ["step", "msg", "step"]);
+    assert!(
+        ladder.contains("step 2 negotiate @ 2.0 → 3.0 ms · done"),
+        "{ladder}"
+    );
+    assert!(
+        ladder.contains("step 3 send @ 9.0 → 10.0 ms · failed"),
+        "{ladder}"
+    );
+    assert!(
+        ladder.contains("<title>0 of 1 messages arrived</title>"),
+        "{ladder}"
+    );
+}
