@@ -1113,11 +1113,7 @@ impl Session {
         for index in 0..step.count.unwrap_or(1) {
             let payload = Payload::of(step, index, &self.plan.echo_message, size);
             let len = payload.bytes().len();
-            let sent = match &payload {
-                Payload::Text(text) => channel.send_text(text).await,
-                Payload::Binary(bytes) => channel.send(BytesMut::from(&bytes[..])).await,
-            };
-            match (sent, expect_error) {
+            match (send_payload(&channel, &payload).await, expect_error) {
                 (Ok(()), false) => {
                     let at = epoch_ms();
                     if let Some(handle) = self.channels.lock().unwrap().get_mut(&label) {
@@ -1238,11 +1234,7 @@ async fn pump_channel(
                     session.on_echo(&label, payload);
                     continue;
                 }
-                let sent = match &payload {
-                    Payload::Text(text) => channel.send_text(text).await,
-                    Payload::Binary(bytes) => channel.send(BytesMut::from(&bytes[..])).await,
-                };
-                match sent {
+                match send_payload(&channel, &payload).await {
                     Ok(()) => session.update_channel(&label, |log| log.messages_echoed += 1),
                     Err(e) => session
                         .state
@@ -1257,6 +1249,17 @@ async fn pump_channel(
             }
             _ => {}
         }
+    }
+}
+
+/// Sends one message as text or binary, as it is.
+async fn send_payload(
+    channel: &Arc<dyn DataChannel>,
+    payload: &Payload,
+) -> webrtc::error::Result<()> {
+    match payload {
+        Payload::Text(text) => channel.send_text(text).await,
+        Payload::Binary(bytes) => channel.send(BytesMut::from(&bytes[..])).await,
     }
 }
 

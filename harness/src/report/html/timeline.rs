@@ -49,7 +49,11 @@ pub(super) fn render(r: &CaseResult) -> String {
     let (signaling, marks, mut y) = signaling_row(r, &axis, AXIS_H + 4.0);
     body.push_str(&signaling);
     let bands_top = y;
-    for (title, sides) in groups {
+    // The state machines, then the plan's steps as each side went through them, on one axis.
+    let steps = r.steps.map(|list| step_transitions(list));
+    let has_steps = !(r.steps.offerer.is_empty() && r.steps.answerer.is_empty());
+    let step_group = has_steps.then_some(("steps", &steps));
+    for (title, sides) in groups.into_iter().chain(step_group) {
         let _ = write!(
             body,
             "<text x=\"4\" y=\"{:.1}\" font-weight=\"bold\" font-family=\"system-ui,sans-serif\" \
@@ -58,23 +62,6 @@ pub(super) fn render(r: &CaseResult) -> String {
         );
         y += GROUP_TITLE_H;
         for (name, list) in side_bands(r, sides) {
-            let band = Band::layout(&axis, list);
-            body.push_str(&band.draw(&name, y));
-            y += band.height() + BAND_GAP;
-        }
-        y += 4.0;
-    }
-    // The plan's steps, as each side went through them, on the same axis.
-    if !(r.steps.offerer.is_empty() && r.steps.answerer.is_empty()) {
-        let steps = r.steps.map(|list| step_transitions(list));
-        let _ = write!(
-            body,
-            "<text x=\"4\" y=\"{:.1}\" font-weight=\"bold\" font-family=\"system-ui,sans-serif\" \
-             font-size=\"12\">steps</text>",
-            y + 13.0
-        );
-        y += GROUP_TITLE_H;
-        for (name, list) in side_bands(r, &steps) {
             let band = Band::layout(&axis, list);
             body.push_str(&band.draw(&name, y));
             y += band.height() + BAND_GAP;
