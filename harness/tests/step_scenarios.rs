@@ -238,3 +238,42 @@ async fn datachannel_options_every_channel_echoes_and_oversize_is_refused() {
         assert_eq!(negotiated.messages_echoed, 1, "{}", r.pairing);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_step_reads_the_same_from_every_peer_kind() {
+    let _turn = common::browser_turn().await;
+    let scenario = common::scenario(
+        "never-new",
+        r#"
+time_limit_secs = 10
+[[steps]]
+do = "open_channel"
+label = "c"
+[[steps]]
+do = "negotiate"
+[[steps]]
+do = "wait_for"
+of = "connection"
+state = "connected"
+by = "both"
+[[steps]]
+do = "wait_for"
+of = "gathering"
+state = "new"
+within_secs = 1
+"#,
+    );
+    let pairings = [(Native, Native), (Chromium, Chromium), (Firefox, Firefox)];
+    for r in common::run(&common::cases(scenario, &pairings)).await {
+        assert_eq!(r.status, Status::Failed);
+        let failure = r.failure.unwrap();
+        assert!(
+            failure.starts_with(&format!(
+                "offerer ({}): step 4 (wait_for, offerer): gathering never became `new` within 1 s; last saw `complete`",
+                r.offerer
+            )),
+            "{}: {failure}",
+            r.pairing
+        );
+    }
+}
