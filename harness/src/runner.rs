@@ -420,14 +420,30 @@ impl Environment {
         // The scenario's limit is for connecting, so it starts once both peers are in the room.
         let deadline = Instant::now() + case.scenario.time_limit();
         if problems.is_empty() {
+            let stopped_on_a_step = |o: &Observations| !o.finished || o.failed_step().is_some();
             match watch(&mut peers, deadline, &mut observed).await {
-                Ok(true) => {}
                 // Not connecting is what such a scenario expects; the verdict checks it.
-                Ok(false) if !case.scenario.expect.connects => {}
+                Ok(_) if !case.scenario.expect.connects => {}
                 Ok(false) => problems.push(Problem::new(
                     ProblemKind::Timeout,
-                    timeout_summary(case, &observed),
+                    last_states(
+                        &format!("timed out after {}s", case.scenario.time_limit_secs),
+                        case,
+                        &observed,
+                    ),
                 )),
+                // Whether a side's step limit or the case's ran out first is a matter of
+                // milliseconds: either way the failure says where both sides stood.
+                Ok(true)
+                    if stopped_on_a_step(&observed.offerer)
+                        || stopped_on_a_step(&observed.answerer) =>
+                {
+                    problems.push(Problem::new(
+                        ProblemKind::Timeout,
+                        last_states("a step failed", case, &observed),
+                    ))
+                }
+                Ok(true) => {}
                 Err(e) => {
                     problems.push(Problem::new(ProblemKind::Setup, e.to_string()));
                     check_expectations = false;
@@ -509,7 +525,8 @@ async fn watch(
     }
 }
 
-fn timeout_summary(case: &Case, observed: &Sides<Observations>) -> String {
+/// `<why>: offerer (native) last saw ICE `checking`, connection `connecting`; answerer …`.
+fn last_states(why: &str, case: &Case, observed: &Sides<Observations>) -> String {
     let last = |role: &str, kind: PeerKind, obs: &Observations| {
         format!(
             "{role} ({kind}) last saw ICE `{}`, connection `{}`",
@@ -518,8 +535,7 @@ fn timeout_summary(case: &Case, observed: &Sides<Observations>) -> String {
         )
     };
     format!(
-        "timed out after {}s: {}; {}",
-        case.scenario.time_limit_secs,
+        "{why}: {}; {}",
         last("offerer", case.offerer, &observed.offerer),
         last("answerer", case.answerer, &observed.answerer)
     )

@@ -175,6 +175,10 @@ async fn a_failed_step_names_itself_and_ends_the_case_early() {
         ),
         "{failure}"
     );
+    assert!(
+        failure.starts_with("a step failed: offerer (native) last saw ICE `connected`, connection `connected`; answerer (chromium) last saw ICE `connected`"),
+        "{failure}"
+    );
     // The failed step decided the case: no waiting out the 5 s time limit.
     assert!(
         started.elapsed() < Duration::from_secs(3),
