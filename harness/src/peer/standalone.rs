@@ -14,6 +14,8 @@ use crate::scenario::{DataChannelSpec, IceMode, IceTransportPolicy, NativeProfil
 
 /// How often the observations are read while waiting.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long past the time limit the peer may take to report its own failed step.
+const BACKSTOP_GRACE: Duration = Duration::from_secs(2);
 
 /// What the standalone peer saw, as printed.
 #[derive(Debug, Serialize)]
@@ -74,7 +76,9 @@ pub async fn play(
     };
     let mut peer = NativePeer::new(profile);
     peer.start(&plan).await?;
-    let deadline = tokio::time::Instant::now() + timeout;
+    // Each step has `timeout` of its own, from when the peer reaches it: the steps say why they
+    // stopped, and this is only the backstop.
+    let deadline = tokio::time::Instant::now() + timeout + BACKSTOP_GRACE;
     let mut observations = peer.observations().await?;
     while !observations.finished && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(POLL_INTERVAL).await;
