@@ -268,8 +268,8 @@ within_secs = 1
         assert_eq!(r.status, Status::Failed);
         let failure = r.failure.unwrap();
         assert!(
-            failure.starts_with(&format!(
-                "offerer ({}): step 4 (wait_for, offerer): gathering never became `new` within 1 s; last saw `complete`",
+            failure.contains(&format!(
+                "; offerer ({}): step 4 (wait_for, offerer): gathering never became `new` within 1 s; last saw `complete`",
                 r.offerer
             )),
             "{}: {failure}",
