@@ -998,31 +998,23 @@ impl Session {
                 self.hang_up().await;
             }
             (StepKind::HangUp, false) => {
-                // `bye` itself ends every wait, so this one looks for it first.
-                let bye = self.state.read(|o| {
-                    o.bye_received_at_ms.is_some() && o.final_connection_state() == Some("closed")
-                });
-                if !bye {
-                    let reason = self.state.gone.lock().unwrap().clone();
-                    if reason.is_none() || !self.hung_up() {
-                        self.state
-                            .wait_until(
-                                deadline,
-                                |o| {
-                                    (o.bye_received_at_ms.is_some()
-                                        && o.final_connection_state() == Some("closed"))
-                                    .then_some(())
-                                },
-                                |o| {
-                                    format!(
-                                        "no `bye` arrived {within} (connection `{}`)",
-                                        o.final_connection_state().unwrap_or("(none)")
-                                    )
-                                },
+                // `bye` ends every other wait; this one's predicate is read before that reason.
+                self.state
+                    .wait_until(
+                        deadline,
+                        |o| {
+                            (o.bye_received_at_ms.is_some()
+                                && o.final_connection_state() == Some("closed"))
+                            .then_some(())
+                        },
+                        |o| {
+                            format!(
+                                "no `bye` arrived {within} (connection `{}`)",
+                                o.final_connection_state().unwrap_or("(none)")
                             )
-                            .await?;
-                    }
-                }
+                        },
+                    )
+                    .await?;
             }
             (StepKind::WaitFor, true) => {
                 let of = step.of.expect("validated: wait_for names `of`");

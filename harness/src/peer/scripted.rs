@@ -18,8 +18,6 @@ pub struct ScriptedPeer {
     script: Vec<(Duration, Observations)>,
     start_error: Option<String>,
     started: Option<Instant>,
-    /// Whether `close` was called, for tests that check the runner releases its peers.
-    pub closed: bool,
 }
 
 impl ScriptedPeer {
@@ -30,7 +28,6 @@ impl ScriptedPeer {
             script: Vec::new(),
             start_error: None,
             started: None,
-            closed: false,
         }
     }
 
@@ -77,9 +74,7 @@ impl Peer for ScriptedPeer {
             .unwrap_or_default())
     }
 
-    async fn close(&mut self) {
-        self.closed = true;
-    }
+    async fn close(&mut self) {}
 }
 
 /// What a side that connected over host candidates and did every one of `steps` (`(do, by,

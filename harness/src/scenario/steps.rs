@@ -278,11 +278,6 @@ impl Step {
         }
     }
 
-    /// `restart_ice, offerer`: how failures name the step.
-    pub fn title(&self) -> String {
-        format!("{}, {}", self.kind.as_str(), self.by.as_str())
-    }
-
     /// The fields this step sets that its kind does not use.
     fn stray_fields(&self) -> Vec<&'static str> {
         let set: [(&'static str, bool, &[StepKind]); 16] = [
