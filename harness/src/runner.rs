@@ -480,6 +480,7 @@ impl Environment {
             echo_message: format!("rtc-interop echo probe {}", case.slug()),
             ice_mode: case.scenario.ice_mode.of(role == Role::Offerer),
             perfect_negotiation: case.scenario.perfect_negotiation,
+            media: case.scenario.expect.media_for(role == Role::Offerer),
         }
     }
 }

@@ -44,6 +44,7 @@ fn plan(role: Role, signal_url: String, steps: Vec<Step>) -> PeerPlan {
         echo_message: "probe".into(),
         ice_mode: IceMode::Trickle,
         perfect_negotiation: false,
+        media: Vec::new(),
     }
 }
 

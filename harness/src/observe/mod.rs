@@ -5,10 +5,15 @@
 //! milliseconds since the Unix epoch (see [`crate::clock`]).
 
 mod candidate;
+mod media;
 
 pub use candidate::{
     Candidate, candidates_in_description, description_ends_candidates, ice_ufrag, max_message_size,
     parse_candidate,
+};
+
+pub use media::{
+    FrameCheck, MEDIA_SAMPLE_INTERVAL_MS, MediaSample, MediaTrackLog, media_shortfall,
 };
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +42,8 @@ pub struct Observations {
     pub channels: Vec<DataChannelLog>,
     /// Each step of the plan this side began, in order (see `scenario::steps`).
     pub steps: Vec<StepLog>,
+    /// Every media track this side sent or received.
+    pub tracks: Vec<MediaTrackLog>,
     /// Offer/answer rounds this side completed (as offerer: answer applied; as answerer: answer
     /// set locally).
     pub negotiations: u32,
@@ -103,6 +110,11 @@ impl Observations {
     /// The channel labelled `label`.
     pub fn channel(&self, label: &str) -> Option<&DataChannelLog> {
         self.channels.iter().find(|c| c.label == label)
+    }
+
+    /// The track of `kind` (`video`) this side received, if one arrived.
+    pub fn received(&self, kind: &str) -> Option<&MediaTrackLog> {
+        self.tracks.iter().find(|t| t.is_inbound(kind))
     }
 
     /// The first step that failed, if any.

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::net::IceServer;
 use crate::observe::Observations;
-use crate::scenario::{IceMode, IceTransportPolicy, PeerKind, Step};
+use crate::scenario::{IceMode, IceTransportPolicy, MediaExpectation, PeerKind, Step};
 
 pub use shared_browser::{SharedBrowser, Startup};
 pub use webdriver::{BrowserInfo, DriverService};
@@ -64,6 +64,9 @@ pub struct PeerPlan {
     pub ice_mode: IceMode,
     /// Follow the W3C perfect negotiation pattern (the answerer is polite).
     pub perfect_negotiation: bool,
+    /// What this peer must receive (`[[expect.media]]` entries for its side): its `expect_media`
+    /// steps wait for these.
+    pub media: Vec<MediaExpectation>,
 }
 
 /// Why a peer could not do its part.

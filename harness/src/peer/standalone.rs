@@ -73,6 +73,7 @@ pub async fn play(
         echo_message: format!("rtc-interop echo probe from {}", std::process::id()),
         ice_mode: IceMode::Trickle,
         perfect_negotiation: false,
+        media: Vec::new(),
     };
     let mut peer = NativePeer::new(profile);
     peer.start(&plan).await?;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::{PeerKind, Scenario};
+use super::model::{HostCandidates, PeerKind, Scenario};
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +138,8 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 fn validate(s: &Scenario) -> Result<(), (String, String)> {
     validate_fields(s).map_err(|(field, message)| (field.to_string(), message))?;
-    validate_steps(s)
+    validate_steps(s)?;
+    validate_media(s)
 }
 
 fn validate_fields(s: &Scenario) -> Result<(), (&'static str, String)> {
@@ -254,14 +255,16 @@ fn validate_steps(s: &Scenario) -> Result<(), (String, String)> {
         )),
         (None, false) => {
             super::steps::validate(&s.steps)?;
-            if !s
-                .steps
-                .iter()
-                .any(|st| st.kind == super::StepKind::OpenChannel)
-            {
+            if !s.steps.iter().any(|st| {
+                matches!(
+                    st.kind,
+                    super::StepKind::OpenChannel | super::StepKind::AddTrack
+                )
+            }) {
                 return Err((
                     "steps".into(),
-                    "no `open_channel` step: without an m-section there is nothing to connect"
+                    "no `open_channel` or `add_track` step: without an m-section there is \
+                     nothing to connect"
                         .into(),
                 ));
             }
@@ -269,6 +272,74 @@ fn validate_steps(s: &Scenario) -> Result<(), (String, String)> {
         }
         (Some(_), true) => Ok(()),
     }
+}
+
+/// `[[expect.media]]` entries and the `add_track` / `expect_media` steps fit together.
+fn validate_media(s: &Scenario) -> Result<(), (String, String)> {
+    use super::StepKind;
+    use super::media::{CodecSpec, MediaKind};
+    let waits = |offerer: bool| {
+        s.steps.iter().any(|st| {
+            st.kind == StepKind::ExpectMedia
+                && st.by.sides().contains(&if offerer {
+                    super::Actor::Offerer
+                } else {
+                    super::Actor::Answerer
+                })
+        })
+    };
+    for (i, entry) in s.expect.media.iter().enumerate() {
+        let at = |field: &str| format!("expect.media[{i}].{field}");
+        if let Some(codec) = &entry.codec {
+            CodecSpec::parse(codec).map_err(|e| (at("codec"), e))?;
+        }
+        if entry.kind == MediaKind::Audio && (entry.width.is_some() || entry.height.is_some()) {
+            return Err((at("width"), "audio has no frame size".into()));
+        }
+        for offerer in [true, false] {
+            if entry.side.covers(offerer) && !waits(offerer) {
+                let side = if offerer { "offerer" } else { "answerer" };
+                return Err((
+                    at("side"),
+                    format!(
+                        "no `expect_media` step by the {side} waits for it: the case would end \
+                         before the media had time to arrive"
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, step) in s.steps.iter().enumerate() {
+        if step.kind == StepKind::ExpectMedia
+            && let Some(side) = step
+                .by
+                .sides()
+                .iter()
+                .find(|side| s.expect.media_for(**side == super::Actor::Offerer).is_empty())
+        {
+            return Err((
+                format!("steps[{i}].by"),
+                format!(
+                    "`expect_media` by the {}, but no `[[expect.media]]` entry says what the {} \
+                     must receive",
+                    side.as_str(),
+                    side.as_str()
+                ),
+            ));
+        }
+        let captures = step.kind == StepKind::AddTrack
+            && step.direction.is_none_or(|d| d.sends());
+        if captures && s.host_candidates == HostCandidates::Mdns {
+            return Err((
+                format!("steps[{i}]"),
+                "capturing media grants the camera permission, and a browser with that \
+                 permission skips mDNS host names: `host_candidates = \"mdns\"` cannot be tested \
+                 with a captured track"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `[[ice.servers]]` may only name this machine: the harness runs offline, and a case that depends

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::net::netns::NatType;
 pub use crate::net::{TurnServerKind, TurnTransport};
 
+use super::media::MediaExpectation;
 use super::steps::{Step, default_steps};
 
 /// One scenario, as loaded from `scenarios/<name>.toml`.
@@ -611,6 +612,9 @@ pub struct Expectations {
     /// the NAT's public address (the one the STUN server really saw).
     #[serde(default)]
     pub srflx_is_nat_address: bool,
+    /// What each side must receive (`[[expect.media]]`), per side and track kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<MediaExpectation>,
     /// Candidate and pair rules for the offerer only, replacing the common ones they name.
     pub offerer: Option<SideRules>,
     /// Candidate and pair rules for the answerer only, replacing the common ones they name.
@@ -631,6 +635,7 @@ impl Default for Expectations {
             same_ice_credentials: false,
             offers_cross: false,
             signaling_lint: LintLevel::Warn,
+            media: Vec::new(),
             offerer: None,
             answerer: None,
         }
@@ -638,6 +643,15 @@ impl Default for Expectations {
 }
 
 impl Expectations {
+    /// The `[[expect.media]]` entries about what the offerer (`true`) or answerer receives.
+    pub fn media_for(&self, offerer: bool) -> Vec<MediaExpectation> {
+        self.media
+            .iter()
+            .filter(|m| m.side.covers(offerer))
+            .cloned()
+            .collect()
+    }
+
     /// The candidate and pair rules for one side: the side's own where it has them, else the
     /// common ones.
     pub fn rules_for(&self, offerer: bool) -> SideRules {

@@ -17,6 +17,8 @@
 //! | `close_channel` | `channel.close()`, waits for `close` | waits for the channel's `close` |
 //! | `hang_up` | reads its final stats, sends `bye`, closes the connection and its WebSocket | waits until it got `bye` and closed its connection |
 //! | `wait_for` | waits until the state of `of` is `state` | nothing |
+//! | `add_track` | captures a `kind` track (browsers: `getUserMedia` with `constraints`; native: its fixture file) and adds a transceiver with `direction`, preferring `codecs`; done at once (it is negotiated by the next round) | nothing |
+//! | `expect_media` | waits until what it receives meets its `[[expect.media]]` entries: packets, frames, a moving picture | nothing |
 //!
 //! Whatever the steps, every peer always: answers offers (whoever sends them), applies answers,
 //! adds trickled candidates (queued until a remote description is set; one that fails is recorded
@@ -36,6 +38,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::media::{CodecSpec, MediaConstraints, MediaKind, TrackDirection};
 use super::model::DataChannelSpec;
 
 /// Who acts in a step.
@@ -52,6 +55,15 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// The sides that act: both for `both`.
+    pub fn sides(self) -> &'static [Actor] {
+        match self {
+            Actor::Offerer => &[Actor::Offerer],
+            Actor::Answerer => &[Actor::Answerer],
+            Actor::Both => &[Actor::Offerer, Actor::Answerer],
+        }
+    }
+
     /// `offerer`, `answerer` or `both`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,6 +94,10 @@ pub enum StepKind {
     HangUp,
     /// Wait until a state is reached.
     WaitFor,
+    /// Capture a track and add a transceiver for it.
+    AddTrack,
+    /// Wait until the media this side receives meets its `[[expect.media]]` entries.
+    ExpectMedia,
 }
 
 impl StepKind {
@@ -96,6 +112,8 @@ impl StepKind {
             StepKind::RestartIce => "restart_ice",
             StepKind::HangUp => "hang_up",
             StepKind::WaitFor => "wait_for",
+            StepKind::AddTrack => "add_track",
+            StepKind::ExpectMedia => "expect_media",
         }
     }
 
@@ -251,6 +269,23 @@ pub struct Step {
     /// `wait_for`: the state to reach, as the W3C API spells it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// `add_track`: `audio` or `video` (`kind` in scenario files).
+    #[serde(rename = "kind", default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaKind>,
+    /// `add_track`: the transceiver's direction (default `sendrecv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<TrackDirection>,
+    /// `add_track`: the codecs this side accepts for the track, in order of preference (codec
+    /// specs, see `scenario::media`); default: all the stack has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codecs: Option<Vec<String>>,
+    /// `add_track`: `getUserMedia` constraints (browsers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<MediaConstraints>,
+    /// `add_track`: `false` disables the captured track (`track.enabled = false`: browsers send
+    /// black frames and silence; the native peer sends nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 impl Step {
@@ -275,12 +310,17 @@ impl Step {
             expect_error: None,
             of: None,
             state: None,
+            media: None,
+            direction: None,
+            codecs: None,
+            constraints: None,
+            enabled: None,
         }
     }
 
     /// The fields this step sets that its kind does not use.
     fn stray_fields(&self) -> Vec<&'static str> {
-        let set: [(&'static str, bool, &[StepKind]); 16] = [
+        let set: [(&'static str, bool, &[StepKind]); 21] = [
             ("label", self.label.is_some(), &[StepKind::OpenChannel]),
             ("ordered", self.ordered.is_some(), &[StepKind::OpenChannel]),
             (
@@ -325,6 +365,19 @@ impl Step {
             ),
             ("of", self.of.is_some(), &[StepKind::WaitFor]),
             ("state", self.state.is_some(), &[StepKind::WaitFor]),
+            ("kind", self.media.is_some(), &[StepKind::AddTrack]),
+            (
+                "direction",
+                self.direction.is_some(),
+                &[StepKind::AddTrack],
+            ),
+            ("codecs", self.codecs.is_some(), &[StepKind::AddTrack]),
+            (
+                "constraints",
+                self.constraints.is_some(),
+                &[StepKind::AddTrack],
+            ),
+            ("enabled", self.enabled.is_some(), &[StepKind::AddTrack]),
             ("within_secs", false, &[]),
         ];
         set.iter()
@@ -461,6 +514,8 @@ pub fn validate(steps: &[Step]) -> Result<(), (String, String)> {
     let mut labels: Vec<&str> = Vec::new();
     let mut ids: Vec<u16> = Vec::new();
     let mut rounds = 0;
+    let mut tracks: Vec<(Actor, Option<MediaKind>)> = Vec::new();
+    let mut unnegotiated_track = None;
     for (i, step) in steps.iter().enumerate() {
         let at = |field: &str| format!("steps[{i}].{field}");
         let kind = step.kind.as_str();
@@ -475,10 +530,21 @@ pub fn validate(steps: &[Step]) -> Result<(), (String, String)> {
                 format!("{limit} must be more than 0 and at most 600"),
             ));
         }
-        if step.by == Actor::Both && !matches!(step.kind, StepKind::Negotiate | StepKind::WaitFor) {
+        if step.by == Actor::Both
+            && !matches!(
+                step.kind,
+                StepKind::Negotiate
+                    | StepKind::WaitFor
+                    | StepKind::AddTrack
+                    | StepKind::ExpectMedia
+            )
+        {
             return Err((
                 at("by"),
-                format!("`both` is for `negotiate` (glare) and `wait_for`, not `{kind}`"),
+                format!(
+                    "`both` is for `negotiate` (glare), `wait_for`, `add_track` and \
+                     `expect_media`, not `{kind}`"
+                ),
             ));
         }
         let needs_channel = |labels: &[&str]| -> Result<(), (String, String)> {
@@ -535,7 +601,29 @@ pub fn validate(steps: &[Step]) -> Result<(), (String, String)> {
                 }
             }
             StepKind::ExpectEcho | StepKind::CloseChannel => needs_channel(&labels)?,
-            StepKind::Negotiate | StepKind::RestartIce => rounds += 1,
+            StepKind::AddTrack => {
+                validate_add_track(step, &at)?;
+                for side in step.by.sides() {
+                    let track = (*side, step.media);
+                    if tracks.contains(&track) {
+                        return Err((
+                            at("kind"),
+                            format!(
+                                "the {} adds a second {} track: one track of each kind per side",
+                                side.as_str(),
+                                step.media.map_or("", MediaKind::as_str)
+                            ),
+                        ));
+                    }
+                    tracks.push(track);
+                }
+                unnegotiated_track = Some(i);
+            }
+            StepKind::ExpectMedia => {}
+            StepKind::Negotiate | StepKind::RestartIce => {
+                rounds += 1;
+                unnegotiated_track = None;
+            }
             StepKind::HangUp => {
                 if i + 1 != steps.len() {
                     return Err((
@@ -579,8 +667,12 @@ pub fn validate(steps: &[Step]) -> Result<(), (String, String)> {
         if step.kind.is_round() || rounds > 0 {
             continue;
         }
-        // Before the first offer/answer round nothing is connected: only channels may be set up.
-        if !matches!(step.kind, StepKind::OpenChannel | StepKind::WaitFor) {
+        // Before the first offer/answer round nothing is connected: only channels and tracks may
+        // be set up.
+        if !matches!(
+            step.kind,
+            StepKind::OpenChannel | StepKind::WaitFor | StepKind::AddTrack
+        ) {
             return Err((
                 at("do"),
                 format!("`{kind}` needs a connection: put a `negotiate` step before it"),
@@ -592,6 +684,50 @@ pub fn validate(steps: &[Step]) -> Result<(), (String, String)> {
             "steps".into(),
             "no `negotiate` step: the peers would never connect".into(),
         ));
+    }
+    if let Some(i) = unnegotiated_track {
+        return Err((
+            format!("steps[{i}].do"),
+            "a track added after the last offer/answer round is never negotiated: put a \
+             `negotiate` step after it"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An `add_track` step's own fields.
+fn validate_add_track(step: &Step, at: &dyn Fn(&str) -> String) -> Result<(), (String, String)> {
+    let Some(kind) = step.media else {
+        return Err((at("kind"), "`add_track` needs `kind = \"audio\"` or `\"video\"`".into()));
+    };
+    if let Some(field) = step
+        .constraints
+        .as_ref()
+        .and_then(|c| c.stray_fields(kind).first().copied())
+    {
+        return Err((
+            at(&format!("constraints.{field}")),
+            format!("does not apply to {} tracks", kind.as_str()),
+        ));
+    }
+    let recvonly = step.direction == Some(TrackDirection::Recvonly);
+    if recvonly && (step.constraints.is_some() || step.enabled.is_some()) {
+        return Err((
+            at(if step.enabled.is_some() { "enabled" } else { "constraints" }),
+            "a `recvonly` transceiver captures no track".into(),
+        ));
+    }
+    if let Some(codecs) = &step.codecs {
+        if codecs.is_empty() {
+            return Err((
+                at("codecs"),
+                "an empty list would reject the track: leave it out for every codec".into(),
+            ));
+        }
+        for (n, codec) in codecs.iter().enumerate() {
+            CodecSpec::parse(codec).map_err(|e| (at(&format!("codecs[{n}]")), e))?;
+        }
     }
     Ok(())
 }
@@ -666,6 +802,36 @@ mod tests {
                 "[[steps]]\ndo = \"open_channel\"\nlabel = \"n\"\n",
                 "steps",
                 "no `negotiate` step",
+            ),
+            (
+                "[[steps]]\ndo = \"add_track\"\n[[steps]]\ndo = \"negotiate\"\n",
+                "steps[0].kind",
+                "needs `kind",
+            ),
+            (
+                "[[steps]]\ndo = \"add_track\"\nkind = \"audio\"\nconstraints = { width = 640 }\n[[steps]]\ndo = \"negotiate\"\n",
+                "steps[0].constraints.width",
+                "does not apply to audio",
+            ),
+            (
+                "[[steps]]\ndo = \"add_track\"\nkind = \"video\"\ncodecs = [\"VP9;profile-id\"]\n[[steps]]\ndo = \"negotiate\"\n",
+                "steps[0].codecs[0]",
+                "key=value",
+            ),
+            (
+                "[[steps]]\ndo = \"add_track\"\nby = \"both\"\nkind = \"video\"\n[[steps]]\ndo = \"add_track\"\nby = \"answerer\"\nkind = \"video\"\n[[steps]]\ndo = \"negotiate\"\n",
+                "steps[1].kind",
+                "second video track",
+            ),
+            (
+                "[[steps]]\ndo = \"negotiate\"\n[[steps]]\ndo = \"add_track\"\nkind = \"video\"\n",
+                "steps[1].do",
+                "never negotiated",
+            ),
+            (
+                "[[steps]]\ndo = \"add_track\"\nkind = \"video\"\ndirection = \"recvonly\"\nenabled = false\n[[steps]]\ndo = \"negotiate\"\n",
+                "steps[0].enabled",
+                "captures no track",
             ),
         ];
         for (text, field, words) in cases {

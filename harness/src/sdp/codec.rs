@@ -46,7 +46,7 @@ impl Codec {
         }
         match KEY_PARAMS.iter().find(|(n, _)| *n == name) {
             Some((_, keys)) => {
-                let params = params(fmtp);
+                let params = fmtp_params(fmtp);
                 let mut text = self.encoding.clone();
                 for key in *keys {
                     if let Some((k, v)) = params.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
@@ -69,7 +69,7 @@ impl Codec {
 }
 
 /// `a=b;c=d` into pairs (a parameter without `=` gets an empty value).
-fn params(fmtp: &str) -> Vec<(String, String)> {
+pub fn fmtp_params(fmtp: &str) -> Vec<(String, String)> {
     fmtp.split(';')
         .map(str::trim)
         .filter(|p| !p.is_empty())

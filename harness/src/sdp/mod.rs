@@ -23,6 +23,7 @@ pub mod snapshot;
 mod table;
 
 pub use changes::describe_changes;
+pub use codec::fmtp_params;
 pub use features::{MediaFeatures, SdpFeatures, features};
 pub use normalize::normalize;
 pub use parse::{Line, MediaLine, MediaSection, Sdp, parse};

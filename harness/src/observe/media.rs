@@ -1,0 +1,234 @@
+//! Media as one peer saw it: one log per track it sent or received, with counters sampled during
+//! the case, and the checks that tell a moving picture from a frozen or black one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::MediaExpectation;
+
+/// How often peers sample their media counters (and browsers their `getStats()`).
+pub const MEDIA_SAMPLE_INTERVAL_MS: u64 = 500;
+
+/// One track one side sent or received.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct MediaTrackLog {
+    /// `audio` or `video`.
+    pub kind: String,
+    /// `inbound` (received) or `outbound` (sent).
+    pub direction: String,
+    /// The transceiver's `mid`, once negotiated.
+    pub mid: Option<String>,
+    /// The codec's MIME type as the stack reports it (`video/VP9`).
+    pub codec: Option<String>,
+    /// The codec's fmtp line (`profile-id=0`).
+    pub fmtp: Option<String>,
+    /// Inbound: when the track arrived (`track` event); outbound: when the first frame went out.
+    pub started_at_ms: Option<f64>,
+    /// Inbound video: when the first frame was decoded (browsers) or reassembled (native);
+    /// inbound audio: when the first packet arrived.
+    pub first_frame_at_ms: Option<f64>,
+    /// RTP packets received or sent.
+    pub packets: u64,
+    /// Payload bytes received or sent.
+    pub bytes: u64,
+    /// Video frames decoded / reassembled (inbound) or encoded / sent (outbound).
+    pub frames: u64,
+    /// Key frames among them.
+    pub key_frames: u64,
+    /// The frame size last reported (browser receivers and senders).
+    pub frame_width: Option<u32>,
+    /// The frame height last reported.
+    pub frame_height: Option<u32>,
+    /// Inbound: interarrival jitter in milliseconds, where the stack reports it.
+    pub jitter_ms: Option<f64>,
+    /// Inbound: packets lost, where the stack reports it.
+    pub packets_lost: Option<i64>,
+    /// NACKs sent (inbound) or received (outbound), where the stack reports them.
+    pub nack_count: Option<u64>,
+    /// PLIs sent (inbound) or received (outbound), where the stack reports them.
+    pub pli_count: Option<u64>,
+    /// Checks of the picture (inbound video), in order.
+    pub frame_checks: Vec<FrameCheck>,
+    /// The counters every [`MEDIA_SAMPLE_INTERVAL_MS`], for the report's bitrate and frame-rate
+    /// charts.
+    pub samples: Vec<MediaSample>,
+}
+
+/// The counters of a track at one moment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct MediaSample {
+    /// When they were read.
+    pub at_ms: f64,
+    /// Packets so far.
+    pub packets: u64,
+    /// Bytes so far.
+    pub bytes: u64,
+    /// Frames so far.
+    pub frames: u64,
+}
+
+/// One look at a received picture: did it change over the last second, and is it black?
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FrameCheck {
+    /// When the second look was taken.
+    pub at_ms: f64,
+    /// The picture changed since the look a second before (browsers: canvas pixels differ;
+    /// native: more frames were reassembled).
+    pub changed: bool,
+    /// The picture is all black (browsers only: the native peer does not decode).
+    pub black: Option<bool>,
+    /// How it was looked at (`canvas 320x240`, `frame count`).
+    pub how: String,
+}
+
+impl MediaTrackLog {
+    /// Whether this is a track of `kind` received by this side.
+    pub fn is_inbound(&self, kind: &str) -> bool {
+        self.direction == "inbound" && self.kind == kind
+    }
+
+    /// The codec as reports show it: `VP9 profile-id=0`, or `unknown`.
+    pub fn codec_shown(&self) -> String {
+        let Some(mime) = &self.codec else {
+            return "unknown".into();
+        };
+        let name = mime.rsplit('/').next().unwrap_or(mime);
+        match self.fmtp.as_deref().filter(|f| !f.is_empty()) {
+            Some(fmtp) => format!("{name} {fmtp}"),
+            None => name.to_string(),
+        }
+    }
+
+    /// The picture moved at the last look and was not black.
+    pub fn moving(&self) -> bool {
+        self.frame_checks
+            .last()
+            .is_some_and(|c| c.changed && c.black != Some(true))
+    }
+}
+
+/// What `expect` still lacks on the received track `log` (`None`: nothing), in the words both
+/// peer kinds use for a failed `expect_media` step: `video: 0 of 15 frames decoded within 8 s
+/// (212 packets received, codec VP9 profile-id=0)`. `within` ends the sentence (`within 8 s`).
+pub fn media_shortfall(
+    expect: &MediaExpectation,
+    log: Option<&MediaTrackLog>,
+    within: &str,
+) -> Option<String> {
+    let kind = expect.kind.as_str();
+    let Some(log) = log else {
+        return Some(format!("{kind}: no {kind} track arrived {within}"));
+    };
+    let codec = log.codec_shown();
+    if log.packets < expect.min_packets {
+        return Some(format!(
+            "{kind}: {} of {} packets received {within} (codec {codec})",
+            log.packets, expect.min_packets
+        ));
+    }
+    if !expect.counts_frames() {
+        return None;
+    }
+    if log.frames < expect.min_frames {
+        return Some(format!(
+            "{kind}: {} of {} frames decoded {within} ({} packets received, codec {codec})",
+            log.frames, expect.min_frames, log.packets
+        ));
+    }
+    if !expect.moving {
+        return None;
+    }
+    match log.frame_checks.last() {
+        None => Some(format!(
+            "{kind}: the picture was never looked at {within} ({} frames decoded)",
+            log.frames
+        )),
+        Some(check) if check.black == Some(true) => Some(format!(
+            "{kind}: the picture is black ({}; {} frames decoded, codec {codec})",
+            check.how, log.frames
+        )),
+        Some(check) if !check.changed => Some(format!(
+            "{kind}: the picture is frozen: it did not change over a second ({}; {} frames \
+             decoded, codec {codec})",
+            check.how, log.frames
+        )),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::media::{MediaKind, MediaSide};
+
+    fn video(min_frames: u64) -> MediaExpectation {
+        MediaExpectation {
+            side: MediaSide::Both,
+            kind: MediaKind::Video,
+            codec: None,
+            min_packets: 10,
+            min_frames,
+            width: None,
+            height: None,
+            moving: true,
+        }
+    }
+
+    #[test]
+    fn each_shortfall_names_the_figure_seen() {
+        let expect = video(15);
+        assert_eq!(
+            media_shortfall(&expect, None, "within 8 s").unwrap(),
+            "video: no video track arrived within 8 s"
+        );
+        let mut log = MediaTrackLog {
+            kind: "video".into(),
+            direction: "inbound".into(),
+            codec: Some("video/VP9".into()),
+            fmtp: Some("profile-id=0".into()),
+            packets: 212,
+            ..Default::default()
+        };
+        assert_eq!(
+            media_shortfall(&expect, Some(&log), "within 8 s").unwrap(),
+            "video: 0 of 15 frames decoded within 8 s (212 packets received, codec VP9 profile-id=0)"
+        );
+        log.frames = 40;
+        assert!(
+            media_shortfall(&expect, Some(&log), "")
+                .unwrap()
+                .contains("never looked at")
+        );
+        log.frame_checks.push(FrameCheck {
+            at_ms: 1.0,
+            changed: true,
+            black: Some(true),
+            how: "canvas 320x240".into(),
+        });
+        assert!(
+            media_shortfall(&expect, Some(&log), "")
+                .unwrap()
+                .contains("is black (canvas 320x240")
+        );
+        log.frame_checks.push(FrameCheck {
+            at_ms: 2.0,
+            changed: false,
+            black: Some(false),
+            how: "canvas 320x240".into(),
+        });
+        assert!(
+            media_shortfall(&expect, Some(&log), "")
+                .unwrap()
+                .contains("frozen")
+        );
+        log.frame_checks.push(FrameCheck {
+            at_ms: 3.0,
+            changed: true,
+            black: None,
+            how: "frame count".into(),
+        });
+        assert_eq!(media_shortfall(&expect, Some(&log), ""), None);
+    }
+}
