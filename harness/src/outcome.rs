@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::ice_servers::IceServerUse;
 use crate::observe::{
+    MediaTrackLog,
     Candidate, DataChannelLog, Description, Observations, SelectedPair, StepLog, Transition,
     parse_candidate,
 };
@@ -205,6 +206,8 @@ pub struct CaseResult {
     pub signaling_states: Sides<Vec<Transition>>,
     /// Every data channel per side.
     pub channels: Sides<Vec<DataChannelLog>>,
+    /// Every media track each side sent or received (times since the case started).
+    pub tracks: Sides<Vec<MediaTrackLog>>,
     /// Each step as each side played it (times since the case started).
     pub steps: Sides<Vec<StepLog>>,
     /// Descriptions each side set locally.

@@ -698,6 +698,13 @@ fn judge(
             })
             .collect()
     });
+    let tracks = observed.map(|o| {
+        o.tracks
+            .iter()
+            .cloned()
+            .map(|t| t.relative_to(started_at_ms))
+            .collect()
+    });
     let sdp = observed.map(|o| {
         o.local_descriptions
             .iter()
@@ -731,6 +738,7 @@ fn judge(
         selected_pair: observed.map(|o| o.selected_pair.clone()),
         signaling_states: relative(|o| &o.signaling_states),
         channels,
+        tracks,
         steps,
         sdp,
         snapshots,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::round_ms;
 use crate::scenario::MediaExpectation;
 
 /// How often peers sample their media counters (and browsers their `getStats()`).
@@ -99,6 +100,21 @@ impl MediaTrackLog {
             Some(fmtp) => format!("{name} {fmtp}"),
             None => name.to_string(),
         }
+    }
+
+    /// The same log with every time counted from `origin_ms` (the case's start), as reports
+    /// show them.
+    pub fn relative_to(mut self, origin_ms: f64) -> Self {
+        let shift = |t: f64| round_ms(t - origin_ms);
+        self.started_at_ms = self.started_at_ms.map(shift);
+        self.first_frame_at_ms = self.first_frame_at_ms.map(shift);
+        for sample in &mut self.samples {
+            sample.at_ms = shift(sample.at_ms);
+        }
+        for check in &mut self.frame_checks {
+            check.at_ms = shift(check.at_ms);
+        }
+        self
     }
 
     /// The picture moved at the last look and was not black.

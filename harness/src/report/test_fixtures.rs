@@ -26,6 +26,7 @@ pub(crate) fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> Cas
         candidates: Sides::default(),
         selected_pair: Sides::default(),
         signaling_states: Sides::default(),
+        tracks: Default::default(),
         channels: Sides::default(),
         steps: Sides::default(),
         sdp: Sides::default(),

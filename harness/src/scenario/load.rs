@@ -311,11 +311,11 @@ fn validate_media(s: &Scenario) -> Result<(), (String, String)> {
     }
     for (i, step) in s.steps.iter().enumerate() {
         if step.kind == StepKind::ExpectMedia
-            && let Some(side) = step
-                .by
-                .sides()
-                .iter()
-                .find(|side| s.expect.media_for(**side == super::Actor::Offerer).is_empty())
+            && let Some(side) = step.by.sides().iter().find(|side| {
+                s.expect
+                    .media_for(**side == super::Actor::Offerer)
+                    .is_empty()
+            })
         {
             return Err((
                 format!("steps[{i}].by"),
@@ -327,8 +327,7 @@ fn validate_media(s: &Scenario) -> Result<(), (String, String)> {
                 ),
             ));
         }
-        let captures = step.kind == StepKind::AddTrack
-            && step.direction.is_none_or(|d| d.sends());
+        let captures = step.kind == StepKind::AddTrack && step.direction.is_none_or(|d| d.sends());
         if captures && s.host_candidates == HostCandidates::Mdns {
             return Err((
                 format!("steps[{i}]"),

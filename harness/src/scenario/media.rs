@@ -126,7 +126,9 @@ impl CodecSpec {
                 Some((k, v)) if !k.trim().is_empty() => {
                     Ok((k.trim().to_string(), v.trim().to_string()))
                 }
-                _ => Err(format!("`{text}`: `{p}` is not a `key=value` fmtp parameter")),
+                _ => Err(format!(
+                    "`{text}`: `{p}` is not a `key=value` fmtp parameter"
+                )),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CodecSpec {
@@ -246,7 +248,11 @@ mod tests {
         let h264 = CodecSpec::parse("H264").unwrap();
         assert!(h264.matches("video/H264", Some("profile-level-id=42e01f")));
         assert!(CodecSpec::parse("").is_err());
-        assert!(CodecSpec::parse("VP9;profile-id").unwrap_err().contains("key=value"));
+        assert!(
+            CodecSpec::parse("VP9;profile-id")
+                .unwrap_err()
+                .contains("key=value")
+        );
         assert!(CodecSpec::parse("video/VP9").is_err());
     }
 

@@ -366,11 +366,7 @@ impl Step {
             ("of", self.of.is_some(), &[StepKind::WaitFor]),
             ("state", self.state.is_some(), &[StepKind::WaitFor]),
             ("kind", self.media.is_some(), &[StepKind::AddTrack]),
-            (
-                "direction",
-                self.direction.is_some(),
-                &[StepKind::AddTrack],
-            ),
+            ("direction", self.direction.is_some(), &[StepKind::AddTrack]),
             ("codecs", self.codecs.is_some(), &[StepKind::AddTrack]),
             (
                 "constraints",
@@ -699,7 +695,10 @@ pub fn validate(steps: &[Step]) -> Result<(), (String, String)> {
 /// An `add_track` step's own fields.
 fn validate_add_track(step: &Step, at: &dyn Fn(&str) -> String) -> Result<(), (String, String)> {
     let Some(kind) = step.media else {
-        return Err((at("kind"), "`add_track` needs `kind = \"audio\"` or `\"video\"`".into()));
+        return Err((
+            at("kind"),
+            "`add_track` needs `kind = \"audio\"` or `\"video\"`".into(),
+        ));
     };
     if let Some(field) = step
         .constraints
@@ -714,7 +713,11 @@ fn validate_add_track(step: &Step, at: &dyn Fn(&str) -> String) -> Result<(), (S
     let recvonly = step.direction == Some(TrackDirection::Recvonly);
     if recvonly && (step.constraints.is_some() || step.enabled.is_some()) {
         return Err((
-            at(if step.enabled.is_some() { "enabled" } else { "constraints" }),
+            at(if step.enabled.is_some() {
+                "enabled"
+            } else {
+                "constraints"
+            }),
             "a `recvonly` transceiver captures no track".into(),
         ));
     }

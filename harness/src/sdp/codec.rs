@@ -127,6 +127,26 @@ pub(crate) fn codecs(section: &MediaSection) -> Vec<Codec> {
         .collect()
 }
 
+/// The codecs a description lists for its first `media` (`video`) section, without the repair
+/// codecs (RTX, RED, FEC), as `key_description`s: what a codec failure names.
+pub fn listed_codecs(sdp: &str, media: &str) -> Vec<String> {
+    let Ok(parsed) = super::parse(sdp) else {
+        return Vec::new();
+    };
+    parsed
+        .media
+        .iter()
+        .find(|m| m.media.media == media)
+        .map(|section| {
+            codecs(section)
+                .iter()
+                .filter(|c| !PT_REFERENCES.contains(&c.name().to_ascii_lowercase().as_str()))
+                .map(Codec::key_description)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ pub mod snapshot;
 mod table;
 
 pub use changes::describe_changes;
-pub use codec::fmtp_params;
+pub use codec::{fmtp_params, listed_codecs};
 pub use features::{MediaFeatures, SdpFeatures, features};
 pub use normalize::normalize;
 pub use parse::{Line, MediaLine, MediaSection, Sdp, parse};

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidate, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
@@ -28,11 +29,14 @@ use webrtc::peer_connection::{
     RTCSessionDescription, RTCSignalingState, SettingEngine, SettingEngineBuilder,
 };
 
+mod media;
+
 use super::{Peer, PeerError, PeerPlan, Role};
 use crate::clock::epoch_ms;
 use crate::observe::{
     DataChannelLog, Description, EchoLog, Observations, PairEnd, SelectedPair, StepLog, Transition,
     candidates_in_description, description_ends_candidates, ice_ufrag, max_message_size,
+    media_shortfall,
 };
 use crate::scenario::steps::{self, Payload, WaitTarget};
 use crate::scenario::{
@@ -154,8 +158,16 @@ impl Peer for NativePeer {
                 });
             }
         });
+        let own_tracks: Vec<&Step> = plan
+            .steps
+            .iter()
+            .filter(|s| s.kind == StepKind::AddTrack && acts(s, plan.role))
+            .collect();
+        let (media_engine, interceptors) = media::media_engine(&own_tracks).map_err(fail)?;
         let connection = PeerConnectionBuilder::new()
             .with_configuration(config)
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(interceptors)
             .with_setting_engine(setting_engine(self.profile))
             .with_handler(handler)
             .with_udp_addrs(vec!["0.0.0.0:0".to_string()])
@@ -206,7 +218,15 @@ impl Peer for NativePeer {
         if let Some(connection) = self.connection.take() {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close()).await;
         }
-        for task in self.tasks.drain(..) {
+        self.stop_tasks();
+    }
+}
+
+impl NativePeer {
+    /// Stops the relay, plan and media tasks.
+    fn stop_tasks(&mut self) {
+        let media = std::mem::take(&mut *self.state.media_tasks.lock().unwrap());
+        for task in self.tasks.drain(..).chain(media) {
             task.abort();
         }
     }
@@ -214,9 +234,16 @@ impl Peer for NativePeer {
 
 impl Drop for NativePeer {
     fn drop(&mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
+        self.stop_tasks();
+    }
+}
+
+/// Whether the side in `role` acts in `step` (else it plays the counterpart).
+fn acts(step: &Step, role: Role) -> bool {
+    match step.by {
+        Actor::Both => true,
+        Actor::Offerer => role == Role::Offerer,
+        Actor::Answerer => role == Role::Answerer,
     }
 }
 
@@ -230,6 +257,10 @@ struct PeerState {
     /// The session, for the handler's `on_data_channel` (weak: the session owns the connection,
     /// whose handler owns this state).
     session: Mutex<Option<std::sync::Weak<Session>>>,
+    /// Media senders, receivers and the sampler: stopped with the peer.
+    media_tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The media sampler has been started.
+    sampling: Mutex<bool>,
 }
 
 impl PeerState {
@@ -242,6 +273,14 @@ impl PeerState {
 
     fn read<R>(&self, look: impl FnOnce(&Observations) -> R) -> R {
         look(&self.observations.lock().unwrap())
+    }
+
+    fn session(&self) -> Option<Arc<Session>> {
+        self.session
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|s| s.upgrade())
     }
 
     fn error(&self, error: String) {
@@ -384,15 +423,15 @@ impl PeerConnectionEventHandler for Handler {
             .record(|o| &mut o.connection_states, state.to_string());
     }
 
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if let Some(session) = self.state.session() {
+            let task = tokio::spawn(session.receive_track(track));
+            self.state.media_tasks.lock().unwrap().push(task);
+        }
+    }
+
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let session = self
-            .state
-            .session
-            .lock()
-            .unwrap()
-            .as_ref()
-            .and_then(|s| s.upgrade());
-        if let Some(session) = session {
+        if let Some(session) = self.state.session() {
             let label = channel.label().await.unwrap_or_default();
             // Announced by the other side: this side echoes what arrives on it.
             session.adopt_channel(label, channel, true, None);
@@ -821,11 +860,7 @@ impl Session {
     async fn run_plan(self: Arc<Self>) {
         let steps = self.plan.steps.clone();
         for (index, step) in steps.iter().enumerate() {
-            let acts = match step.by {
-                Actor::Both => true,
-                Actor::Offerer => self.plan.role == Role::Offerer,
-                Actor::Answerer => self.plan.role == Role::Answerer,
-            };
+            let acts = acts(step, self.plan.role);
             self.state.update(|obs| {
                 let log = StepLog {
                     index,
@@ -1043,7 +1078,29 @@ impl Session {
                     )
                     .await?;
             }
-            (StepKind::ExpectEcho | StepKind::WaitFor, false) => {}
+            (StepKind::AddTrack, true) => self.add_track(step).await?,
+            (StepKind::ExpectMedia, true) => {
+                let wanted = self.plan.media.clone();
+                let shortfall = |o: &Observations| {
+                    wanted.iter().find_map(|expect| {
+                        media_shortfall(expect, o.received(expect.kind.as_str()), &within)
+                    })
+                };
+                self.state
+                    .wait_until(
+                        deadline,
+                        |o| shortfall(o).is_none().then_some(()),
+                        |o| shortfall(o).unwrap_or_default(),
+                    )
+                    .await?;
+            }
+            (
+                StepKind::ExpectEcho
+                | StepKind::WaitFor
+                | StepKind::AddTrack
+                | StepKind::ExpectMedia,
+                false,
+            ) => {}
         }
         Ok(None)
     }
@@ -1275,8 +1332,29 @@ fn channel_state(log: Option<&DataChannelLog>) -> &'static str {
 /// Read from the transport rather than from stats: webrtc-rs 0.21 does not list peer-reflexive
 /// remote candidates in its stats, so a stats pair can point at a candidate the report lacks.
 async fn selected_pair(connection: &Arc<dyn PeerConnection>) -> Option<SelectedPair> {
-    let sctp = connection.sctp().await?;
-    let ice = sctp.transport().ice_transport();
+    let dtls = match connection.sctp().await {
+        Some(sctp) => sctp.transport(),
+        // A connection carrying only media has no SCTP transport: its senders share the DTLS one.
+        None => {
+            let mut found = None;
+            for sender in connection.get_senders().await {
+                if let Ok(Some(transport)) = sender.transport().await {
+                    found = Some(transport);
+                    break;
+                }
+            }
+            if found.is_none() {
+                for receiver in connection.get_receivers().await {
+                    if let Ok(Some(transport)) = receiver.transport().await {
+                        found = Some(transport);
+                        break;
+                    }
+                }
+            }
+            found?
+        }
+    };
+    let ice = dtls.ice_transport();
     let pair = ice.get_selected_candidate_pair().await.ok()??;
     let end = |c: &RTCIceCandidate, relay_protocol| PairEnd {
         kind: c.typ.to_string(),

@@ -3,6 +3,8 @@
 //! Every check reads observations only; each unmet expectation becomes one sentence that names the
 //! side, what was expected and what was seen.
 
+mod media;
+
 use crate::observe::{Candidate, Observations, PairEnd, StepLog, ice_ufrag};
 use crate::outcome::{CandidateSets, PeerPlace, Sides};
 use crate::scenario::{CandidateRule, CandidateType, Expectations, IceMode, NatType, PeerKind};
@@ -11,6 +13,8 @@ use crate::scenario::{CandidateRule, CandidateType, Expectations, IceMode, NatTy
 pub struct SideView<'a> {
     /// `offerer (native)`.
     pub name: String,
+    /// Its peer kind.
+    pub kind: PeerKind,
     /// What it observed.
     pub observations: &'a Observations,
     /// Its candidates, parsed.
@@ -37,6 +41,7 @@ impl<'a> SideView<'a> {
     ) -> Self {
         Self {
             name: format!("{role} ({kind})"),
+            kind,
             observations,
             candidates,
             place: None,
@@ -90,6 +95,22 @@ pub fn unmet(expect: &Expectations, sides: &Sides<SideView<'_>>) -> Vec<String> 
     }
     if expect.echo && expect.connects {
         check_echo(&sides.offerer, &mut failures);
+    }
+    if expect.connects {
+        // The latest round's descriptions: a track added by a renegotiation is only in those.
+        let latest = |side: &SideView<'_>, kind: &str| {
+            side.observations
+                .local_descriptions
+                .iter()
+                .rev()
+                .find(|d| d.kind == kind)
+                .map_or(String::new(), |d| d.sdp.clone())
+        };
+        let offer = latest(&sides.offerer, "offer");
+        let answer = latest(&sides.answerer, "answer");
+        for side in [&sides.offerer, &sides.answerer] {
+            media::check_media(expect, side, (&offer, &answer), &mut failures);
+        }
     }
     failures
 }
