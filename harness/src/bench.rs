@@ -8,8 +8,13 @@
 //!   started, once per native settings profile where a native peer takes part. Each case's phase
 //!   timeline (see [`Phases`]) gives the figures.
 //!
+//! - **video**: every pairing `iterations` times with a camera both ways, offer created → first
+//!   decoded (browsers) or reassembled (native) video frame on each side; and, as its baseline,
+//!   the same in one page of each browser (seed 004's pc1/pc2: no relay, no harness).
+//!
 //! Figures are medians. Each row is also given as a ratio against the baseline measured in the
-//! same run: native→native with webrtc-rs's default settings, offer created → echo back.
+//! same run: native→native with webrtc-rs's default settings, offer created → echo back; the
+//! video rows against each browser's in-page call.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,6 +58,29 @@ connection_state = "connected"
 echo = true
 "#;
 
+/// The video bench scenario: a camera both ways (VP8, the codec every stack sends by default),
+/// until each side has its first frame.
+const VIDEO_BENCH_SCENARIO: &str = r#"
+name = "bench-video"
+description = "A camera both ways; each side waits for its first video frame."
+time_limit_secs = 20
+[[steps]]
+do = "add_track"
+by = "both"
+kind = "video"
+[[steps]]
+do = "negotiate"
+[[steps]]
+do = "expect_media"
+by = "both"
+within_secs = 10
+[[expect.media]]
+kind = "video"
+min_packets = 1
+min_frames = 1
+moving = false
+"#;
+
 /// The second `negotiate` step of the bench scenario: the renegotiation round.
 const RENEGOTIATE_STEP: usize = 4;
 /// The `restart_ice` step, and the `expect_echo` after it.
@@ -81,6 +109,43 @@ pub struct BenchReport {
     pub startups: Vec<(PeerKind, f64, f64)>,
     /// One row per pairing and native profile.
     pub rows: Vec<BenchRow>,
+    /// One row per pairing of the video call.
+    pub video: Vec<VideoRow>,
+    /// Each browser's in-page call (pc1/pc2): offer created → first frame, median ms, and how
+    /// many of the iterations gave a figure.
+    pub in_page: Vec<InPageRow>,
+}
+
+/// The medians of one pairing's video call.
+#[derive(Debug, Clone)]
+pub struct VideoRow {
+    /// `offerer→answerer`.
+    pub pairing: String,
+    /// Iterations in which both sides got a first frame, and iterations run.
+    pub passed: usize,
+    /// Iterations run.
+    pub ran: usize,
+    /// Offer created → the offerer's first video frame, median ms.
+    pub offerer_first_frame_ms: Option<f64>,
+    /// Offer created → the answerer's first video frame, median ms.
+    pub answerer_first_frame_ms: Option<f64>,
+    /// Offer created → the later of the two (the call shows video both ways), median ms.
+    pub both_ms: Option<f64>,
+}
+
+/// One browser's in-page baseline.
+#[derive(Debug, Clone)]
+pub struct InPageRow {
+    /// The browser.
+    pub kind: PeerKind,
+    /// Offer created → first frame, median ms.
+    pub first_frame_ms: Option<f64>,
+    /// Iterations that gave a figure, and the last error of those that did not.
+    pub passed: usize,
+    /// Iterations run.
+    pub ran: usize,
+    /// Why the last failed iteration failed.
+    pub error: Option<String>,
 }
 
 /// The medians of one pairing with one native profile.
@@ -146,6 +211,29 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         .map(|((kind, _), s)| (kind, s.driver_ms, s.session_ms))
         .collect();
 
+    let video = video_rows(&environment, settings).await;
+    let mut in_page = Vec::new();
+    for kind in [PeerKind::Chromium, PeerKind::Firefox] {
+        if !cases.iter().any(|c| c.kinds().contains(&kind)) {
+            continue;
+        }
+        let mut figures = Vec::new();
+        let mut error = None;
+        for _ in 0..settings.iterations {
+            match environment.in_page_first_frame(kind).await {
+                Ok(ms) => figures.push(ms),
+                Err(e) => error = Some(e),
+            }
+        }
+        in_page.push(InPageRow {
+            kind,
+            first_frame_ms: median(figures.iter().copied()),
+            passed: figures.len(),
+            ran: settings.iterations,
+            error,
+        });
+    }
+
     // Warm: one case at a time, so cases do not slow each other down.
     let mut rows = Vec::new();
     for case in &cases {
@@ -175,7 +263,61 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         cold_cases: (cold.len(), cold_passed),
         startups,
         rows,
+        video,
+        in_page,
     })
+}
+
+/// The video call on every selected pairing, `iterations` times each, one case at a time.
+async fn video_rows(environment: &Environment, settings: &BenchSettings) -> Vec<VideoRow> {
+    let scenario = scenario::parse(VIDEO_BENCH_SCENARIO, "bench-video", "bench.toml".as_ref())
+        .expect("the video bench scenario is valid");
+    let selection = plan::Selection {
+        pairings: settings.pairings.clone(),
+        ..Default::default()
+    };
+    let cases = selection
+        .apply(plan::expand(&Arc::new(scenario)))
+        .expect("no scenario pattern to miss");
+    let mut rows = Vec::new();
+    for case in &cases {
+        let mut results = Vec::with_capacity(settings.iterations);
+        for i in 0..settings.iterations {
+            let room = format!("bench/{}-{i}", case.slug());
+            results.push(environment.run_case(case, &room).await);
+        }
+        rows.push(video_row(case, &results));
+    }
+    rows
+}
+
+/// Offer created → the first video frame `offerer`'s side got, in one iteration.
+fn first_frame_ms(r: &CaseResult, offerer: bool) -> Option<f64> {
+    let tracks = if offerer {
+        &r.tracks.offerer
+    } else {
+        &r.tracks.answerer
+    };
+    let frame = tracks
+        .iter()
+        .find(|t| t.is_inbound("video"))?
+        .first_frame_at_ms?;
+    Some(frame - r.phases.offer_created_ms?)
+}
+
+fn video_row(case: &Case, results: &[CaseResult]) -> VideoRow {
+    let both: Vec<(f64, f64)> = results
+        .iter()
+        .filter_map(|r| Some((first_frame_ms(r, true)?, first_frame_ms(r, false)?)))
+        .collect();
+    VideoRow {
+        pairing: case.pairing(),
+        passed: both.len(),
+        ran: results.len(),
+        offerer_first_frame_ms: median(both.iter().map(|b| b.0)),
+        answerer_first_frame_ms: median(both.iter().map(|b| b.1)),
+        both_ms: median(both.iter().map(|b| b.0.max(b.1))),
+    }
 }
 
 /// Both sides played every step of the bench scenario, none failed.
@@ -325,6 +467,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         text.push('\n');
     }
     text.push_str(&after_first_connection(report));
+    text.push_str(&video_call(report));
     match baseline {
         Some(b) => text.push_str(&format!(
             "\nbaseline: native→native, default profile, offer→echo {b:.1} ms (same run)\n"
@@ -352,15 +495,20 @@ fn after_first_connection(report: &BenchReport) -> String {
         (Some(v), _) => format!("{v:.1}"),
         (None, _) => "-".into(),
     };
-    let mut rows: Vec<[String; 5]> = vec![[
-        "pairing".into(),
-        "profile".into(),
-        "ok".into(),
-        "renegotiate".into(),
-        "ice restart→echo".into(),
-    ]];
+    let mut rows: Vec<Vec<String>> = vec![
+        [
+            "pairing",
+            "profile",
+            "ok",
+            "renegotiate",
+            "ice restart→echo",
+        ]
+        .iter()
+        .map(|h| h.to_string())
+        .collect(),
+    ];
     for r in &report.rows {
-        rows.push([
+        rows.push(vec![
             r.pairing.clone(),
             r.profile.map_or("-", NativeProfile::as_str).to_string(),
             format!("{}/{}", r.passed, r.ran),
@@ -368,13 +516,94 @@ fn after_first_connection(report: &BenchReport) -> String {
             cell(r.ice_restart_ms, base.and_then(|b| b.ice_restart_ms)),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
     let mut text = String::from(
         "\nafter the first connection, medians in ms (× native→native default, same run):\n",
     );
-    for row in &rows {
+    text.push_str(&table(&rows));
+    text.push_str(
+        "renegotiate: offer created → both sides stable; ice restart→echo: restartIce called → new \
+         credentials in use on both sides and an echo back\n",
+    );
+    text
+}
+
+/// The third table: offer created → first video frame per pairing, against each browser's
+/// in-page call measured in the same run.
+fn video_call(report: &BenchReport) -> String {
+    if report.video.is_empty() {
+        return String::new();
+    }
+    let baseline = |kind: PeerKind| {
+        report
+            .in_page
+            .iter()
+            .find(|b| b.kind == kind)
+            .and_then(|b| b.first_frame_ms)
+    };
+    let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    let ratio = |v: Option<f64>, b: Option<f64>| match (v, b) {
+        (Some(v), Some(b)) if b > 0.0 => format!("{:.2}×", v / b),
+        _ => "-".into(),
+    };
+    let mut rows: Vec<Vec<String>> = vec![
+        [
+            "pairing",
+            "ok",
+            "offerer sees",
+            "answerer sees",
+            "both see",
+            "× chromium in-page",
+            "× firefox in-page",
+        ]
+        .iter()
+        .map(|h| h.to_string())
+        .collect(),
+    ];
+    for r in &report.video {
+        rows.push(vec![
+            r.pairing.clone(),
+            format!("{}/{}", r.passed, r.ran),
+            value(r.offerer_first_frame_ms),
+            value(r.answerer_first_frame_ms),
+            value(r.both_ms),
+            ratio(r.both_ms, baseline(PeerKind::Chromium)),
+            ratio(r.both_ms, baseline(PeerKind::Firefox)),
+        ]);
+    }
+    let mut text = String::from(
+        "\nvideo call, offer created → first video frame, medians in ms (× each browser's in-page \
+         call, same run):\n",
+    );
+    text.push_str(&table(&rows));
+    for b in &report.in_page {
+        text.push_str(&format!(
+            "in-page baseline, {}: {} ms ({}/{} iterations){}\n",
+            b.kind,
+            value(b.first_frame_ms),
+            b.passed,
+            b.ran,
+            b.error
+                .as_deref()
+                .map_or(String::new(), |e| format!("; last error: {e}"))
+        ));
+    }
+    text.push_str(
+        "sees: that side's first decoded (browsers) or reassembled (native) frame; both see: the \
+         later of the two; in-page: two connections in one page of that browser (seed 004's \
+         pc1/pc2), fake camera, no relay. Target: chromium→chromium within 1.3× of chromium \
+         in-page.\n",
+    );
+    text
+}
+
+/// Rows as left-aligned columns.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in rows {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
@@ -383,10 +612,6 @@ fn after_first_connection(report: &BenchReport) -> String {
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
-    text.push_str(
-        "renegotiate: offer created → both sides stable; ice restart→echo: restartIce called → new \
-         credentials in use on both sides and an echo back\n",
-    );
     text
 }
 
@@ -435,6 +660,21 @@ mod tests {
                     ice_restart_ms: None,
                 },
             ],
+            video: vec![VideoRow {
+                pairing: "chromium→chromium".into(),
+                passed: 3,
+                ran: 3,
+                offerer_first_frame_ms: Some(300.0),
+                answerer_first_frame_ms: Some(330.0),
+                both_ms: Some(330.0),
+            }],
+            in_page: vec![InPageRow {
+                kind: PeerKind::Chromium,
+                first_frame_ms: Some(300.0),
+                passed: 3,
+                ran: 3,
+                error: None,
+            }],
         };
         let text = render(&report, 3);
         assert!(
@@ -458,5 +698,17 @@ mod tests {
             .unwrap();
         assert!(fast.contains("10.0 (0.25×)"), "{fast}");
         assert!(fast.trim_end().ends_with('-'), "{fast}");
+        // The video call against the in-page baseline: 330 / 300.
+        let video = text
+            .lines()
+            .find(|l| l.starts_with("chromium→chromium"))
+            .unwrap();
+        let fields: Vec<&str> = video.split_whitespace().collect();
+        assert_eq!(
+            fields[1..],
+            ["3/3", "300.0", "330.0", "330.0", "1.10×", "-"],
+            "{video}"
+        );
+        assert!(text.contains("in-page baseline, chromium: 300.0 ms (3/3 iterations)"));
     }
 }

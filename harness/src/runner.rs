@@ -249,6 +249,35 @@ impl Environment {
         &self.relay
     }
 
+    /// The browser's own time to a first decoded video frame, with no relay or harness in the
+    /// way: two connections in one page of the shared `kind` browser (seed 004's pc1/pc2), the
+    /// fake camera sent from one to the other. Returns offer created → first frame, in ms.
+    pub async fn in_page_first_frame(&self, kind: PeerKind) -> Result<f64, String> {
+        let browser = self
+            .browsers
+            .get(&(kind, HostCandidates::Ip))
+            .ok_or_else(|| format!("no {kind} browser was started"))?;
+        let (window, _) = browser.open_window(&self.pages.loopback_url()).await?;
+        let measured = browser
+            .execute(
+                &window,
+                "return window.rtcInteropLoopback.firstFrame(arguments[0])\
+                 .then(r => r, e => ({ error: String(e) }))",
+                vec![serde_json::json!({ "timeout_ms": 8000 })],
+            )
+            .await;
+        browser.close_window(&window).await;
+        let measured = measured?;
+        if let Some(error) = measured.get("error").and_then(|e| e.as_str()) {
+            return Err(format!("{kind} in-page call: {error}"));
+        }
+        let at = |field: &str| measured.get(field).and_then(serde_json::Value::as_f64);
+        match (at("offer_created_at_ms"), at("first_frame_at_ms")) {
+            (Some(offer), Some(frame)) => Ok(frame - offer),
+            _ => Err(format!("{kind} in-page call returned {measured}")),
+        }
+    }
+
     /// How long each browser took to start.
     pub fn browser_startups(&self) -> Vec<(BrowserKey, crate::peer::Startup)> {
         let mut startups: Vec<_> = self
