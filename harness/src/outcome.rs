@@ -6,9 +6,8 @@ use serde::Serialize;
 
 use crate::ice_servers::IceServerUse;
 use crate::observe::{
-    MediaTrackLog,
-    Candidate, DataChannelLog, Description, Observations, SelectedPair, StepLog, Transition,
-    parse_candidate,
+    Candidate, DataChannelLog, Description, MediaTrackLog, Observations, SelectedPair, StepLog,
+    Transition, parse_candidate,
 };
 use crate::peer::BrowserInfo;
 use crate::relay::TraceEntry;

@@ -1,4 +1,5 @@
-//! Serves the browser peer page (`fixtures/browser/`) over http://127.0.0.1.
+//! Serves the browser peer page and the benchmark's loopback page (`fixtures/browser/`) over
+//! http://127.0.0.1.
 //!
 //! The files are compiled into the binary, so a run does not depend on the working directory.
 
@@ -16,6 +17,8 @@ use tokio::task::JoinHandle;
 
 const PAGE_HTML: &str = include_str!("../../fixtures/browser/peer.html");
 const PAGE_JS: &str = include_str!("../../fixtures/browser/peer.js");
+const LOOPBACK_HTML: &str = include_str!("../../fixtures/browser/loopback.html");
+const LOOPBACK_JS: &str = include_str!("../../fixtures/browser/loopback.js");
 
 /// A running page server. Dropping it stops it.
 pub struct PageServer {
@@ -49,6 +52,12 @@ impl PageServer {
     pub fn page_url(&self) -> String {
         format!("http://{}/peer.html", self.addr)
     }
+
+    /// The URL of the loopback page (two connections in one page, for the benchmark:
+    /// `window.rtcInteropLoopback.firstFrame(options)`, see `loopback.js`).
+    pub fn loopback_url(&self) -> String {
+        format!("http://{}/loopback.html", self.addr)
+    }
 }
 
 impl Drop for PageServer {
@@ -61,6 +70,12 @@ async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
     let (status, content_type, body) = match request.uri().path() {
         "/" | "/peer.html" => (StatusCode::OK, "text/html; charset=utf-8", PAGE_HTML),
         "/peer.js" => (StatusCode::OK, "text/javascript; charset=utf-8", PAGE_JS),
+        "/loopback.html" => (StatusCode::OK, "text/html; charset=utf-8", LOOPBACK_HTML),
+        "/loopback.js" => (
+            StatusCode::OK,
+            "text/javascript; charset=utf-8",
+            LOOPBACK_JS,
+        ),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -74,4 +89,39 @@ async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .expect("static response parts are valid");
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(server: &PageServer, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test]
+    async fn serves_the_peer_and_loopback_pages() {
+        let server = PageServer::start().await.unwrap();
+        for (path, words) in [
+            ("/peer.html", "peer.js"),
+            ("/peer.js", "window.rtcInterop ="),
+            ("/loopback.html", "loopback.js"),
+            ("/loopback.js", "window.rtcInteropLoopback ="),
+        ] {
+            let response = get(&server, path).await;
+            assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
+            assert!(response.contains(words), "{path}");
+        }
+        assert!(get(&server, "/nope").await.starts_with("HTTP/1.1 404"));
+        assert!(server.loopback_url().ends_with("/loopback.html"));
+    }
 }

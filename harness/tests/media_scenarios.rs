@@ -62,7 +62,11 @@ fn assert_video_flowed(r: &CaseResult, offerer: bool, codec: &str) {
         r.pairing,
         log.codec
     );
-    assert!(log.packets >= 25 && log.frames >= 15, "{} {side}: {log:?}", r.pairing);
+    assert!(
+        log.packets >= 25 && log.frames >= 15,
+        "{} {side}: {log:?}",
+        r.pairing
+    );
     assert!(log.first_frame_at_ms.is_some(), "{} {side}", r.pairing);
     assert!(log.moving(), "{} {side}: {:?}", r.pairing, log.frame_checks);
     // Sampled during the case, counters never going back.
@@ -101,13 +105,20 @@ async fn a_call_sends_camera_microphone_and_chat_both_ways_then_hangs_up() {
             assert_video_flowed(&r, offerer, "VP8");
             let audio = received(&r, offerer, "audio").expect("audio");
             assert!(audio.packets >= 25, "{}: {audio:?}", r.pairing);
-            assert!(audio.codec.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("audio/opus")));
+            assert!(
+                audio
+                    .codec
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case("audio/opus"))
+            );
         }
         assert!(r.channels.offerer[0].echoes_matched >= 1);
-        let last = |states: &[rtc_interop::observe::Transition]| {
-            states.last().map(|t| t.state.clone())
-        };
-        assert_eq!(last(&r.connection_states.answerer).as_deref(), Some("closed"));
+        let last =
+            |states: &[rtc_interop::observe::Transition]| states.last().map(|t| t.state.clone());
+        assert_eq!(
+            last(&r.connection_states.answerer).as_deref(),
+            Some("closed")
+        );
     }
 }
 
@@ -128,7 +139,11 @@ async fn each_video_codec_is_negotiated_sent_and_decoded_where_both_stacks_have_
             }
             // The only video codec both descriptions list is this one (RTX aside).
             for sdp in video_sections(&r) {
-                assert!(sdp.contains(&format!(" {codec}/90000")), "{scenario} {}", r.pairing);
+                assert!(
+                    sdp.contains(&format!(" {codec}/90000")),
+                    "{scenario} {}",
+                    r.pairing
+                );
             }
         }
     }
@@ -143,7 +158,12 @@ async fn audio_only_calls_carry_opus_without_video_or_sctp() {
             assert!(received(&r, offerer, "video").is_none());
         }
         assert!(video_sections(&r).is_empty());
-        assert!(r.sdp.offerer.iter().all(|d| !d.sdp.contains("m=application")));
+        assert!(
+            r.sdp
+                .offerer
+                .iter()
+                .all(|d| !d.sdp.contains("m=application"))
+        );
         // No SCTP transport, yet both sides report their selected pair.
         assert!(r.selected_pair.offerer.is_some() && r.selected_pair.answerer.is_some());
     }
@@ -153,7 +173,11 @@ async fn audio_only_calls_carry_opus_without_video_or_sctp() {
 async fn a_recvonly_side_receives_and_sends_nothing() {
     for r in play("recvonly-video").await {
         assert_video_flowed(&r, true, "VP8");
-        assert!(received(&r, false, "video").is_none_or(|t| t.packets == 0), "{}", r.pairing);
+        assert!(
+            received(&r, false, "video").is_none_or(|t| t.packets == 0),
+            "{}",
+            r.pairing
+        );
         let offer = &r.sdp.offerer[0].sdp;
         assert!(offer.contains("a=recvonly"), "{}", r.pairing);
         let answer = &r.sdp.answerer[0].sdp;
@@ -194,7 +218,11 @@ side = "answerer"
 kind = "video"
 "#,
     );
-    let pairings = [(Chromium, Chromium), (Chromium, Firefox), (Native, Chromium)];
+    let pairings = [
+        (Chromium, Chromium),
+        (Chromium, Firefox),
+        (Native, Chromium),
+    ];
     for r in common::run(&common::cases(scenario, &pairings)).await {
         assert_eq!(r.status, Status::Failed, "{}", r.pairing);
         let failure = r.failure.clone().unwrap();
@@ -206,7 +234,10 @@ kind = "video"
         };
         assert!(failure.contains(expected), "{}: {failure}", r.pairing);
         assert!(
-            failure.contains(&format!("answerer ({}): step 3 (expect_media, answerer)", r.answerer)),
+            failure.contains(&format!(
+                "answerer ({}): step 3 (expect_media, answerer)",
+                r.answerer
+            )),
             "{}: {failure}",
             r.pairing
         );
@@ -246,9 +277,21 @@ codec = "VP9"
     for r in common::run(&common::cases(scenario, &pairings)).await {
         assert_eq!(r.status, Status::Failed, "{}", r.pairing);
         let failure = r.failure.clone().unwrap();
-        assert!(failure.contains("the offer lists VP9"), "{}: {failure}", r.pairing);
-        assert!(failure.contains("; the answer lists "), "{}: {failure}", r.pairing);
-        assert!(!failure.contains("the offer lists VP8"), "{}: {failure}", r.pairing);
+        assert!(
+            failure.contains("the offer lists VP9"),
+            "{}: {failure}",
+            r.pairing
+        );
+        assert!(
+            failure.contains("; the answer lists "),
+            "{}: {failure}",
+            r.pairing
+        );
+        assert!(
+            !failure.contains("the offer lists VP8"),
+            "{}: {failure}",
+            r.pairing
+        );
     }
 }
 

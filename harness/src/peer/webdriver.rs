@@ -227,6 +227,8 @@ fn chromium_capabilities(
         "--disable-component-update",
         "--disable-sync",
         "--use-fake-device-for-media-stream",
+        // Received audio plays in an <audio> element without a user gesture.
+        "--autoplay-policy=no-user-gesture-required",
         // Every case runs in a window of one shared browser: none may be throttled as hidden.
         "--disable-background-timer-throttling",
         "--disable-renderer-backgrounding",
@@ -266,6 +268,9 @@ fn firefox_capabilities(
             "prefs": {
                 "media.navigator.streams.fake": true,
                 "media.navigator.permission.disabled": true,
+                // Received audio plays in an <audio> element without a user gesture (0: allowed).
+                "media.autoplay.default": 0,
+                "media.autoplay.blocking_policy": 0,
                 "media.peerconnection.ice.obfuscate_host_addresses": hosts == HostCandidates::Mdns,
                 // Offline machine: nothing may phone home or download plugins.
                 "app.update.enabled": false,

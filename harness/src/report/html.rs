@@ -7,6 +7,7 @@
 
 mod candidate_types;
 mod ladder;
+mod media;
 mod sdp_compare;
 mod timeline;
 
@@ -330,6 +331,7 @@ fn case_section(index: usize, r: &CaseResult) -> String {
     html.push_str(&case_facts(r));
     html.push_str("<h4>State timelines</h4>\n");
     html.push_str(&timeline::render(r));
+    html.push_str(&media::render(r));
     html.push_str("<h4>Candidates</h4>\n");
     html.push_str(&candidates(r));
     html.push_str("<h4>Data channel</h4>\n");
@@ -731,6 +733,7 @@ p.pair{margin:4px 0;font-family:ui-monospace,monospace;font-size:12px}
 svg{display:block;max-width:100%;height:auto}
 .legend{font-size:12px;margin:4px 0}.legend span{display:inline-block;margin-right:10px}
 .legend i{display:inline-block;width:12px;height:12px;border:1px solid #8c959f;vertical-align:-2px;margin-right:4px}
+.legend i.line{width:18px;height:0;border:0;vertical-align:middle}
 details.sdp{margin-top:14px}details.sdp summary{cursor:pointer;font-weight:600}
 details.sdp-compare{margin:0 0 16px}details.sdp-compare summary{cursor:pointer}
 pre.sdp-table mark{background:#fff8c5;display:inline-block;min-width:100%}

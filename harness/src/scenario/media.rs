@@ -146,11 +146,33 @@ impl CodecSpec {
         }
         let given = fmtp_params(fmtp.unwrap_or_default());
         self.params.iter().all(|(key, value)| {
-            given
+            let stated = given
                 .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case(key) && v.eq_ignore_ascii_case(value))
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.as_str());
+            stated
+                .or_else(|| implied_param(name, key))
+                .is_some_and(|v| v.eq_ignore_ascii_case(value))
         })
     }
+}
+
+/// fmtp parameters whose absence means a value, per the codecs' RTP payload formats: VP9
+/// `profile-id` 0 (RFC 9628 §6), AV1 `profile` 0, `level-idx` 5, `tier` 0 (AV1 RTP spec §7.2),
+/// H.264 `packetization-mode` 0 (RFC 6184 §8.1). Firefox, for one, leaves VP9's `profile-id` out.
+const IMPLIED_PARAMS: &[(&str, &str, &str)] = &[
+    ("vp9", "profile-id", "0"),
+    ("av1", "profile", "0"),
+    ("av1", "level-idx", "5"),
+    ("av1", "tier", "0"),
+    ("h264", "packetization-mode", "0"),
+];
+
+fn implied_param(codec: &str, key: &str) -> Option<&'static str> {
+    IMPLIED_PARAMS
+        .iter()
+        .find(|(c, k, _)| c.eq_ignore_ascii_case(codec) && k.eq_ignore_ascii_case(key))
+        .map(|(_, _, v)| *v)
 }
 
 /// Which side an `[[expect.media]]` entry is about: the side that **receives**.
@@ -243,7 +265,11 @@ mod tests {
         assert!(vp9.matches("video/VP9", Some("profile-id=0")));
         assert!(vp9.matches("vp9", Some("x=1; Profile-Id=0")));
         assert!(!vp9.matches("video/VP9", Some("profile-id=2")));
-        assert!(!vp9.matches("video/VP9", None));
+        // Absent, profile-id means profile 0 (RFC 9628); a stated other profile does not match.
+        assert!(vp9.matches("video/VP9", None));
+        assert!(vp9.matches("video/VP9", Some("max-fs=12288;max-fr=60")));
+        let h264_mode1 = CodecSpec::parse("H264;packetization-mode=1").unwrap();
+        assert!(!h264_mode1.matches("video/H264", Some("profile-level-id=42e01f")));
         assert!(!vp9.matches("video/VP8", Some("profile-id=0")));
         let h264 = CodecSpec::parse("H264").unwrap();
         assert!(h264.matches("video/H264", Some("profile-level-id=42e01f")));

@@ -6,6 +6,6 @@ mod model;
 pub mod steps;
 
 pub use load::{ScenarioError, load_dir, load_file, parse};
-pub use model::*;
 pub use media::{MediaExpectation, MediaKind, TrackDirection};
+pub use model::*;
 pub use steps::{Actor, Step, StepKind};

@@ -20,6 +20,10 @@
 //! | `add_track` | captures a `kind` track (browsers: `getUserMedia` with `constraints`; native: its fixture file) and adds a transceiver with `direction`, preferring `codecs`; done at once (it is negotiated by the next round) | nothing |
 //! | `expect_media` | waits until what it receives meets its `[[expect.media]]` entries: packets, frames, a moving picture | nothing |
 //!
+//! An offer that arrives while a peer is still in the `add_track` (and `open_channel`) steps just
+//! before the round it completes is answered once those steps are done, so the answer includes
+//! them (a browser's `getUserMedia` takes a while, and the offerer does not wait for it).
+//!
 //! Whatever the steps, every peer always: answers offers (whoever sends them), applies answers,
 //! adds trickled candidates (queued until a remote description is set; one that fails is recorded
 //! as an error and skipped), echoes every message that arrives on a channel the other side opened,

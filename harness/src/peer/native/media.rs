@@ -732,7 +732,7 @@ impl Session {
                     .connection
                     .get_stats(std::time::Instant::now(), StatsSelector::None)
                     .await;
-                let look = tick % 2 == 0;
+                let look = tick.is_multiple_of(2);
                 session.state.update(|obs| {
                     let now = epoch_ms();
                     for log in &mut obs.tracks {

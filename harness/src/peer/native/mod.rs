@@ -565,7 +565,47 @@ impl Session {
         }
     }
 
+    /// An offer that arrives while this side is still adding the tracks (and channels) that come
+    /// before the round it completes waits for them: answered at once, it would leave them out
+    /// (a browser's getUserMedia takes a while; see `scenario::steps`).
+    async fn ready_for_offer(&self) {
+        let steps = &self.plan.steps;
+        let (done, current) = self
+            .state
+            .read(|o| (o.negotiations as usize, o.steps.len().saturating_sub(1)));
+        let Some(target) = (0..steps.len())
+            .filter(|&i| steps[i].kind.is_round())
+            .nth(done)
+        else {
+            return;
+        };
+        if current >= target {
+            return;
+        }
+        let before = &steps[current..target];
+        let adds_tracks = before.iter().any(|s| s.kind == StepKind::AddTrack);
+        let only_set_up = before
+            .iter()
+            .all(|s| matches!(s.kind, StepKind::AddTrack | StepKind::OpenChannel));
+        if adds_tracks && only_set_up {
+            let longest = steps
+                .iter()
+                .filter_map(|s| s.within_secs)
+                .fold(0.0, f64::max);
+            let deadline = Instant::now() + Duration::from_secs_f64(longest);
+            let _ = self
+                .state
+                .wait_until(
+                    deadline,
+                    |o| (o.steps.len() > target).then_some(()),
+                    |_| String::new(),
+                )
+                .await;
+        }
+    }
+
     async fn on_offer(&self, sdp: String) -> Result<(), String> {
+        self.ready_for_offer().await;
         let mut negotiation = self.negotiation.lock().await;
         if negotiation.offer_pending && self.plan.perfect_negotiation {
             if self.plan.role == Role::Offerer {

@@ -556,3 +556,145 @@ fn ladder_shows_the_steps_each_side_acted_in_between_the_messages() {
         "{ladder}"
     );
 }
+
+use crate::observe::{FrameCheck, MediaSample, MediaTrackLog};
+
+/// A track of `kind` going `direction`, with `samples` as (ms, bytes, frames).
+fn track(kind: &str, direction: &str, samples: &[(f64, u64, u64)]) -> MediaTrackLog {
+    MediaTrackLog {
+        kind: kind.into(),
+        direction: direction.into(),
+        mid: Some("0".into()),
+        codec: Some(format!(
+            "{kind}/{}",
+            if kind == "video" { "VP8" } else { "opus" }
+        )),
+        samples: samples
+            .iter()
+            .map(|&(at_ms, bytes, frames)| MediaSample {
+                at_ms,
+                packets: 0,
+                bytes,
+                frames,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn media_section_has_a_row_per_track_and_a_line_per_sampled_track() {
+    let mut r = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
+    let mut received = track(
+        "video",
+        "inbound",
+        &[(0.0, 0, 0), (1000.0, 125_000, 30), (2000.0, 250_000, 60)],
+    );
+    received.packets = 212;
+    received.bytes = 250_000;
+    received.frames = 60;
+    received.key_frames = 2;
+    received.frame_width = Some(320);
+    received.frame_height = Some(240);
+    received.first_frame_at_ms = Some(412.5);
+    received.jitter_ms = Some(3.5);
+    received.packets_lost = Some(1);
+    received.nack_count = Some(4);
+    received.pli_count = Some(0);
+    received.frame_checks.push(FrameCheck {
+        at_ms: 1900.0,
+        changed: false,
+        black: Some(false),
+        how: "canvas <320x240>".into(),
+    });
+    r.tracks.answerer = vec![received];
+    r.tracks.offerer = vec![
+        track("video", "outbound", &[(0.0, 0, 0), (1000.0, 125_000, 30)]),
+        // One sample is no rate: a row, but no line.
+        track("audio", "outbound", &[(500.0, 4_000, 0)]),
+    ];
+    let html = render("run-1", &[r]);
+
+    let media = element(&html, "<h4>Media</h4>", "<h4>Candidates</h4>");
+    assert!(
+        html.find("<h4>State timelines</h4>").unwrap() < html.find("<h4>Media</h4>").unwrap(),
+        "media comes after the timelines"
+    );
+    let table = element(media, "class=\"grid media\"", "</table>");
+    // The heading and a row per track.
+    assert_eq!(table.matches("<tr><th>").count(), 4, "{table}");
+    let row = element(table, "<th>answerer (chromium)</th>", "</tr>");
+    for cell in [
+        "<td>video</td>",
+        "<td>received</td>",
+        "<td>VP8</td>",
+        "<td>0</td>",
+        "<td>212</td>",
+        "<td>250000</td>",
+        "<td>60</td>",
+        "<td>2</td>",
+        "<td>320x240</td>",
+        "<td>412.5 ms</td>",
+        "<td>3.5 ms</td>",
+        "<td>1</td>",
+        "<td>4</td>",
+        "title=\"canvas &lt;320x240&gt; @ 1900.0 ms\">frozen</td>",
+    ] {
+        assert!(row.contains(cell), "no {cell} in {row}");
+    }
+    let sent = element(table, "<th>offerer (native)</th>", "</tr>");
+    assert!(
+        sent.contains("<td>sent</td>") && sent.ends_with("<td>—</td>"),
+        "{sent}"
+    );
+    assert!(table.contains("<td>opus</td>"), "{table}");
+
+    // Two charts (one per side); the bitrate line of each sampled track, and the frame rate line
+    // of each video track: the audio track has a single sample and draws nothing.
+    assert_eq!(media.matches("<svg class=\"media-chart\"").count(), 2);
+    assert_eq!(media.matches("<polyline").count(), 4, "{media}");
+    assert!(
+        media.contains("stroke-dasharray=\"6 3\""),
+        "sent tracks are dashed"
+    );
+    // 125000 B in 1000 ms is 1000 kbit/s; 30 frames in 1000 ms are 30 frames/s.
+    assert!(
+        media.contains("received video VP8 (mid 0): 1000.0 kbit/s from 0.0 to 1000.0 ms"),
+        "{media}"
+    );
+    assert!(media.contains("sent video VP8 (mid 0): up to 1000.0 kbit/s"));
+    assert!(media.contains("received video VP8 (mid 0): 30.0 frames/s from 1000.0 to 2000.0 ms"));
+    assert!(
+        media.contains(">1000</text>"),
+        "the bitrate axis has a 1000 tick"
+    );
+    let legend = element(media, "<p class=\"legend\">", "</p>");
+    assert!(
+        legend.contains("sent video VP8 (mid 0)") && !legend.contains("audio"),
+        "{legend}"
+    );
+}
+
+#[test]
+fn cases_without_tracks_have_no_media_section() {
+    let html = render(
+        "run-1",
+        &[case(PeerKind::Native, PeerKind::Native, Status::Passed)],
+    );
+    assert!(!html.contains("<h4>Media</h4>"));
+    assert!(!html.contains("media-chart"));
+}
+
+#[test]
+fn media_with_too_few_samples_has_a_table_but_no_chart() {
+    let mut r = case(PeerKind::Native, PeerKind::Native, Status::Passed);
+    r.tracks.offerer = vec![track("audio", "inbound", &[(10.0, 100, 0)])];
+    let html = render("run-1", &[r]);
+    let media = element(&html, "<h4>Media</h4>", "<h4>Candidates</h4>");
+    assert!(media.contains("<td>opus</td>"), "{media}");
+    assert!(
+        media.contains("no tracks"),
+        "the answerer had none: {media}"
+    );
+    assert!(!media.contains("<svg"), "{media}");
+}

@@ -11,11 +11,11 @@ use super::{escape, ladder};
 use crate::observe::{StepLog, Transition};
 use crate::outcome::{CaseResult, Sides};
 
-const WIDTH: f64 = 1100.0;
+pub(super) const WIDTH: f64 = 1100.0;
 /// Room for the band names on the left.
-const PLOT_LEFT: f64 = 170.0;
-const PLOT_RIGHT: f64 = WIDTH - 16.0;
-const AXIS_H: f64 = 26.0;
+pub(super) const PLOT_LEFT: f64 = 170.0;
+pub(super) const PLOT_RIGHT: f64 = WIDTH - 16.0;
+pub(super) const AXIS_H: f64 = 26.0;
 const GROUP_TITLE_H: f64 = 18.0;
 const BAND_H: f64 = 20.0;
 const LANE_H: f64 = 14.0;
@@ -202,7 +202,7 @@ fn side_bands<'a>(
 }
 
 /// The shared time axis: `start..end` ms mapped onto the plot's width.
-struct Axis {
+pub(super) struct Axis {
     start: f64,
     end: f64,
     step: f64,
@@ -212,7 +212,7 @@ impl Axis {
     /// An axis covering `times` with a little room after the last one, so the final state shows.
     /// It starts at 0 unless everything happened late (a browser starting up), then at a tick just
     /// before the first event. `None` without any time.
-    fn new(times: impl IntoIterator<Item = f64>) -> Option<Axis> {
+    pub(super) fn new(times: impl IntoIterator<Item = f64>) -> Option<Axis> {
         let (lo, hi) = times
             .into_iter()
             .fold(None, |acc: Option<(f64, f64)>, t| match acc {
@@ -226,12 +226,12 @@ impl Axis {
         Some(Axis { start, end, step })
     }
 
-    fn x(&self, t: f64) -> f64 {
+    pub(super) fn x(&self, t: f64) -> f64 {
         PLOT_LEFT + (t - self.start) / (self.end - self.start) * (PLOT_RIGHT - PLOT_LEFT)
     }
 
     /// Tick labels on top and a faint grid line per tick down to `height`.
-    fn draw(&self, height: f64) -> String {
+    pub(super) fn draw(&self, height: f64) -> String {
         let mut svg = format!(
             "<text x=\"4\" y=\"14\" fill=\"#656d76\" font-family=\"system-ui,sans-serif\">ms since case start</text>\
              <line x1=\"{PLOT_LEFT}\" y1=\"{AXIS_H}\" x2=\"{PLOT_RIGHT}\" y2=\"{AXIS_H}\" stroke=\"#8c959f\"/>"
@@ -258,7 +258,7 @@ impl Axis {
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw`.
-fn nice_step(raw: f64) -> f64 {
+pub(super) fn nice_step(raw: f64) -> f64 {
     if raw.is_nan() || raw <= 0.0 {
         return 1.0;
     }
