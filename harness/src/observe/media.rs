@@ -30,6 +30,9 @@ pub struct MediaTrackLog {
     pub first_frame_at_ms: Option<f64>,
     /// RTP packets received or sent.
     pub packets: u64,
+    /// Inbound: packets the stack delivered a second time (a retransmission of one already
+    /// received), where the peer counts them (native); not counted again in `packets`.
+    pub packets_duplicated: Option<u64>,
     /// Payload bytes received or sent.
     pub bytes: u64,
     /// Video frames decoded / reassembled (inbound) or encoded / sent (outbound).

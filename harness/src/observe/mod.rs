@@ -117,6 +117,19 @@ impl Observations {
         self.tracks.iter().find(|t| t.is_inbound(kind))
     }
 
+    /// The last error about a description (setting, creating or parsing an offer or answer):
+    /// what a round that never completed most likely ran into. Both peer kinds word these with
+    /// `Description`, `createAnswer` or `does not parse`.
+    pub fn last_description_error(&self) -> Option<&str> {
+        self.errors
+            .iter()
+            .rev()
+            .find(|e| {
+                e.contains("Description") || e.contains("createAnswer") || e.contains("does not parse")
+            })
+            .map(String::as_str)
+    }
+
     /// The first step that failed, if any.
     pub fn failed_step(&self) -> Option<&StepLog> {
         self.steps.iter().find(|s| s.error.is_some())

@@ -983,9 +983,11 @@ impl Session {
                 self.state
                     .wait_until(deadline, |o| (o.negotiations >= round).then_some(()), |o| {
                         format!(
-                            "offer/answer round {round} never completed {within} (signaling `{}`, {} rounds done)",
+                            "offer/answer round {round} never completed {within} (signaling `{}`, {} rounds done{})",
                             last_state(&o.signaling_states),
-                            o.negotiations
+                            o.negotiations,
+                            o.last_description_error()
+                                .map_or(String::new(), |e| format!("; last error: {e}"))
                         )
                     })
                     .await?;
