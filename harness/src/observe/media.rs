@@ -51,6 +51,9 @@ pub struct MediaTrackLog {
     pub nack_count: Option<u64>,
     /// PLIs sent (inbound) or received (outbound), where the stack reports them.
     pub pli_count: Option<u64>,
+    /// Inbound: the first packet the stack's depacketizer refused, where the peer says (native:
+    /// webrtc-rs's sample builder drops such frames without a word).
+    pub depacketizer_error: Option<String>,
     /// Checks of the picture (inbound video), in order.
     pub frame_checks: Vec<FrameCheck>,
     /// The counters every [`MEDIA_SAMPLE_INTERVAL_MS`], for the report's bitrate and frame-rate
@@ -151,8 +154,12 @@ pub fn media_shortfall(
         return None;
     }
     if log.frames < expect.min_frames {
+        let why = log
+            .depacketizer_error
+            .as_deref()
+            .map_or(String::new(), |e| format!("; {e}"));
         return Some(format!(
-            "{kind}: {} of {} frames decoded {within} ({} packets received, codec {codec})",
+            "{kind}: {} of {} frames decoded {within} ({} packets received, codec {codec}{why})",
             log.frames, expect.min_frames, log.packets
         ));
     }

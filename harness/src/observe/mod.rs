@@ -125,7 +125,9 @@ impl Observations {
             .iter()
             .rev()
             .find(|e| {
-                e.contains("Description") || e.contains("createAnswer") || e.contains("does not parse")
+                e.contains("Description")
+                    || e.contains("createAnswer")
+                    || e.contains("does not parse")
             })
             .map(String::as_str)
     }

@@ -704,11 +704,15 @@ impl Session {
             }
             let len = packet.payload.len() as u64;
             let frames = assembler.push(packet);
+            let failure = assembler.first_error().map(str::to_string);
             let now = epoch_ms();
             self.state.update(|obs| {
                 let Some(log) = obs.tracks.iter_mut().find(|t| t.is_inbound(kind)) else {
                     return;
                 };
+                if log.depacketizer_error.is_none() {
+                    log.depacketizer_error = failure;
+                }
                 log.packets += 1;
                 log.bytes += len;
                 if kind == "audio" {
@@ -882,8 +886,17 @@ impl RecentSequenceNumbers {
     }
 }
 
-/// Reassembles frames from RTP packets with the codec's depacketizer.
-enum FrameAssembler {
+/// Reassembles frames from RTP packets with webrtc-rs's sample builder, and says why when its
+/// depacketizer refuses a packet (the sample builder drops such frames without a word).
+struct FrameAssembler {
+    builder: Builder,
+    /// A second depacketizer of the same kind, fed every packet as the builder's own one is (kept
+    /// across packets), so its first error is seen.
+    shadow: Option<Box<dyn rtp::packetizer::Depacketizer + Send>>,
+    first_error: Option<String>,
+}
+
+enum Builder {
     Vp8(SampleBuilder<Vp8Packet>),
     Vp9(SampleBuilder<Vp9Packet>),
     H264(SampleBuilder<H264Packet>),
@@ -895,35 +908,65 @@ enum FrameAssembler {
 /// How many packets a frame may wait for a late one before it is given up.
 const MAX_LATE_PACKETS: u16 = 256;
 
+/// A sample builder over `depacketizer`, and a second one for the shadow.
+fn builder_and_shadow<T>(depacketizer: fn() -> T) -> (SampleBuilder<T>, Box<T>)
+where
+    T: rtp::packetizer::Depacketizer,
+{
+    (
+        SampleBuilder::new(MAX_LATE_PACKETS, depacketizer(), 90000),
+        Box::new(depacketizer()),
+    )
+}
+
 impl FrameAssembler {
     fn for_codec(name: &str) -> Self {
-        match name {
-            "VP8" => Self::Vp8(SampleBuilder::new(
-                MAX_LATE_PACKETS,
-                Vp8Packet::default(),
-                90000,
-            )),
-            "VP9" => Self::Vp9(SampleBuilder::new(
-                MAX_LATE_PACKETS,
-                Vp9Packet::default(),
-                90000,
-            )),
-            "H264" => Self::H264(SampleBuilder::new(
-                MAX_LATE_PACKETS,
-                H264Packet::default(),
-                90000,
-            )),
-            "AV1" => Self::Av1(SampleBuilder::new(
-                MAX_LATE_PACKETS,
-                Av1Depacketizer::default(),
-                90000,
-            )),
-            _ => Self::None,
+        let (builder, shadow): (
+            Builder,
+            Option<Box<dyn rtp::packetizer::Depacketizer + Send>>,
+        ) = match name {
+            "VP8" => {
+                let (b, s) = builder_and_shadow(Vp8Packet::default);
+                (Builder::Vp8(b), Some(s))
+            }
+            "VP9" => {
+                let (b, s) = builder_and_shadow(Vp9Packet::default);
+                (Builder::Vp9(b), Some(s))
+            }
+            "H264" => {
+                let (b, s) = builder_and_shadow(H264Packet::default);
+                (Builder::H264(b), Some(s))
+            }
+            "AV1" => {
+                let (b, s) = builder_and_shadow(Av1Depacketizer::default);
+                (Builder::Av1(b), Some(s))
+            }
+            _ => (Builder::None, None),
+        };
+        FrameAssembler {
+            builder,
+            shadow,
+            first_error: None,
         }
+    }
+
+    /// The first error webrtc-rs's depacketizer gave, in words.
+    fn first_error(&self) -> Option<&str> {
+        self.first_error.as_deref()
     }
 
     /// Adds a packet; returns, for each frame it completed, whether it is a key frame.
     fn push(&mut self, packet: rtp::Packet) -> Vec<bool> {
+        if self.first_error.is_none()
+            && !packet.payload.is_empty()
+            && let Some(shadow) = self.shadow.as_mut()
+            && let Err(e) = shadow.depacketize(&packet.payload)
+        {
+            self.first_error = Some(format!(
+                "webrtc-rs's depacketizer failed at packet {}: {e}",
+                packet.header.sequence_number
+            ));
+        }
         let now = std::time::Instant::now();
         fn drain<T: rtp::packetizer::Depacketizer>(
             builder: &mut SampleBuilder<T>,
@@ -936,12 +979,12 @@ impl FrameAssembler {
                 .map(|sample| is_key_frame(codec, &sample.data))
                 .collect()
         }
-        match self {
-            Self::Vp8(b) => drain(b, "VP8", now, packet),
-            Self::Vp9(b) => drain(b, "VP9", now, packet),
-            Self::H264(b) => drain(b, "H264", now, packet),
-            Self::Av1(b) => drain(b, "AV1", now, packet),
-            Self::None => Vec::new(),
+        match &mut self.builder {
+            Builder::Vp8(b) => drain(b, "VP8", now, packet),
+            Builder::Vp9(b) => drain(b, "VP9", now, packet),
+            Builder::H264(b) => drain(b, "H264", now, packet),
+            Builder::Av1(b) => drain(b, "AV1", now, packet),
+            Builder::None => Vec::new(),
         }
     }
 }
@@ -1000,8 +1043,13 @@ mod tests {
         for n in 0..10 {
             assert!(Vp9Packet::default().depacketize(&frame(n).payload).is_ok());
         }
-        // … yet only two frames come out of ten (each is built when the next one arrives).
+        // … yet only two frames come out of ten (each is built when the next one arrives), and
+        // a depacketizer kept across packets, as the builder keeps its own, says why.
         assert_eq!(built, 2);
+        assert_eq!(
+            assembler.first_error(),
+            Some("webrtc-rs's depacketizer failed at packet 102: too many PDiff")
+        );
     }
 
     #[test]
