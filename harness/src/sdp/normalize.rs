@@ -15,9 +15,12 @@
 //! | track ids (`a=msid`, `a=ssrc:… msid:`/`label:`) | `<track-1>`, … |
 //! | SSRCs (`a=ssrc`, `a=ssrc-group`) | `<ssrc-1>`, … |
 //! | CNAMEs (`a=ssrc:… cname:`) | `<cname-1>`, … |
+//! | the order of a section's `a=extmap` lines | sorted by id, where the first was (RFC 8285 gives the order no meaning; webrtc-rs writes them in a different order on every run) |
+//! | the order of the stream ids in `a=msid-semantic: WMS …` | sorted (Chromium lists them in no stable order) |
 //!
-//! Numbered placeholders count by first appearance in the description, so the structure (which
-//! SSRCs form a group, which tracks share a stream) stays visible and comparable. Everything else
+//! Numbered placeholders count by first appearance in the description — stream ids by their
+//! first appearance in a media section — so the structure (which SSRCs form a group, which tracks
+//! share a stream) stays visible and comparable. Everything else
 //! (media sections and their order, payload types, rtpmap/fmtp/rtcp-fb, extmap, direction, setup,
 //! mid, BUNDLE, ice-options, rtcp-mux/rsize, sctp-port, max-message-size, …) is kept as sent.
 //! Output uses `\n` line endings, and normalizing normalized text changes nothing.
@@ -33,6 +36,22 @@ use crate::observe::{Candidate, parse_candidate};
 pub fn normalize(sdp: &str) -> Result<String, SdpError> {
     let parsed = parse(sdp)?;
     let mut ids = Ids::default();
+    // Streams are numbered as the media sections name them: the session's WMS list has no order.
+    for section in &parsed.media {
+        for (name, value) in section.attributes() {
+            let stream = match name {
+                "msid" => value.split_ascii_whitespace().next(),
+                "ssrc" => value
+                    .split_once(' ')
+                    .and_then(|(_, attribute)| attribute.strip_prefix("msid:"))
+                    .and_then(|m| m.split_ascii_whitespace().next()),
+                _ => None,
+            };
+            if let Some(stream) = stream {
+                ids.stream(stream);
+            }
+        }
+    }
     let mut out = String::new();
     normalize_block(&parsed.session, &mut ids, &mut out)?;
     for section in &parsed.media {
@@ -90,11 +109,29 @@ fn normalize_block(lines: &[Line], ids: &mut Ids, out: &mut String) -> Result<()
     if let Some(at) = summary_at {
         normalized.insert(at, format!("a=candidate:{}", summarize(&candidates)));
     }
+    sort_extmaps(&mut normalized);
     for line in normalized {
         out.push_str(&line);
         out.push('\n');
     }
     Ok(())
+}
+
+/// Puts a section's `a=extmap:<id>` lines in id order, where the first of them was.
+fn sort_extmaps(lines: &mut [String]) {
+    let id = |line: &str| {
+        line.strip_prefix("a=extmap:")
+            .and_then(|rest| rest.split(['/', ' ']).next())
+            .and_then(|id| id.parse::<u16>().ok())
+    };
+    let at: Vec<usize> = (0..lines.len())
+        .filter(|&i| id(&lines[i]).is_some())
+        .collect();
+    let mut extmaps: Vec<String> = at.iter().map(|&i| lines[i].clone()).collect();
+    extmaps.sort_by_key(|line| id(line));
+    for (i, line) in at.into_iter().zip(extmaps) {
+        lines[i] = line;
+    }
 }
 
 fn normalize_line(line: &Line, ids: &mut Ids) -> String {
@@ -154,7 +191,9 @@ fn normalize_attribute(value: &str, ids: &mut Ids) -> String {
             let lead = &rest[..rest.len() - rest.trim_start().len()];
             let mut tokens = rest.split_ascii_whitespace();
             let mut parts: Vec<String> = tokens.next().map(String::from).into_iter().collect();
-            parts.extend(tokens.map(|t| ids.stream(t)));
+            let mut streams: Vec<String> = tokens.map(|t| ids.stream(t)).collect();
+            streams.sort();
+            parts.extend(streams);
             format!("{lead}{}", parts.join(" "))
         }
         "msid" => msid(rest, ids),
@@ -280,6 +319,26 @@ fn summarize(candidates: &[Candidate]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extmap_and_wms_orders_do_not_matter() {
+        let one = "v=0\na=msid-semantic: WMS b a\nm=video 9 RTP/AVP 96\na=msid:a t1\na=extmap:4 x\na=mid:0\na=extmap:3 y\nm=audio 9 RTP/AVP 0\na=msid:b t2\n";
+        let two = "v=0\na=msid-semantic: WMS a b\nm=video 9 RTP/AVP 96\na=msid:a t1\na=extmap:3 y\na=mid:0\na=extmap:4 x\nm=audio 9 RTP/AVP 0\na=msid:b t2\n";
+        let normalized = normalize(one).unwrap();
+        assert_eq!(normalized, normalize(two).unwrap());
+        assert!(
+            normalized.contains("WMS <stream-1> <stream-2>\n"),
+            "{normalized}"
+        );
+        assert!(
+            normalized.contains("a=extmap:3 y\na=mid:0\na=extmap:4 x\n"),
+            "{normalized}"
+        );
+        assert!(
+            normalized.contains("a=msid:<stream-1> <track-1>"),
+            "{normalized}"
+        );
+    }
 
     fn norm(text: &str) -> String {
         normalize(text).unwrap()
