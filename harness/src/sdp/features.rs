@@ -45,7 +45,8 @@ pub struct MediaFeatures {
     /// Codecs in preference order, each once, with the fmtp parameters that matter
     /// (`H264/90000 profile-level-id=42e01f packetization-mode=1`).
     pub codecs: Vec<String>,
-    /// RTP header extension URIs (`a=extmap`), in the order sent.
+    /// RTP header extension URIs (`a=extmap`), in id order (the order of the lines means nothing,
+    /// RFC 8285, and webrtc-rs varies it from run to run).
     pub header_extensions: Vec<String>,
     /// `a=sctp-port` (or the legacy `a=sctpmap` port).
     pub sctp_port: Option<u16>,
@@ -154,14 +155,25 @@ fn media_features(sdp: &Sdp, section: &MediaSection) -> Result<MediaFeatures, Sd
         rtcp_mux: section.has("rtcp-mux"),
         rtcp_rsize: section.has("rtcp-rsize"),
         codecs: codec_list,
-        header_extensions: section
-            .attributes()
-            .filter(|(n, _)| *n == "extmap")
-            .filter_map(|(_, v)| v.split_ascii_whitespace().nth(1).map(String::from))
-            .collect(),
+        header_extensions: header_extensions(section),
         sctp_port,
         max_message_size: number("max-message-size")?,
     })
+}
+
+/// A section's `a=extmap` URIs, ordered by their ids.
+fn header_extensions(section: &MediaSection) -> Vec<String> {
+    let mut extensions: Vec<(u16, String)> = section
+        .attributes()
+        .filter(|(n, _)| *n == "extmap")
+        .filter_map(|(_, v)| {
+            let mut fields = v.split_ascii_whitespace();
+            let id = fields.next()?.split('/').next()?.parse().ok()?;
+            Some((id, fields.next()?.to_string()))
+        })
+        .collect();
+    extensions.sort_by_key(|(id, _)| *id);
+    extensions.into_iter().map(|(_, uri)| uri).collect()
 }
 
 #[cfg(test)]
