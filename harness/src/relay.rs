@@ -197,6 +197,9 @@ async fn serve_client(
     config: &RelayConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), WsError> {
+    // Signaling is bursts of small frames (an offer, then its candidates): with Nagle's algorithm
+    // the second waits for the first's ACK, which the receiver delays ~40 ms.
+    let _ = stream.set_nodelay(true);
     let mut room = String::new();
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_frame_bytes))

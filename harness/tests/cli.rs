@@ -285,6 +285,7 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
     let after: Vec<&str> = text
         .lines()
         .skip_while(|l| !l.starts_with("after the first connection"))
+        .take_while(|l| !l.starts_with("video call"))
         .filter(|l| l.starts_with("native→native"))
         .collect();
     assert_eq!(after.len(), 2, "{text}");
@@ -293,6 +294,18 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
     assert!(default[3].parse::<f64>().unwrap() > 0.0, "{text}");
     assert_eq!(default[4], "(1.00×)", "{text}");
     assert_eq!(default[6], "(1.00×)", "{text}");
+    // The video call: every iteration saw a first frame on both sides; no browser ran, so there
+    // is no in-page baseline to compare with.
+    let video: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("video call"))
+        .find(|l| l.starts_with("native→native"))
+        .unwrap_or_else(|| panic!("no video row in {text}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(video[1], "3/3", "{text}");
+    assert!(video[4].parse::<f64>().unwrap() > 0.0, "{text}");
+    assert_eq!(video[5..], ["-", "-"], "{text}");
 }
 
 /// Starts `rtc-interop relay` on a free port; returns it and its address.

@@ -117,7 +117,8 @@ impl Peer for NativePeer {
 
         let (ws, _) = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async(plan.signal_url.as_str()),
+            // No Nagle: an offer and its first candidates go out back to back (see relay.rs).
+            tokio_tungstenite::connect_async_with_config(plan.signal_url.as_str(), None, true),
         )
         .await
         .map_err(|_| {
