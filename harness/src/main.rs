@@ -1,5 +1,6 @@
 //! The `rtc-interop` command line: a thin layer over the library.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -171,6 +172,31 @@ struct CaseArgs {
 /// Exit codes: all passed, a case failed, the run could not start.
 const EXIT_FAILED: u8 = 1;
 const EXIT_SETUP: u8 = 2;
+
+/// Writes a line to stdout. A closed pipe (`rtc-interop list | head`) ends the program quietly,
+/// as it does any Unix tool, instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        stdout_or_quiet_exit(|w| writeln!(w, $($arg)*))
+    };
+}
+
+/// As `out!`, without the newline.
+macro_rules! out_part {
+    ($($arg:tt)*) => {
+        stdout_or_quiet_exit(|w| write!(w, $($arg)*))
+    };
+}
+
+fn stdout_or_quiet_exit(
+    write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+) {
+    if let Err(e) = write(&mut std::io::stdout().lock())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -347,7 +373,7 @@ async fn bench(settings: BenchSettings) -> ExitCode {
     );
     match rtc_interop::bench::run(&settings).await {
         Ok(report) => {
-            print!(
+            out_part!(
                 "{}",
                 rtc_interop::bench::render(&report, settings.iterations)
             );
@@ -364,7 +390,7 @@ fn list(args: CaseArgs) -> ExitCode {
     match load_cases(&args, None) {
         Ok(cases) => {
             for case in cases {
-                println!("{case}");
+                out!("{case}");
             }
             ExitCode::SUCCESS
         }
@@ -374,13 +400,13 @@ fn list(args: CaseArgs) -> ExitCode {
 
 async fn doctor() -> ExitCode {
     let mut all_ready = true;
-    println!(
+    out!(
         "native    ready      webrtc-rs {} (built in)",
         rtc_interop::WEBRTC_RS_VERSION
     );
     for kind in PeerKind::ALL.into_iter().filter(|k| k.is_browser()) {
         match tokio::task::spawn_blocking(move || provision::locate(kind)).await {
-            Ok(Ok(found)) => println!(
+            Ok(Ok(found)) => out!(
                 "{kind:<9} ready      {} {} ({}), driver {} ({})",
                 kind,
                 found.browser_version,
@@ -390,20 +416,20 @@ async fn doctor() -> ExitCode {
             ),
             Ok(Err(e)) => {
                 all_ready = false;
-                println!(
+                out!(
                     "{kind:<9} not ready  {}",
                     e.to_string().replace('\n', "\n                     ")
                 );
             }
             Err(e) => {
                 all_ready = false;
-                println!("{kind:<9} not ready  the check stopped: {e}");
+                out!("{kind:<9} not ready  the check stopped: {e}");
             }
         }
     }
     // What some scenarios and reviews need besides the peers; informational, the exit code is
     // about the peers.
-    println!();
+    out!();
     let tools: [(&str, &str, LocateTool); 2] = [
         (
             "cargo-insta",
@@ -418,17 +444,17 @@ async fn doctor() -> ExitCode {
     ];
     for (name, for_what, locate) in tools {
         match tokio::task::spawn_blocking(locate).await {
-            Ok(Ok(path)) => println!("{name:<11} ready      {} (for {for_what})", path.display()),
-            Ok(Err(e)) => println!("{name:<11} missing    {e} (needed for {for_what})"),
-            Err(e) => println!("{name:<11} unknown    the check stopped: {e}"),
+            Ok(Ok(path)) => out!("{name:<11} ready      {} (for {for_what})", path.display()),
+            Ok(Err(e)) => out!("{name:<11} missing    {e} (needed for {for_what})"),
+            Err(e) => out!("{name:<11} unknown    the check stopped: {e}"),
         }
     }
     match rtc_interop::net::netns::check_available() {
-        Ok(()) => println!(
+        Ok(()) => out!(
             "{:<11} ready      root, ip and nft found (for [network] scenarios)",
             "namespaces"
         ),
-        Err(e) => println!(
+        Err(e) => out!(
             "{:<11} missing    {e} ([network] scenarios are skipped)",
             "namespaces"
         ),
@@ -436,7 +462,7 @@ async fn doctor() -> ExitCode {
     if all_ready {
         ExitCode::SUCCESS
     } else {
-        println!("\nrtc-interop install   installs what is missing");
+        out!("\nrtc-interop install   installs what is missing");
         ExitCode::from(EXIT_FAILED)
     }
 }
@@ -509,7 +535,7 @@ async fn native_peer(
     match standalone::play(signal, role, profile, label, timeout).await {
         Ok(outcome) => {
             let json = serde_json::to_string_pretty(&outcome).expect("outcomes serialize");
-            println!("{json}");
+            out!("{json}");
             if outcome.completed {
                 return ExitCode::SUCCESS;
             }
@@ -573,7 +599,7 @@ fn sdp_compare(scenarios: &Path, names: &[String], report: Option<&Path>) -> Exi
     }
     let comparisons = compare::compare(&described);
     let text: Vec<String> = comparisons.iter().map(|c| c.render()).collect();
-    print!("{}", text.join("\n"));
+    out_part!("{}", text.join("\n"));
     if comparisons.iter().any(|c| !c.errors.is_empty()) {
         ExitCode::from(EXIT_FAILED)
     } else {

@@ -573,3 +573,20 @@ fn ctrl_c_stops_the_turn_server_too() {
     std::thread::sleep(Duration::from_millis(500));
     interrupt_and_expect_a_clean_stop(&mut run);
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `rtc-interop list | head -0`: the reader is gone before the first line is written.
+    let mut list = Command::new(BIN)
+        .args(["list"])
+        .current_dir(common::repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(list.stdout.take());
+    let output = list.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+}

@@ -303,3 +303,46 @@ fn an_ice_server_elsewhere_is_rejected_naming_file_and_field_and_why() {
     .unwrap();
     assert_eq!(s.ice.servers[0].urls.len(), 2);
 }
+
+#[test]
+fn a_name_too_long_for_a_snapshot_file_is_refused_at_load() {
+    let long = "n".repeat(scenario::MAX_SCENARIO_NAME_CHARS + 1);
+    let text = format!("name = \"{long}\"\n[data_channel]\nlabel = \"x\"\n");
+    let error = load_text("long.toml", &text).unwrap_err().to_string();
+    assert!(error.contains("long.toml: field `name`"), "{error}");
+    assert!(error.contains("at most 100 characters"), "{error}");
+    let fits = "n".repeat(scenario::MAX_SCENARIO_NAME_CHARS);
+    load_text(
+        "fits.toml",
+        &format!("name = \"{fits}\"\n[data_channel]\nlabel = \"x\"\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn only_regular_files_of_bounded_size_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // A *.toml that is a symlink to an endless device: refused before any byte is read.
+    let endless = dir.path().join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &endless).unwrap();
+    let error = scenario::load_file(&endless).unwrap_err().to_string();
+    assert!(error.contains("zero.toml: not a regular file"), "{error}");
+    // A folder named like a scenario.
+    let folder = dir.path().join("folder.toml");
+    std::fs::create_dir(&folder).unwrap();
+    let error = scenario::load_file(&folder).unwrap_err().to_string();
+    assert!(error.contains("not a regular file"), "{error}");
+    // A file over the cap.
+    let big = dir.path().join("big.toml");
+    let mut text = String::from("[data_channel]\nlabel = \"x\"\n");
+    text.push_str(&"# padding\n".repeat(120_000));
+    std::fs::write(&big, text).unwrap();
+    let error = scenario::load_file(&big).unwrap_err().to_string();
+    assert!(
+        error.contains("a scenario file may have at most 1048576"),
+        "{error}"
+    );
+    // load_dir stops at the same refusal, naming the file.
+    let error = scenario::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(error.contains(".toml"), "{error}");
+}

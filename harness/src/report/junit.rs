@@ -89,3 +89,34 @@ pub fn render(results: &[CaseResult]) -> String {
     xml.push_str("</testsuites>\n");
     xml
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_fixtures::case;
+    use crate::scenario::PeerKind;
+
+    #[test]
+    fn control_characters_from_peers_leave_the_xml_well_formed() {
+        let mut failed = case(PeerKind::Chromium, PeerKind::Native, Status::Failed);
+        failed.failure = Some("console said \u{1b}[31mred\u{1b}[0m\0 and <b>&\"'".into());
+        let mut known = case(PeerKind::Native, PeerKind::Firefox, Status::ExpectedFailure);
+        known.failure = Some("bell\u{7}".into());
+        let xml = render(&[failed, known]);
+        // A real XML parser reads it, and the text comes back with the controls shown.
+        let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        let failure = document
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(
+            failure.attribute("message").unwrap(),
+            "console said \\u{1b}[31mred\\u{1b}[0m\\u{0} and <b>&\"'"
+        );
+        let skipped = document
+            .descendants()
+            .find(|n| n.has_tag_name("skipped"))
+            .unwrap();
+        assert_eq!(skipped.attribute("message").unwrap(), "bell\\u{7}");
+    }
+}

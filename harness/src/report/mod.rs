@@ -93,10 +93,38 @@ pub(crate) fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // XML 1.0 has no way to write these, escaped or not (a junit.xml with one does not
+            // parse); HTML calls them errors. Shown as text instead.
+            c if is_control(c) && !matches!(c, '\t' | '\n' | '\r') => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
             c => out.push(c),
         }
     }
     out
+}
+
+/// `text` with every control character (escape sequences from a peer, a NUL from a file) shown as
+/// `\u{1b}` instead: what the terminal prints of text the harness did not write itself.
+pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if is_control(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// C0 and C1 controls, DEL, and the two noncharacters XML refuses.
+fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 #[cfg(test)]
@@ -110,5 +138,12 @@ mod tests {
             "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
         );
         assert_eq!(escape("candidate:1 1 udp ↔ ok"), "candidate:1 1 udp ↔ ok");
+        assert_eq!(escape("a\u{1b}[31mb\0\tc\n"), "a\\u{1b}[31mb\\u{0}\tc\n");
+    }
+
+    #[test]
+    fn terminal_text_shows_control_characters_instead_of_obeying_them() {
+        assert_eq!(super::visible("plain ↔ text"), "plain ↔ text");
+        assert_eq!(super::visible("\u{1b}[2Jgone\u{7}"), "\\u{1b}[2Jgone\\u{7}");
     }
 }

@@ -47,7 +47,7 @@ impl Reporter for TerminalReport {
                     result
                         .failure
                         .as_deref()
-                        .map(|f| format!(": {f}"))
+                        .map(|f| format!(": {}", super::visible(f)))
                         .unwrap_or_default()
                 );
             }
@@ -92,7 +92,7 @@ pub fn table(results: &[CaseResult]) -> String {
             r.selected_pair.offerer.as_ref().map_or("-".into(), |p| {
                 format!("{}↔{}", p.local.kind, p.remote.kind)
             }),
-            r.failure.clone().unwrap_or_default(),
+            super::visible(r.failure.as_deref().unwrap_or_default()).into_owned(),
         ]
     });
     let mut text = aligned(std::iter::once(header.map(String::from)).chain(rows));
@@ -203,7 +203,7 @@ pub fn lint_warnings(results: &[CaseResult]) -> Option<String> {
                 out,
                 "  warning [{}] {}",
                 finding.rule.as_str(),
-                finding.sentence()
+                super::visible(&finding.sentence())
             );
         }
     }

@@ -55,12 +55,41 @@ pub enum ScenarioError {
     },
 }
 
-/// Loads one scenario file.
+/// The largest scenario file read: the biggest shipped one is a few KB.
+pub const MAX_SCENARIO_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The longest scenario name: it goes into snapshot file names
+/// (`<name>__chromium-to-firefox__answerer-answer-2.snap.new`), which file systems cap at 255 bytes.
+pub const MAX_SCENARIO_NAME_CHARS: usize = 100;
+
+/// Loads one scenario file: a regular file (not a device, FIFO or folder, also behind a symlink)
+/// of at most [`MAX_SCENARIO_FILE_BYTES`].
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+    let io = |source| ScenarioError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    if !metadata.is_file() {
+        return Err(io(std::io::Error::other(
+            "not a regular file (a scenario is a TOML file, not a device, FIFO or folder)",
+        )));
+    }
+    if metadata.len() > MAX_SCENARIO_FILE_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "{} bytes: a scenario file may have at most {MAX_SCENARIO_FILE_BYTES}",
+            metadata.len()
+        ))));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(io)?,
+            MAX_SCENARIO_FILE_BYTES,
+        ),
+        &mut text,
+    )
+    .map_err(io)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -148,11 +177,13 @@ fn validate_fields(s: &Scenario) -> Result<(), (&'static str, String)> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         || s.name.is_empty()
+        || s.name.len() > MAX_SCENARIO_NAME_CHARS
     {
         return Err((
             "name",
             format!(
-                "`{}` must be non-empty and use only letters, digits, `-` and `_`",
+                "`{}` must be non-empty, at most {MAX_SCENARIO_NAME_CHARS} characters (it names \
+                 snapshot files), and use only letters, digits, `-` and `_`",
                 s.name
             ),
         ));
