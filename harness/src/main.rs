@@ -333,13 +333,12 @@ async fn run(
         Ok(cases) => cases,
         Err(code) => return code,
     };
-    let run_id = report::new_run_id(&reports);
-    let folder = match report::create_run_folder(&reports, &run_id) {
-        Ok(folder) => folder,
+    let (run_id, folder) = match report::create_run_folder(&reports) {
+        Ok(created) => created,
         Err(e) => {
             eprintln!(
-                "rtc-interop: cannot create {}: {e}",
-                reports.join(&run_id).display()
+                "rtc-interop: cannot create a run folder in {}: {e}",
+                reports.display()
             );
             return ExitCode::from(EXIT_SETUP);
         }
@@ -356,6 +355,13 @@ async fn run(
             ExitCode::from(EXIT_SETUP)
         }
         Ok(results) => {
+            // Only a run whose reports are all written becomes `latest`.
+            if let Err(e) = report::mark_latest(&reports, &run_id) {
+                eprintln!(
+                    "rtc-interop: cannot point {} at this run: {e}",
+                    reports.join("latest").display()
+                );
+            }
             eprintln!("rtc-interop: reports in {}", folder.display());
             if RunSummary::of(&results).fails_run() {
                 ExitCode::from(EXIT_FAILED)

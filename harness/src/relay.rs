@@ -26,6 +26,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::clock::epoch_ms;
 
+/// What the relay reads from a socket at once: a whole offer usually, never the 128 KiB default.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// Largest frame the relay accepts by default; SDP with many candidates stays far below it.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 256 * 1024;
 
@@ -201,7 +204,10 @@ async fn serve_client(
     // the second waits for the first's ACK, which the receiver delays ~40 ms.
     let _ = stream.set_nodelay(true);
     let mut room = String::new();
+    // tungstenite's default 128 KiB read buffer is zero-filled on every read and held per
+    // connection; signaling frames are a few KB.
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes));
     // The callback's error type is tungstenite's (an HTTP response), not ours to shrink.

@@ -109,6 +109,9 @@ pub struct Environment {
     install: bool,
     snapshots: Option<SdpSnapshots>,
     ice_servers: IceServers,
+    /// Random, per environment: the first part of every room name, so that a local process that
+    /// knows the run id and the case names still cannot join a live case.
+    room_secret: String,
 }
 
 impl Environment {
@@ -236,7 +239,13 @@ impl Environment {
             install: settings.install,
             snapshots: settings.snapshots.clone(),
             ice_servers: IceServers::none(),
+            room_secret: room_secret(),
         })
+    }
+
+    /// `room` behind this environment's secret (`<secret>/<room>`).
+    fn private_room(&self, room: &str) -> String {
+        format!("{}/{room}", self.room_secret)
     }
 
     /// Checks later cases' SDP against these snapshots instead (`None`: no checks).
@@ -323,6 +332,7 @@ impl Environment {
     /// network, which is removed again afterwards; where namespaces are unavailable (not root) the
     /// case is skipped, with the reason.
     pub async fn run_case(&self, case: &Case, room: &str) -> CaseResult {
+        let room = &self.private_room(room);
         let Some(spec) = &case.scenario.network else {
             let played = self.play(case, room, None).await;
             return judge(case, played, self.snapshots.as_ref(), None);
@@ -512,6 +522,15 @@ impl Environment {
             media: case.scenario.expect.media_for(role == Role::Offerer),
         }
     }
+}
+
+/// 16 random bytes in hex, from the OS's generator.
+fn room_secret() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    // The OS generator does not fail on Linux; a fixed secret would only make rooms guessable.
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The id a case's peer signs its messages with (`offerer-chromium`).
@@ -876,5 +895,16 @@ fn emit(reporters: &mut [Box<dyn Reporter>], event: &RunEvent<'_>) {
         if let Err(e) = reporter.on_event(event) {
             eprintln!("rtc-interop: the {} report failed: {e}", reporter.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn room_secrets_are_random_128_bit_hex() {
+        let (a, b) = (super::room_secret(), super::room_secret());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
     }
 }

@@ -58,28 +58,39 @@ pub trait Reporter {
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()>;
 }
 
-/// Creates `reports/<run_id>/` and points `reports/latest` at it.
-pub fn create_run_folder(reports: &Path, run_id: &str) -> io::Result<PathBuf> {
-    let folder = reports.join(run_id);
-    std::fs::create_dir_all(&folder)?;
-    let latest = reports.join("latest");
-    if latest.symlink_metadata().is_ok() {
-        std::fs::remove_file(&latest)?;
+/// Creates the folder of a new run in `reports`, named by the local time (`20261122-204512`, then
+/// `20261122-204512-2`, … for runs started in the same second): the id and the folder. The
+/// folder is claimed with an exclusive create, so runs started at the same moment never share one.
+pub fn create_run_folder(reports: &Path) -> io::Result<(String, PathBuf)> {
+    std::fs::create_dir_all(reports)?;
+    let base = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
+    for n in 1..10_000 {
+        let id = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let folder = reports.join(&id);
+        match std::fs::create_dir(&folder) {
+            Ok(()) => return Ok((id, folder)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
     }
-    std::os::unix::fs::symlink(run_id, &latest)?;
-    Ok(folder)
+    Err(io::Error::other(format!(
+        "{}: 10000 runs started in the same second",
+        reports.join(&base).display()
+    )))
 }
 
-/// A run id from the local time, `20261122-204512`, made unique within `reports`.
-pub fn new_run_id(reports: &Path) -> String {
-    let base = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
-    let mut id = base.clone();
-    let mut n = 1;
-    while reports.join(&id).exists() {
-        n += 1;
-        id = format!("{base}-{n}");
-    }
-    id
+/// Points `reports/latest` at the run `run_id`, whose reports are complete. The link is replaced
+/// in one step (a new link renamed over the old one), so `latest` never dangles or points at a
+/// run still being written, however many runs finish at once.
+pub fn mark_latest(reports: &Path, run_id: &str) -> io::Result<()> {
+    let staged = reports.join(format!(".latest-{run_id}"));
+    let _ = std::fs::remove_file(&staged);
+    std::os::unix::fs::symlink(run_id, &staged)?;
+    std::fs::rename(&staged, reports.join("latest"))
 }
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by entities: safe as element content and as a
@@ -139,6 +150,30 @@ mod tests {
         );
         assert_eq!(escape("candidate:1 1 udp ↔ ok"), "candidate:1 1 udp ↔ ok");
         assert_eq!(escape("a\u{1b}[31mb\0\tc\n"), "a\\u{1b}[31mb\\u{0}\tc\n");
+    }
+
+    #[test]
+    fn runs_started_together_get_folders_of_their_own_and_latest_always_resolves() {
+        let reports = tempfile::tempdir().unwrap();
+        let claimed: Vec<(String, std::path::PathBuf)> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| super::create_run_folder(reports.path()).unwrap()))
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        let mut ids: Vec<&str> = claimed.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 16, "{ids:?}");
+        assert!(claimed.iter().all(|(_, folder)| folder.is_dir()));
+        std::thread::scope(|scope| {
+            for (id, _) in &claimed {
+                scope.spawn(|| super::mark_latest(reports.path(), id).unwrap());
+            }
+        });
+        let latest = std::fs::read_link(reports.path().join("latest")).unwrap();
+        assert!(ids.contains(&latest.to_str().unwrap()), "{latest:?}");
+        assert!(reports.path().join("latest").is_dir());
     }
 
     #[test]
