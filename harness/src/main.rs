@@ -39,6 +39,9 @@ enum Command {
         /// Folder the reports go to (a subfolder per run, `latest` points at the newest).
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
+        /// How many runs' reports to keep (this one included); older run folders are removed.
+        #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+        keep_reports: u32,
         /// Stop instead of installing a missing browser or driver.
         #[arg(long)]
         no_install: bool,
@@ -231,6 +234,7 @@ async fn execute(command: Command) -> ExitCode {
         Command::Run {
             cases,
             reports,
+            keep_reports,
             no_install,
             jobs,
             snapshots,
@@ -248,7 +252,7 @@ async fn execute(command: Command) -> ExitCode {
                 jobs: jobs.unwrap_or_else(runner::default_jobs),
                 snapshots: Some(SdpSnapshots::for_scenarios(&cases.scenarios, mode)),
             };
-            run(cases, reports, settings, turn).await
+            run(cases, reports, keep_reports as usize, settings, turn).await
         }
         Command::List { cases } => list(cases),
         Command::Bench {
@@ -326,6 +330,7 @@ fn load_cases(args: &CaseArgs, turn: Option<TurnServerKind>) -> Result<Vec<Case>
 async fn run(
     args: CaseArgs,
     reports: PathBuf,
+    keep_reports: usize,
     settings: RunSettings,
     turn: Option<TurnServerKind>,
 ) -> ExitCode {
@@ -356,6 +361,15 @@ async fn run(
         }
         Ok(results) => {
             // Only a run whose reports are all written becomes `latest`.
+            match report::prune_runs(&reports, keep_reports) {
+                Ok(removed) if !removed.is_empty() => eprintln!(
+                    "rtc-interop: removed {} old run(s) from {} (--keep-reports {keep_reports})",
+                    removed.len(),
+                    reports.display()
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!("rtc-interop: cannot prune {}: {e}", reports.display()),
+            }
             if let Err(e) = report::mark_latest(&reports, &run_id) {
                 eprintln!(
                     "rtc-interop: cannot point {} at this run: {e}",

@@ -250,6 +250,14 @@ async fn serve_client(
                     let _ = sink.send(Message::Close(Some(close))).await;
                     break Ok(());
                 }
+                Some(Err(WsError::Utf8(e))) => {
+                    // RFC 6455 §7.4.1: 1007, data inconsistent with the message type.
+                    let reason = format!("a text frame that is not UTF-8: {e}");
+                    config.log(format_args!("connection {connection} in '{room}': {reason}"));
+                    let close = CloseFrame { code: CloseCode::Invalid, reason: reason.into() };
+                    let _ = sink.send(Message::Close(Some(close))).await;
+                    break Ok(());
+                }
                 Some(Err(e)) => break Err(e),
                 Some(Ok(Message::Text(text))) => {
                     match check_frame(&text) {
@@ -281,6 +289,10 @@ fn check_frame(text: &str) -> Result<serde_json::Value, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("frame is not JSON: {e}"))?;
     match value.get("type") {
+        // The relay's own answer to a bad frame: a client sending one would be taken for it.
+        Some(serde_json::Value::String(kind)) if kind == "error" => {
+            Err("`error` is the relay's own message type; clients may not send it".into())
+        }
         Some(serde_json::Value::String(_)) => Ok(value),
         Some(_) => Err("field `type` must be a string".into()),
         None if value.is_object() => Err("message has no `type` field".into()),

@@ -179,3 +179,37 @@ async fn an_oversized_frame_closes_only_that_connection() {
         "the room keeps working"
     );
 }
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+    let relay = start(RelayConfig::default()).await;
+    let mut mallory = join(&relay, "room/utf8").await;
+    let raw = Frame::message(vec![0xff, 0xfe, 0x7b], OpCode::Data(Data::Text), true);
+    mallory.send(Message::Frame(raw)).await.unwrap();
+    let closed = tokio::time::timeout(LONG, async {
+        while let Some(frame) = mallory.next().await {
+            if let Ok(Message::Close(close)) = frame {
+                return close;
+            }
+        }
+        None
+    })
+    .await
+    .expect("the relay answered within 5 s");
+    let close = closed.expect("a close frame");
+    assert_eq!(close.code, CloseCode::Invalid);
+    assert!(close.reason.contains("not UTF-8"), "{}", close.reason);
+}
+
+#[tokio::test]
+async fn clients_may_not_send_the_relays_own_error_frames() {
+    let relay = start(RelayConfig::default()).await;
+    let mut mallory = join(&relay, "room/err").await;
+    let mut victim = join(&relay, "room/err").await;
+    send(&mut mallory, r#"{"type":"error","error":"fake"}"#).await;
+    let answer = next_text(&mut mallory, LONG).await.unwrap();
+    assert!(answer.contains("the relay's own message type"), "{answer}");
+    assert_eq!(next_text(&mut victim, SHORT).await, None);
+}

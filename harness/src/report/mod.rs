@@ -83,6 +83,43 @@ pub fn create_run_folder(reports: &Path) -> io::Result<(String, PathBuf)> {
     )))
 }
 
+/// Removes the oldest run folders of `reports` so that at most `keep` remain (run ids sort by
+/// time); returns the ids removed. Only folders named like a run id are touched.
+pub fn prune_runs(reports: &Path, keep: usize) -> io::Result<Vec<String>> {
+    let is_run_id = |name: &str| {
+        let mut parts = name.split('-');
+        let date = parts.next().unwrap_or_default();
+        let time = parts.next().unwrap_or_default();
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        digits(date, 8)
+            && digits(time, 6)
+            && parts.all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut runs: Vec<(String, u32)> = std::fs::read_dir(reports)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| is_run_id(name))
+        .map(|name| {
+            // `-2` after `-`: the same second, later.
+            let n = name
+                .splitn(3, '-')
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            (name, n)
+        })
+        .collect();
+    runs.sort_by(|a, b| (a.0.get(..15), a.1).cmp(&(b.0.get(..15), b.1)));
+    let excess = runs.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for (name, _) in runs.into_iter().take(excess) {
+        std::fs::remove_dir_all(reports.join(&name))?;
+        removed.push(name);
+    }
+    Ok(removed)
+}
+
 /// Points `reports/latest` at the run `run_id`, whose reports are complete. The link is replaced
 /// in one step (a new link renamed over the old one), so `latest` never dangles or points at a
 /// run still being written, however many runs finish at once.
@@ -174,6 +211,32 @@ mod tests {
         let latest = std::fs::read_link(reports.path().join("latest")).unwrap();
         assert!(ids.contains(&latest.to_str().unwrap()), "{latest:?}");
         assert!(reports.path().join("latest").is_dir());
+    }
+
+    #[test]
+    fn old_runs_are_pruned_oldest_first_and_nothing_else_is_touched() {
+        let reports = tempfile::tempdir().unwrap();
+        for name in [
+            "20261201-100000",
+            "20261201-100000-2",
+            "20261201-100000-10",
+            "20261202-090000",
+            "keep-me",
+        ] {
+            std::fs::create_dir(reports.path().join(name)).unwrap();
+        }
+        std::fs::write(reports.path().join("20261130-000000"), "a file, not a run").unwrap();
+        let removed = super::prune_runs(reports.path(), 2).unwrap();
+        assert_eq!(removed, ["20261201-100000", "20261201-100000-2"]);
+        for kept in [
+            "20261201-100000-10",
+            "20261202-090000",
+            "keep-me",
+            "20261130-000000",
+        ] {
+            assert!(reports.path().join(kept).exists(), "{kept}");
+        }
+        assert!(super::prune_runs(reports.path(), 2).unwrap().is_empty());
     }
 
     #[test]
