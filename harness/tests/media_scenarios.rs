@@ -7,36 +7,7 @@ mod common;
 
 use rtc_interop::observe::MediaTrackLog;
 use rtc_interop::outcome::{CaseResult, Status};
-use rtc_interop::scenario::PeerKind::{self, Chromium, Firefox, Native};
-
-const ALL: [(PeerKind, PeerKind); 9] = [
-    (Native, Native),
-    (Native, Chromium),
-    (Native, Firefox),
-    (Chromium, Native),
-    (Chromium, Chromium),
-    (Chromium, Firefox),
-    (Firefox, Native),
-    (Firefox, Chromium),
-    (Firefox, Firefox),
-];
-
-/// Plays a shipped scenario on every pairing; every case must pass, or fail as a known failure.
-async fn play(name: &str) -> Vec<CaseResult> {
-    let _turn = common::browser_turn().await;
-    let results = common::run(&common::cases(common::shipped(name), &ALL)).await;
-    assert_eq!(results.len(), 9);
-    for r in &results {
-        assert!(
-            matches!(r.status, Status::Passed | Status::ExpectedFailure),
-            "{name} {}: {:?} {:?}",
-            r.pairing,
-            r.status,
-            r.failure
-        );
-    }
-    results
-}
+use rtc_interop::scenario::PeerKind::{Chromium, Firefox, Native};
 
 /// The track of `kind` one side received.
 fn received<'a>(r: &'a CaseResult, offerer: bool, kind: &str) -> Option<&'a MediaTrackLog> {
@@ -99,7 +70,7 @@ fn video_sections(r: &CaseResult) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_call_sends_camera_microphone_and_chat_both_ways_then_hangs_up() {
-    for r in play("audio-video-call").await {
+    for r in common::play_on_every_pairing("audio-video-call").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         for offerer in [true, false] {
             assert_video_flowed(&r, offerer, "VP8");
@@ -130,7 +101,7 @@ async fn each_video_codec_is_negotiated_sent_and_decoded_where_both_stacks_have_
         ("video-h264", "H264"),
         ("video-av1", "AV1"),
     ] {
-        for r in play(scenario).await {
+        for r in common::play_on_every_pairing(scenario).await {
             if r.status == Status::ExpectedFailure {
                 continue;
             }
@@ -151,7 +122,7 @@ async fn each_video_codec_is_negotiated_sent_and_decoded_where_both_stacks_have_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn audio_only_calls_carry_opus_without_video_or_sctp() {
-    for r in play("audio-only-opus").await {
+    for r in common::play_on_every_pairing("audio-only-opus").await {
         for offerer in [true, false] {
             let audio = received(&r, offerer, "audio").expect("audio");
             assert!(audio.packets >= 25, "{}", r.pairing);
@@ -171,7 +142,7 @@ async fn audio_only_calls_carry_opus_without_video_or_sctp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recvonly_side_receives_and_sends_nothing() {
-    for r in play("recvonly-video").await {
+    for r in common::play_on_every_pairing("recvonly-video").await {
         assert_video_flowed(&r, true, "VP8");
         assert!(
             received(&r, false, "video").is_none_or(|t| t.packets == 0),
@@ -187,7 +158,7 @@ async fn a_recvonly_side_receives_and_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn video_added_by_renegotiation_arrives_without_an_ice_restart() {
-    for r in play("renegotiate-add-video").await {
+    for r in common::play_on_every_pairing("renegotiate-add-video").await {
         assert_video_flowed(&r, false, "VP8");
         assert_eq!(r.sdp.offerer.len(), 2, "{}", r.pairing);
         assert!(!r.sdp.offerer[0].sdp.contains("m=video"));

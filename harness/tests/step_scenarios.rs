@@ -5,36 +5,7 @@
 mod common;
 
 use rtc_interop::outcome::{CaseResult, Status};
-use rtc_interop::scenario::PeerKind::{self, Chromium, Firefox, Native};
-
-const ALL: [(PeerKind, PeerKind); 9] = [
-    (Native, Native),
-    (Native, Chromium),
-    (Native, Firefox),
-    (Chromium, Native),
-    (Chromium, Chromium),
-    (Chromium, Firefox),
-    (Firefox, Native),
-    (Firefox, Chromium),
-    (Firefox, Firefox),
-];
-
-/// Plays a shipped scenario on every pairing; every case must pass, or fail as a known failure.
-async fn play(name: &str) -> Vec<CaseResult> {
-    let _turn = common::browser_turn().await;
-    let results = common::run(&common::cases(common::shipped(name), &ALL)).await;
-    assert_eq!(results.len(), 9);
-    for r in &results {
-        assert!(
-            matches!(r.status, Status::Passed | Status::ExpectedFailure),
-            "{name} {}: {:?} {:?}",
-            r.pairing,
-            r.status,
-            r.failure
-        );
-    }
-    results
-}
+use rtc_interop::scenario::PeerKind::{Chromium, Firefox, Native};
 
 fn final_state(states: &[rtc_interop::observe::Transition]) -> &str {
     states.last().map_or("", |t| t.state.as_str())
@@ -58,7 +29,7 @@ fn ufrags(r: &CaseResult, offerer: bool) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hang_up_closes_both_sides_on_every_pairing() {
-    for r in play("hang-up").await {
+    for r in common::play_on_every_pairing("hang-up").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         for (side, states) in [
             ("offerer", &r.connection_states.offerer),
@@ -85,7 +56,7 @@ async fn hang_up_closes_both_sides_on_every_pairing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn renegotiation_adds_a_channel_without_restarting_ice() {
-    for r in play("renegotiate").await {
+    for r in common::play_on_every_pairing("renegotiate").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         let offers = r.sdp.offerer.iter().filter(|d| d.kind == "offer").count();
         let answers = r.sdp.answerer.iter().filter(|d| d.kind == "answer").count();
@@ -106,7 +77,7 @@ async fn renegotiation_adds_a_channel_without_restarting_ice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ice_restart_renews_credentials_and_data_still_flows() {
-    for r in play("ice-restart").await {
+    for r in common::play_on_every_pairing("ice-restart").await {
         let native = r.offerer == Native || r.answerer == Native;
         assert_eq!(
             r.status,
@@ -136,7 +107,7 @@ async fn ice_restart_renews_credentials_and_data_still_flows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn vanilla_ice_sends_no_candidate_messages_and_still_connects() {
-    for r in play("vanilla-ice").await {
+    for r in common::play_on_every_pairing("vanilla-ice").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         assert!(
             !r.signaling.iter().any(|e| e.kind == "candidate"),
@@ -146,7 +117,7 @@ async fn vanilla_ice_sends_no_candidate_messages_and_still_connects() {
         assert!(!r.candidates.offerer.remote.is_empty(), "{}", r.pairing);
         assert!(!r.candidates.answerer.remote.is_empty(), "{}", r.pairing);
     }
-    for r in play("vanilla-ice-mixed").await {
+    for r in common::play_on_every_pairing("vanilla-ice-mixed").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         let from = |role: &str| {
             r.signaling
@@ -162,7 +133,7 @@ async fn vanilla_ice_sends_no_candidate_messages_and_still_connects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn glare_is_resolved_by_perfect_negotiation() {
-    for r in play("glare-perfect-negotiation").await {
+    for r in common::play_on_every_pairing("glare-perfect-negotiation").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         // Both sides offered in the `both` step, the offers crossed (the verdict checks it), and
         // the call survived it and echoes.
@@ -181,7 +152,7 @@ async fn glare_is_resolved_by_perfect_negotiation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn glare_without_perfect_negotiation_shows_what_each_stack_does() {
-    for r in play("glare-no-perfect-negotiation").await {
+    for r in common::play_on_every_pairing("glare-no-perfect-negotiation").await {
         if (r.offerer, r.answerer) == (Native, Native) {
             // Neither side rolls back: both wait in have-local-offer (a known failure).
             assert_eq!(r.status, Status::ExpectedFailure, "{:?}", r.failure);
@@ -198,7 +169,7 @@ async fn glare_without_perfect_negotiation_shows_what_each_stack_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn datachannel_options_every_channel_echoes_and_oversize_is_refused() {
-    for r in play("datachannel-options").await {
+    for r in common::play_on_every_pairing("datachannel-options").await {
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         let mut labels: Vec<&str> = r
             .channels

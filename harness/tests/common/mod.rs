@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc_interop::ice_servers::ServerNeed;
-use rtc_interop::outcome::CaseResult;
+use rtc_interop::outcome::{CaseResult, Status};
 use rtc_interop::plan::{self, Case};
 use rtc_interop::runner::{Environment, RunSettings};
+use rtc_interop::scenario::PeerKind::{Chromium, Firefox, Native};
 use rtc_interop::scenario::{self, PeerKind, Scenario};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -45,6 +46,37 @@ pub fn cases(scenario: Scenario, pairings: &[(PeerKind, PeerKind)]) -> Vec<Case>
         .into_iter()
         .filter(|c| pairings.contains(&(c.offerer, c.answerer)))
         .collect()
+}
+
+/// Every ordered pairing of the three peer kinds.
+pub const ALL_PAIRINGS: [(PeerKind, PeerKind); 9] = [
+    (Native, Native),
+    (Native, Chromium),
+    (Native, Firefox),
+    (Chromium, Native),
+    (Chromium, Chromium),
+    (Chromium, Firefox),
+    (Firefox, Native),
+    (Firefox, Chromium),
+    (Firefox, Firefox),
+];
+
+/// Plays a shipped scenario on every pairing (taking the browser turn); every case must pass, or
+/// fail as a known failure.
+pub async fn play_on_every_pairing(name: &str) -> Vec<CaseResult> {
+    let _turn = browser_turn().await;
+    let results = run(&cases(shipped(name), &ALL_PAIRINGS)).await;
+    assert_eq!(results.len(), 9);
+    for r in &results {
+        assert!(
+            matches!(r.status, Status::Passed | Status::ExpectedFailure),
+            "{name} {}: {:?} {:?}",
+            r.pairing,
+            r.status,
+            r.failure
+        );
+    }
+    results
 }
 
 /// Prepares what `cases` need (installing a missing browser, as `run` does) and runs them in order.
