@@ -58,9 +58,34 @@ connection_state = "connected"
 echo = true
 "#;
 
-/// The video bench scenario: a camera both ways (VP8, the codec every stack sends by default),
-/// until each side has its first frame.
-const VIDEO_BENCH_SCENARIO: &str = r#"
+/// The one-way video bench scenario: the offerer's camera to the answerer, the call shape of
+/// the in-page baseline (seed 004's pc1 → pc2), until the answerer has its first frame.
+const ONE_WAY_VIDEO_SCENARIO: &str = r#"
+name = "bench-video-one-way"
+description = "The offerer's camera to the answerer; the answerer waits for its first frame."
+time_limit_secs = 20
+[[steps]]
+do = "add_track"
+by = "offerer"
+kind = "video"
+direction = "sendonly"
+[[steps]]
+do = "negotiate"
+[[steps]]
+do = "expect_media"
+by = "answerer"
+within_secs = 10
+[[expect.media]]
+side = "answerer"
+kind = "video"
+min_packets = 1
+min_frames = 1
+moving = false
+"#;
+
+/// The two-way video bench scenario: a camera both ways (VP8, the codec every stack sends by
+/// default), until each side has its first frame.
+const TWO_WAY_VIDEO_SCENARIO: &str = r#"
 name = "bench-video"
 description = "A camera both ways; each side waits for its first video frame."
 time_limit_secs = 20
@@ -80,6 +105,33 @@ min_packets = 1
 min_frames = 1
 moving = false
 "#;
+
+/// Which way video goes in a bench call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallShape {
+    /// Offerer → answerer only.
+    OneWay,
+    /// Both ways on one transceiver.
+    TwoWay,
+}
+
+impl CallShape {
+    const ALL: [CallShape; 2] = [CallShape::OneWay, CallShape::TwoWay];
+
+    fn scenario(self) -> &'static str {
+        match self {
+            CallShape::OneWay => ONE_WAY_VIDEO_SCENARIO,
+            CallShape::TwoWay => TWO_WAY_VIDEO_SCENARIO,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            CallShape::OneWay => "one-way",
+            CallShape::TwoWay => "two-way",
+        }
+    }
+}
 
 /// The second `negotiate` step of the bench scenario: the renegotiation round.
 const RENEGOTIATE_STEP: usize = 4;
@@ -109,36 +161,41 @@ pub struct BenchReport {
     pub startups: Vec<(PeerKind, f64, f64)>,
     /// One row per pairing and native profile.
     pub rows: Vec<BenchRow>,
-    /// One row per pairing of the video call.
+    /// One row per pairing and shape of the video call.
     pub video: Vec<VideoRow>,
-    /// Each browser's in-page call (pc1/pc2): offer created → first frame, median ms, and how
-    /// many of the iterations gave a figure.
+    /// Each browser's in-page call (pc1/pc2) in each shape: offer created → first frame, median
+    /// ms, and how many of the iterations gave a figure.
     pub in_page: Vec<InPageRow>,
 }
 
-/// The medians of one pairing's video call.
+/// The medians of one pairing's video call in one shape.
 #[derive(Debug, Clone)]
 pub struct VideoRow {
     /// `offerer→answerer`.
     pub pairing: String,
-    /// Iterations in which both sides got a first frame, and iterations run.
+    /// Which way video went.
+    pub shape: CallShape,
+    /// Iterations in which every receiving side got a first frame.
     pub passed: usize,
     /// Iterations run.
     pub ran: usize,
-    /// Offer created → the offerer's first video frame, median ms.
+    /// Offer created → the offerer's first video frame, median ms (two-way calls only).
     pub offerer_first_frame_ms: Option<f64>,
     /// Offer created → the answerer's first video frame, median ms.
     pub answerer_first_frame_ms: Option<f64>,
-    /// Offer created → the later of the two (the call shows video both ways), median ms.
-    pub both_ms: Option<f64>,
+    /// Offer created → the last receiving side's first frame (the call shows video every way it
+    /// goes), median ms.
+    pub every_receiver_ms: Option<f64>,
 }
 
-/// One browser's in-page baseline.
+/// One browser's in-page baseline in one shape.
 #[derive(Debug, Clone)]
 pub struct InPageRow {
     /// The browser.
     pub kind: PeerKind,
-    /// Offer created → first frame, median ms.
+    /// Which way video went.
+    pub shape: CallShape,
+    /// Offer created → the last receiving side's first frame, median ms.
     pub first_frame_ms: Option<f64>,
     /// Iterations that gave a figure, and the last error of those that did not.
     pub passed: usize,
@@ -217,21 +274,27 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         if !cases.iter().any(|c| c.kinds().contains(&kind)) {
             continue;
         }
-        let mut figures = Vec::new();
-        let mut error = None;
-        for _ in 0..settings.iterations {
-            match environment.in_page_first_frame(kind).await {
-                Ok(ms) => figures.push(ms),
-                Err(e) => error = Some(e),
+        for shape in CallShape::ALL {
+            let mut figures = Vec::new();
+            let mut error = None;
+            for _ in 0..settings.iterations {
+                match environment
+                    .in_page_first_frame(kind, shape == CallShape::TwoWay)
+                    .await
+                {
+                    Ok(ms) => figures.push(ms),
+                    Err(e) => error = Some(e),
+                }
             }
+            in_page.push(InPageRow {
+                kind,
+                shape,
+                first_frame_ms: median(figures.iter().copied()),
+                passed: figures.len(),
+                ran: settings.iterations,
+                error,
+            });
         }
-        in_page.push(InPageRow {
-            kind,
-            first_frame_ms: median(figures.iter().copied()),
-            passed: figures.len(),
-            ran: settings.iterations,
-            error,
-        });
     }
 
     // Warm: one case at a time, so cases do not slow each other down.
@@ -268,25 +331,28 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
     })
 }
 
-/// The video call on every selected pairing, `iterations` times each, one case at a time.
+/// The video call in each shape on every selected pairing, `iterations` times each, one case at
+/// a time.
 async fn video_rows(environment: &Environment, settings: &BenchSettings) -> Vec<VideoRow> {
-    let scenario = scenario::parse(VIDEO_BENCH_SCENARIO, "bench-video", "bench.toml".as_ref())
-        .expect("the video bench scenario is valid");
-    let selection = plan::Selection {
-        pairings: settings.pairings.clone(),
-        ..Default::default()
-    };
-    let cases = selection
-        .apply(plan::expand(&Arc::new(scenario)))
-        .expect("no scenario pattern to miss");
     let mut rows = Vec::new();
-    for case in &cases {
-        let mut results = Vec::with_capacity(settings.iterations);
-        for i in 0..settings.iterations {
-            let room = format!("bench/{}-{i}", case.slug());
-            results.push(environment.run_case(case, &room).await);
+    for shape in CallShape::ALL {
+        let scenario = scenario::parse(shape.scenario(), "bench-video", "bench.toml".as_ref())
+            .expect("the video bench scenarios are valid");
+        let selection = plan::Selection {
+            pairings: settings.pairings.clone(),
+            ..Default::default()
+        };
+        let cases = selection
+            .apply(plan::expand(&Arc::new(scenario)))
+            .expect("no scenario pattern to miss");
+        for case in &cases {
+            let mut results = Vec::with_capacity(settings.iterations);
+            for i in 0..settings.iterations {
+                let room = format!("bench/{}-{i}", case.slug());
+                results.push(environment.run_case(case, &room).await);
+            }
+            rows.push(video_row(case, shape, &results));
         }
-        rows.push(video_row(case, &results));
     }
     rows
 }
@@ -305,18 +371,27 @@ fn first_frame_ms(r: &CaseResult, offerer: bool) -> Option<f64> {
     Some(frame - r.phases.offer_created_ms?)
 }
 
-fn video_row(case: &Case, results: &[CaseResult]) -> VideoRow {
-    let both: Vec<(f64, f64)> = results
+fn video_row(case: &Case, shape: CallShape, results: &[CaseResult]) -> VideoRow {
+    // (offerer's first frame where it receives, answerer's first frame) of each iteration in
+    // which every receiving side got one.
+    let seen: Vec<(Option<f64>, f64)> = results
         .iter()
-        .filter_map(|r| Some((first_frame_ms(r, true)?, first_frame_ms(r, false)?)))
+        .filter_map(|r| {
+            let answerer = first_frame_ms(r, false)?;
+            match shape {
+                CallShape::OneWay => Some((None, answerer)),
+                CallShape::TwoWay => Some((Some(first_frame_ms(r, true)?), answerer)),
+            }
+        })
         .collect();
     VideoRow {
         pairing: case.pairing(),
-        passed: both.len(),
+        shape,
+        passed: seen.len(),
         ran: results.len(),
-        offerer_first_frame_ms: median(both.iter().map(|b| b.0)),
-        answerer_first_frame_ms: median(both.iter().map(|b| b.1)),
-        both_ms: median(both.iter().map(|b| b.0.max(b.1))),
+        offerer_first_frame_ms: median(seen.iter().filter_map(|s| s.0)),
+        answerer_first_frame_ms: median(seen.iter().map(|s| s.1)),
+        every_receiver_ms: median(seen.iter().map(|s| s.0.unwrap_or(s.1).max(s.1))),
     }
 }
 
@@ -527,17 +602,17 @@ fn after_first_connection(report: &BenchReport) -> String {
     text
 }
 
-/// The third table: offer created → first video frame per pairing, against each browser's
-/// in-page call measured in the same run.
+/// The third table: offer created → first video frame per pairing and call shape, against each
+/// browser's in-page call of the same shape measured in the same run.
 fn video_call(report: &BenchReport) -> String {
     if report.video.is_empty() {
         return String::new();
     }
-    let baseline = |kind: PeerKind| {
+    let baseline = |kind: PeerKind, shape: CallShape| {
         report
             .in_page
             .iter()
-            .find(|b| b.kind == kind)
+            .find(|b| b.kind == kind && b.shape == shape)
             .and_then(|b| b.first_frame_ms)
     };
     let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
@@ -548,10 +623,11 @@ fn video_call(report: &BenchReport) -> String {
     let mut rows: Vec<Vec<String>> = vec![
         [
             "pairing",
+            "call",
             "ok",
             "offerer sees",
             "answerer sees",
-            "both see",
+            "all see",
             "× chromium in-page",
             "× firefox in-page",
         ]
@@ -562,23 +638,25 @@ fn video_call(report: &BenchReport) -> String {
     for r in &report.video {
         rows.push(vec![
             r.pairing.clone(),
+            r.shape.label().into(),
             format!("{}/{}", r.passed, r.ran),
             value(r.offerer_first_frame_ms),
             value(r.answerer_first_frame_ms),
-            value(r.both_ms),
-            ratio(r.both_ms, baseline(PeerKind::Chromium)),
-            ratio(r.both_ms, baseline(PeerKind::Firefox)),
+            value(r.every_receiver_ms),
+            ratio(r.every_receiver_ms, baseline(PeerKind::Chromium, r.shape)),
+            ratio(r.every_receiver_ms, baseline(PeerKind::Firefox, r.shape)),
         ]);
     }
     let mut text = String::from(
         "\nvideo call, offer created → first video frame, medians in ms (× each browser's in-page \
-         call, same run):\n",
+         call of the same shape, same run):\n",
     );
     text.push_str(&table(&rows));
     for b in &report.in_page {
         text.push_str(&format!(
-            "in-page baseline, {}: {} ms ({}/{} iterations){}\n",
+            "in-page baseline, {} {}: {} ms ({}/{} iterations){}\n",
             b.kind,
+            b.shape.label(),
             value(b.first_frame_ms),
             b.passed,
             b.ran,
@@ -588,8 +666,9 @@ fn video_call(report: &BenchReport) -> String {
         ));
     }
     text.push_str(
-        "sees: that side's first decoded (browsers) or reassembled (native) frame; both see: the \
-         later of the two; in-page: two connections in one page of that browser (seed 004's \
+        "one-way: the offerer's camera to the answerer; two-way: a camera each way. sees: that \
+         side's first decoded (browsers) or reassembled (native) frame; all see: the last \
+         receiving side's; in-page: two connections in one page of that browser (seed 004's \
          pc1/pc2), fake camera, no relay. Target: chromium→chromium within 1.3× of chromium \
          in-page.\n",
     );
@@ -660,21 +739,44 @@ mod tests {
                     ice_restart_ms: None,
                 },
             ],
-            video: vec![VideoRow {
-                pairing: "chromium→chromium".into(),
-                passed: 3,
-                ran: 3,
-                offerer_first_frame_ms: Some(300.0),
-                answerer_first_frame_ms: Some(330.0),
-                both_ms: Some(330.0),
-            }],
-            in_page: vec![InPageRow {
-                kind: PeerKind::Chromium,
-                first_frame_ms: Some(300.0),
-                passed: 3,
-                ran: 3,
-                error: None,
-            }],
+            video: vec![
+                VideoRow {
+                    pairing: "chromium→chromium".into(),
+                    shape: CallShape::OneWay,
+                    passed: 3,
+                    ran: 3,
+                    offerer_first_frame_ms: None,
+                    answerer_first_frame_ms: Some(120.0),
+                    every_receiver_ms: Some(120.0),
+                },
+                VideoRow {
+                    pairing: "chromium→chromium".into(),
+                    shape: CallShape::TwoWay,
+                    passed: 2,
+                    ran: 3,
+                    offerer_first_frame_ms: Some(300.0),
+                    answerer_first_frame_ms: Some(330.0),
+                    every_receiver_ms: Some(330.0),
+                },
+            ],
+            in_page: vec![
+                InPageRow {
+                    kind: PeerKind::Chromium,
+                    shape: CallShape::OneWay,
+                    first_frame_ms: Some(100.0),
+                    passed: 3,
+                    ran: 3,
+                    error: None,
+                },
+                InPageRow {
+                    kind: PeerKind::Chromium,
+                    shape: CallShape::TwoWay,
+                    first_frame_ms: Some(300.0),
+                    passed: 3,
+                    ran: 3,
+                    error: None,
+                },
+            ],
         };
         let text = render(&report, 3);
         assert!(
@@ -698,17 +800,24 @@ mod tests {
             .unwrap();
         assert!(fast.contains("10.0 (0.25×)"), "{fast}");
         assert!(fast.trim_end().ends_with('-'), "{fast}");
-        // The video call against the in-page baseline: 330 / 300.
-        let video = text
+        // Each shape of the video call against the in-page call of the same shape: 120 / 100
+        // one way, 330 / 300 both ways.
+        let video: Vec<Vec<&str>> = text
             .lines()
-            .find(|l| l.starts_with("chromium→chromium"))
-            .unwrap();
-        let fields: Vec<&str> = video.split_whitespace().collect();
+            .filter(|l| l.starts_with("chromium→chromium"))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
         assert_eq!(
-            fields[1..],
-            ["3/3", "300.0", "330.0", "330.0", "1.10×", "-"],
-            "{video}"
+            video[0][1..],
+            ["one-way", "3/3", "-", "120.0", "120.0", "1.20×", "-"],
+            "{text}"
         );
-        assert!(text.contains("in-page baseline, chromium: 300.0 ms (3/3 iterations)"));
+        assert_eq!(
+            video[1][1..],
+            ["two-way", "2/3", "300.0", "330.0", "330.0", "1.10×", "-"],
+            "{text}"
+        );
+        assert!(text.contains("in-page baseline, chromium one-way: 100.0 ms (3/3 iterations)"));
+        assert!(text.contains("in-page baseline, chromium two-way: 300.0 ms (3/3 iterations)"));
     }
 }

@@ -22,6 +22,7 @@ pub mod bench;
 pub mod clock;
 pub mod decide;
 pub mod ice_servers;
+pub mod leftovers;
 pub mod lint;
 pub mod net;
 pub mod observe;

@@ -76,6 +76,10 @@ enum Command {
     },
     /// Show every peer kind with its browser and driver versions, and whether it is ready.
     Doctor,
+    /// Remove what runs that died (kill -9, a crash) left behind: browsers, drivers, coturn,
+    /// temporary folders and network namespaces of harness processes that are gone. Live runs
+    /// are left alone. Every run does this when it starts.
+    Clean,
     /// Install the browsers and drivers that are missing (Debian packages, geckodriver), and
     /// cargo-insta for reviewing SDP snapshots.
     Install {
@@ -175,6 +179,8 @@ struct CaseArgs {
 /// Exit codes: all passed, a case failed, the run could not start.
 const EXIT_FAILED: u8 = 1;
 const EXIT_SETUP: u8 = 2;
+/// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// Writes a line to stdout. A closed pipe (`rtc-interop list | head`) ends the program quietly,
 /// as it does any Unix tool, instead of a panic.
@@ -214,13 +220,37 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_SETUP);
         }
     };
+    // A run stops at the first Ctrl-C on its own, writing the reports of the cases that finished;
+    // every other command is simply cancelled. A second Ctrl-C stops at once.
+    let finishes_on_interrupt = matches!(cli.command, Command::Run { .. });
     let code = runtime.block_on(async {
-        tokio::select! {
-            code = execute(cli.command) => code,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("rtc-interop: interrupted; stopping browsers and drivers");
+        let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "rtc-interop: interrupted; stopping browsers and drivers (Ctrl-C again to \
+                     stop at once)"
+                );
+                let _ = interrupt.send(true);
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
                 process::kill_all();
-                ExitCode::from(130)
+                std::process::exit(EXIT_INTERRUPTED.into());
+            }
+        });
+        let mut watched = interrupted.clone();
+        let interrupt = async move {
+            let _ = watched.wait_for(|yes| *yes).await;
+        };
+        if finishes_on_interrupt {
+            execute(cli.command, interrupt).await
+        } else {
+            tokio::select! {
+                code = execute(cli.command, std::future::pending()) => code,
+                () = interrupt => {
+                    process::kill_all();
+                    ExitCode::from(EXIT_INTERRUPTED)
+                }
             }
         }
     });
@@ -229,7 +259,8 @@ fn main() -> ExitCode {
     code
 }
 
-async fn execute(command: Command) -> ExitCode {
+/// Runs `command`; `interrupt` resolves on Ctrl-C (a run then finishes its reports).
+async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitCode {
     match command {
         Command::Run {
             cases,
@@ -252,7 +283,15 @@ async fn execute(command: Command) -> ExitCode {
                 jobs: jobs.unwrap_or_else(runner::default_jobs),
                 snapshots: Some(SdpSnapshots::for_scenarios(&cases.scenarios, mode)),
             };
-            run(cases, reports, keep_reports as usize, settings, turn).await
+            run(
+                cases,
+                reports,
+                keep_reports as usize,
+                settings,
+                turn,
+                interrupt,
+            )
+            .await
         }
         Command::List { cases } => list(cases),
         Command::Bench {
@@ -268,6 +307,7 @@ async fn execute(command: Command) -> ExitCode {
             bench(settings).await
         }
         Command::Doctor => doctor().await,
+        Command::Clean => clean().await,
         Command::Install { peers } => install(peers).await,
         Command::Peer {
             kind:
@@ -333,6 +373,7 @@ async fn run(
     keep_reports: usize,
     settings: RunSettings,
     turn: Option<TurnServerKind>,
+    interrupt: impl Future<Output = ()>,
 ) -> ExitCode {
     let cases = match load_cases(&args, turn) {
         Ok(cases) => cases,
@@ -354,13 +395,14 @@ async fn run(
         Box::new(JunitReport::new(folder.join("junit.xml"))),
         Box::new(HtmlReport::new(folder.join("report.html"))),
     ];
-    match runner::run(&run_id, &cases, &settings, &mut reporters).await {
+    match runner::run(&run_id, &cases, &settings, &mut reporters, interrupt).await {
         Err(e) => {
             eprintln!("rtc-interop: {e}");
             ExitCode::from(EXIT_SETUP)
         }
-        Ok(results) => {
-            // Only a run whose reports are all written becomes `latest`.
+        Ok(outcome) => {
+            // Only a run whose reports are all written becomes `latest`; an interrupted run's
+            // are written, but they are not the whole run.
             match report::prune_runs(&reports, keep_reports) {
                 Ok(removed) if !removed.is_empty() => eprintln!(
                     "rtc-interop: removed {} old run(s) from {} (--keep-reports {keep_reports})",
@@ -370,14 +412,18 @@ async fn run(
                 Ok(_) => {}
                 Err(e) => eprintln!("rtc-interop: cannot prune {}: {e}", reports.display()),
             }
-            if let Err(e) = report::mark_latest(&reports, &run_id) {
+            if outcome.unplayed.is_empty()
+                && let Err(e) = report::mark_latest(&reports, &run_id)
+            {
                 eprintln!(
                     "rtc-interop: cannot point {} at this run: {e}",
                     reports.join("latest").display()
                 );
             }
             eprintln!("rtc-interop: reports in {}", folder.display());
-            if RunSummary::of(&results).fails_run() {
+            if !outcome.unplayed.is_empty() {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else if RunSummary::of(&outcome.results).fails_run() {
                 ExitCode::from(EXIT_FAILED)
             } else {
                 ExitCode::SUCCESS
@@ -415,6 +461,23 @@ fn list(args: CaseArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+async fn clean() -> ExitCode {
+    let removed = tokio::task::spawn_blocking(rtc_interop::leftovers::sweep)
+        .await
+        .unwrap_or_default();
+    if removed.is_empty() {
+        out!("nothing left behind by earlier runs");
+    }
+    for line in removed.lines() {
+        out!("{line}");
+    }
+    if removed.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
     }
 }
 

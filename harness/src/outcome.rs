@@ -87,16 +87,6 @@ impl RunSummary {
     pub fn fails_run(&self) -> bool {
         self.failed + self.unexpected_passes > 0
     }
-
-    /// Cases that count against the run in JUnit terms (`failures`).
-    pub fn junit_failures(&self) -> usize {
-        self.failed + self.unexpected_passes
-    }
-
-    /// Cases JUnit shows as skipped: not played, or failed as known.
-    pub fn junit_skipped(&self) -> usize {
-        self.skipped + self.expected_failures
-    }
 }
 
 /// One value per side of a case.

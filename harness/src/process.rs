@@ -4,7 +4,8 @@
 //! browser and the browser's helpers) can be killed with one signal. Groups are registered in a
 //! process-wide list: dropping a [`ChildGroup`] kills its group, and [`kill_all`] (called on Ctrl-C)
 //! kills every group still alive. Children also ask the kernel to kill them if the harness dies
-//! without a chance to clean up.
+//! without a chance to clean up; what they started in turn is found and removed by the next run
+//! (see [`crate::leftovers`]), by the owner each child carries in its environment.
 
 use std::collections::HashSet;
 use std::io;
@@ -12,35 +13,9 @@ use std::sync::Mutex;
 
 use tokio::process::{Child, Command};
 
+use crate::leftovers::{OWNER_ENV, OWNER_START_ENV, Owner};
+
 static LIVE_GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
-
-/// Set in the environment of every child (and so of everything it starts: a driver's browser and
-/// the browser's helper processes) to the harness's pid, so leftovers can be found precisely.
-pub const OWNER_ENV: &str = "RTC_INTEROP_OWNER";
-
-/// Processes still running that were started (directly or not) by harness process `owner`.
-pub fn leftovers_of(owner: u32) -> Vec<String> {
-    let marker = format!("{OWNER_ENV}={owner}");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            std::fs::read(entry.path().join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
-        })
-        .map(|entry| {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            format!(
-                "{}: {}",
-                entry.file_name().to_string_lossy(),
-                cmdline.trim()
-            )
-        })
-        .collect()
-}
 
 /// A spawned child and its process group.
 pub struct ChildGroup {
@@ -52,10 +27,17 @@ pub struct ChildGroup {
 impl ChildGroup {
     /// Starts `command` in a new process group. `name` is used in error messages.
     pub fn spawn(name: &str, mut command: Command) -> io::Result<ChildGroup> {
+        let owner = Owner::me();
+        // Temporary files of the child and of everything it starts (a browser's own folders
+        // included) go into the run folder, which goes when the harness does.
+        let run_folder = crate::leftovers::run_folder()
+            .map_err(|e| io::Error::other(format!("cannot start {name}: {e}")))?;
         command
             .process_group(0)
             .kill_on_drop(true)
-            .env(OWNER_ENV, std::process::id().to_string());
+            .env(OWNER_ENV, owner.pid.to_string())
+            .env(OWNER_START_ENV, owner.start.to_string())
+            .env("TMPDIR", run_folder);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             command.pre_exec(|| {

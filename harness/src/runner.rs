@@ -132,6 +132,7 @@ impl Environment {
         cases: &[Case],
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
+        sweep_leftovers().await;
         let (in_networks, on_host): (Vec<Case>, Vec<Case>) = cases
             .iter()
             .cloned()
@@ -155,6 +156,7 @@ impl Environment {
         servers: &BTreeSet<ServerNeed>,
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
+        sweep_leftovers().await;
         let kinds = browsers.iter().map(|(kind, _)| *kind).collect();
         Environment::prepare_all(browsers, &kinds, servers, settings).await
     }
@@ -260,8 +262,9 @@ impl Environment {
 
     /// The browser's own time to a first decoded video frame, with no relay or harness in the
     /// way: two connections in one page of the shared `kind` browser (seed 004's pc1/pc2), the
-    /// fake camera sent from one to the other. Returns offer created → first frame, in ms.
-    pub async fn in_page_first_frame(&self, kind: PeerKind) -> Result<f64, String> {
+    /// fake camera sent from one to the other (and, `two_way`, back on the same transceiver).
+    /// Returns offer created → the last receiving side's first frame, in ms.
+    pub async fn in_page_first_frame(&self, kind: PeerKind, two_way: bool) -> Result<f64, String> {
         let browser = self
             .browsers
             .get(&(kind, HostCandidates::Ip))
@@ -272,7 +275,7 @@ impl Environment {
                 &window,
                 "return window.rtcInteropLoopback.firstFrame(arguments[0])\
                  .then(r => r, e => ({ error: String(e) }))",
-                vec![serde_json::json!({ "timeout_ms": 8000 })],
+                vec![serde_json::json!({ "timeout_ms": 8000, "two_way": two_way })],
             )
             .await;
         browser.close_window(&window).await;
@@ -281,8 +284,13 @@ impl Environment {
             return Err(format!("{kind} in-page call: {error}"));
         }
         let at = |field: &str| measured.get(field).and_then(serde_json::Value::as_f64);
-        match (at("offer_created_at_ms"), at("first_frame_at_ms")) {
-            (Some(offer), Some(frame)) => Ok(frame - offer),
+        match (
+            at("offer_created_at_ms"),
+            at("first_frame_at_ms"),
+            at("pc1_first_frame_at_ms"),
+        ) {
+            (Some(offer), Some(frame), None) if !two_way => Ok(frame - offer),
+            (Some(offer), Some(frame), Some(back)) if two_way => Ok(frame.max(back) - offer),
             _ => Err(format!("{kind} in-page call returned {measured}")),
         }
     }
@@ -824,29 +832,60 @@ pub fn browser_kinds_needed(cases: &[Case]) -> BTreeSet<PeerKind> {
         .collect()
 }
 
+/// What a run played.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The finished cases' results, in the order of the cases.
+    pub results: Vec<CaseResult>,
+    /// The cases an interruption left unfinished (empty when the run ran to its end).
+    pub unplayed: Vec<Case>,
+}
+
 /// Prepares what `cases` need and runs them, up to `settings.jobs` at a time, telling `reporters`
-/// as it goes. Results come back in the order of `cases`.
+/// as it goes, until every case has run or `interrupt` resolves (Ctrl-C): then the cases still
+/// running are abandoned, and the reports cover the finished ones and list the others.
 pub async fn run(
     run_id: &str,
     cases: &[Case],
     settings: &RunSettings,
     reporters: &mut [Box<dyn Reporter>],
-) -> Result<Vec<CaseResult>, SetupError> {
+    interrupt: impl Future<Output = ()>,
+) -> Result<RunOutcome, SetupError> {
     let environment = Environment::for_cases(cases, settings).await?;
     emit(reporters, &RunEvent::Started { run_id, cases });
-    let results = environment
-        .run_cases(run_id, cases, settings.jobs, reporters)
+    let played = environment
+        .run_cases_until(run_id, cases, settings.jobs, reporters, interrupt)
         .await;
     environment.shutdown().await;
+    let (mut results, mut unplayed) = (Vec::new(), Vec::new());
+    for (case, result) in cases.iter().zip(played) {
+        match result {
+            Some(result) => results.push(result),
+            None => unplayed.push(case.clone()),
+        }
+    }
     let summary = RunSummary::of(&results);
     emit(
         reporters,
         &RunEvent::Finished {
             results: &results,
             summary: &summary,
+            unplayed: &unplayed,
         },
     );
-    Ok(results)
+    Ok(RunOutcome { results, unplayed })
+}
+
+/// Removes what harness processes that died left behind (browsers, drivers, coturn, temporary
+/// folders, network namespaces), so that a killed run never weighs on the next; says what it
+/// removed.
+async fn sweep_leftovers() {
+    let removed = tokio::task::spawn_blocking(crate::leftovers::sweep)
+        .await
+        .unwrap_or_default();
+    for line in removed.lines() {
+        eprintln!("rtc-interop: left by an earlier run that died: {line}");
+    }
 }
 
 impl Environment {
@@ -859,6 +898,23 @@ impl Environment {
         jobs: usize,
         reporters: &mut [Box<dyn Reporter>],
     ) -> Vec<CaseResult> {
+        self.run_cases_until(run_id, cases, jobs, reporters, std::future::pending())
+            .await
+            .into_iter()
+            .map(|r| r.expect("every case ran"))
+            .collect()
+    }
+
+    /// As [`Environment::run_cases`], stopping when `interrupt` resolves: cases still running
+    /// then are dropped, and their results (as those of cases never started) are `None`.
+    pub async fn run_cases_until(
+        &self,
+        run_id: &str,
+        cases: &[Case],
+        jobs: usize,
+        reporters: &mut [Box<dyn Reporter>],
+        interrupt: impl Future<Output = ()>,
+    ) -> Vec<Option<CaseResult>> {
         let jobs = jobs.max(1);
         let mut pending = futures_util::stream::iter(cases.iter().enumerate())
             .map(|(index, case)| async move {
@@ -877,16 +933,21 @@ impl Environment {
             announce(reporters, index);
         }
         let mut next = jobs;
-        while let Some((index, result)) = pending.next().await {
+        let mut interrupt = std::pin::pin!(interrupt);
+        loop {
+            let (index, result) = tokio::select! {
+                finished = pending.next() => match finished {
+                    Some(finished) => finished,
+                    None => break,
+                },
+                () = &mut interrupt => break,
+            };
             emit(reporters, &RunEvent::CaseFinished { result: &result });
             results[index] = Some(result);
             announce(reporters, next);
             next += 1;
         }
         results
-            .into_iter()
-            .map(|r| r.expect("every case ran"))
-            .collect()
     }
 }
 

@@ -233,23 +233,148 @@ fn no_browser_or_driver_outlives_a_run() {
 }
 
 #[test]
-fn ctrl_c_stops_the_run_and_kills_every_browser_and_driver() {
+fn ctrl_c_stops_the_run_kills_every_browser_and_driver_and_writes_what_finished() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _turn = runtime.block_on(common::browser_turn());
     let dir = tempfile::tempdir().unwrap();
+    write_scenario(dir.path(), "a-quick", NATIVE_ECHO);
     // Never connects, so the run is still busy with its browsers when it is interrupted.
     write_scenario(
         dir.path(),
         "stuck",
         "peers = [\"chromium\", \"firefox\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
     );
-    let mut run = start_run_and_wait_for(
-        dir.path(),
-        &["run"],
-        &["chromium", "chromedriver", "firefox", "geckodriver"],
-        Duration::from_secs(90),
-    );
+    let log = dir.path().join("stderr.txt");
+    let mut run = Command::new(BIN)
+        .args(["run", "--snapshots", "off", "--jobs", "1"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // The native case finishes first; the run then waits on its browsers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("[1/5] PASSED a-quick")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // …the next browser case is under way now.
+    std::thread::sleep(Duration::from_secs(1));
     interrupt_and_expect_a_clean_stop(&mut run);
+
+    // The finished cases are reported, the others listed as not played.
+    let folder = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("report.json").exists())
+        .expect("a run folder with report.json");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["interrupted"], true, "{report}");
+    let finished: Vec<String> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {} {}", c["scenario"], c["pairing"], c["status"]))
+        .collect();
+    assert_eq!(
+        finished[0], r#""a-quick" "native→native" "passed""#,
+        "{report}"
+    );
+    let unplayed = report["unplayed"].as_array().unwrap();
+    assert!(!unplayed.is_empty(), "{report}");
+    assert_eq!(finished.len() + unplayed.len(), 5, "{report}");
+    assert!(
+        unplayed.iter().all(|c| c["scenario"] == "stuck"),
+        "{report}"
+    );
+    assert_eq!(report["total"], finished.len(), "{report}");
+    // JUnit lists every case, the unplayed ones as skipped with why.
+    let xml = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
+    let junit = roxmltree::Document::parse(&xml).unwrap();
+    let skipped: Vec<_> = junit
+        .descendants()
+        .filter(|n| n.attribute("message") == Some("not played: the run was interrupted"))
+        .collect();
+    assert_eq!(skipped.len(), unplayed.len(), "{xml}");
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Interrupted</h2>"),
+        "no notice in the HTML"
+    );
+    // An incomplete run never becomes `latest`.
+    assert!(!dir.path().join("reports/latest").exists());
+}
+
+/// Relay-only ICE without a TURN server: Chromium waits for the whole time limit.
+const STUCK_IN_CHROMIUM: &str = "peers = [\"chromium\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n";
+
+#[test]
+fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _turn = runtime.block_on(common::browser_turn());
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(dir.path(), "stuck", STUCK_IN_CHROMIUM);
+    let kill_a_run = || {
+        let mut run = start_run_and_wait_for(
+            dir.path(),
+            &["run", "--snapshots", "off"],
+            &["chromium", "chromedriver"],
+            Duration::from_secs(60),
+        );
+        let pid = run.id();
+        // SAFETY: a plain signal to our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        run.wait().unwrap();
+        // The kernel kills the driver with its parent, but not the browser the driver started.
+        std::thread::sleep(Duration::from_millis(500));
+        let left = rtc_interop::leftovers::running_under(pid);
+        assert!(left.iter().any(|p| p.contains("chromium")), "{left:?}");
+        assert_eq!(common::run_folders_of(pid).len(), 1);
+        pid
+    };
+
+    // A new run removes what the killed one left, and says so.
+    let killed = kill_a_run();
+    std::fs::remove_file(dir.path().join("scenarios/stuck.toml")).unwrap();
+    write_scenario(dir.path(), "quick", NATIVE_ECHO);
+    let output = rtc_interop(&["run", "--snapshots", "off"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("left by an earlier run that died: killed"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("rtc-interop-run-{killed}-")),
+        "{said}"
+    );
+    assert_eq!(wait_for_no_leftovers(killed), Vec::<String>::new());
+    assert!(common::run_folders_of(killed).is_empty());
+
+    // So does `rtc-interop clean`.
+    std::fs::remove_file(dir.path().join("scenarios/quick.toml")).unwrap();
+    write_scenario(dir.path(), "stuck", STUCK_IN_CHROMIUM);
+    let killed = kill_a_run();
+    let output = rtc_interop(&["clean"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("chromium ("), "{said}");
+    assert!(
+        said.contains(&format!("rtc-interop-run-{killed}-")),
+        "{said}"
+    );
+    assert_eq!(wait_for_no_leftovers(killed), Vec::<String>::new());
+    assert!(common::run_folders_of(killed).is_empty());
 }
 
 #[test]
@@ -294,18 +419,21 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
     assert!(default[3].parse::<f64>().unwrap() > 0.0, "{text}");
     assert_eq!(default[4], "(1.00×)", "{text}");
     assert_eq!(default[6], "(1.00×)", "{text}");
-    // The video call: every iteration saw a first frame on both sides; no browser ran, so there
-    // is no in-page baseline to compare with.
-    let video: Vec<&str> = text
+    // The video call one way and both ways: every iteration saw a first frame on each receiving
+    // side; no browser ran, so there is no in-page baseline to compare with.
+    let video: Vec<Vec<&str>> = text
         .lines()
         .skip_while(|l| !l.starts_with("video call"))
-        .find(|l| l.starts_with("native→native"))
-        .unwrap_or_else(|| panic!("no video row in {text}"))
-        .split_whitespace()
+        .filter(|l| l.starts_with("native→native"))
+        .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(video[1], "3/3", "{text}");
-    assert!(video[4].parse::<f64>().unwrap() > 0.0, "{text}");
-    assert_eq!(video[5..], ["-", "-"], "{text}");
+    assert_eq!(video.len(), 2, "{text}");
+    assert_eq!(video[0][1..4], ["one-way", "3/3", "-"], "{text}");
+    assert_eq!(video[1][1..3], ["two-way", "3/3"], "{text}");
+    for row in &video {
+        assert!(row[5].parse::<f64>().unwrap() > 0.0, "{text}");
+        assert_eq!(row[6..], ["-", "-"], "{text}");
+    }
 }
 
 /// Starts `rtc-interop relay` on a free port; returns it and its address.

@@ -328,7 +328,7 @@ fn a_failed_network_case_leaves_no_namespace_or_process_behind() {
     assert!(table.contains("no local relay candidate"), "{table}");
     assert_eq!(network_leftovers(pid), Vec::<String>::new());
     assert_eq!(
-        rtc_interop::process::leftovers_of(pid),
+        rtc_interop::leftovers::running_under(pid),
         Vec::<String>::new()
     );
 }

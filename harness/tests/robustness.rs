@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use rtc_interop::leftovers;
 use rtc_interop::outcome::Status;
-use rtc_interop::process;
 use rtc_interop::runner::{self, Environment, RunSettings};
 use rtc_interop::scenario::PeerKind::{Chromium, Native};
 
@@ -24,7 +24,7 @@ label = "x"
 async fn kill_when_running(pick: impl Fn(&str) -> bool) -> usize {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let victims: Vec<i32> = process::leftovers_of(std::process::id())
+        let victims: Vec<i32> = leftovers::running_under(std::process::id())
             .iter()
             .filter(|line| pick(line))
             .filter_map(|line| line.split(':').next()?.parse().ok())

@@ -79,8 +79,8 @@ impl Coturn {
         let port = choose_port(&options)?;
         let addr = SocketAddr::new(options.ip, port);
         let dir = tempfile::Builder::new()
-            .prefix("rtc-interop-coturn-")
-            .tempdir()
+            .prefix("coturn-")
+            .tempdir_in(crate::leftovers::run_folder().map_err(other)?)
             .map_err(|e| other(format!("cannot create a temporary folder: {e}")))?;
         let config = dir.path().join("turnserver.conf");
         let log = dir.path().join("turnserver.log");

@@ -91,8 +91,8 @@ impl DriverService {
             .map_or("driver".into(), |n| n.to_string_lossy().into_owned());
         let process = ChildGroup::spawn(&name, command).map_err(|e| e.to_string())?;
         let profiles = tempfile::Builder::new()
-            .prefix("rtc-interop-profiles-")
-            .tempdir()
+            .prefix("profiles-")
+            .tempdir_in(crate::leftovers::run_folder()?)
             .map_err(|e| format!("cannot create a folder for browser profiles: {e}"))?;
         let driver_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let service = DriverService {

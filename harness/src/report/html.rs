@@ -46,8 +46,10 @@ impl Reporter for HtmlReport {
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
         match event {
             RunEvent::Started { run_id, .. } => self.run_id = run_id.to_string(),
-            RunEvent::Finished { results, .. } => {
-                std::fs::write(&self.path, render(&self.run_id, results))?;
+            RunEvent::Finished {
+                results, unplayed, ..
+            } => {
+                std::fs::write(&self.path, render(&self.run_id, results, unplayed))?;
             }
             _ => {}
         }
@@ -55,8 +57,8 @@ impl Reporter for HtmlReport {
     }
 }
 
-/// The whole page for a run.
-fn render(run_id: &str, results: &[CaseResult]) -> String {
+/// The whole page for a run; `unplayed`: the cases an interruption left unfinished.
+fn render(run_id: &str, results: &[CaseResult], unplayed: &[crate::plan::Case]) -> String {
     let mut html = String::with_capacity(64 * 1024 + results.len() * 32 * 1024);
     let _ = write!(
         html,
@@ -66,6 +68,9 @@ fn render(run_id: &str, results: &[CaseResult]) -> String {
         escape(run_id)
     );
     html.push_str(&header(run_id, results));
+    if !unplayed.is_empty() {
+        html.push_str(&interrupted(unplayed));
+    }
     html.push_str("<section class=\"matrices\">\n<h2>Pairings</h2>\n");
     let comparisons = compare::compare(&compare::from_results(results));
     let candidate_matrices = candidate_matrix::build(results);
@@ -93,6 +98,21 @@ fn render(run_id: &str, results: &[CaseResult]) -> String {
     html.push_str("</section>\n");
     html.push_str(SCRIPT);
     html.push_str("</body>\n</html>\n");
+    html
+}
+
+/// The notice of an interrupted run, with the cases it did not play.
+fn interrupted(unplayed: &[crate::plan::Case]) -> String {
+    let mut html = format!(
+        "<section class=\"interrupted\">\n<h2>Interrupted</h2>\n<p>The run was interrupted; \
+         {} case(s) were not played (or not finished), and the totals above count only the \
+         cases that were:</p>\n<ul class=\"failure\">\n",
+        unplayed.len()
+    );
+    for case in unplayed {
+        let _ = writeln!(html, "<li>{}</li>", escape(&case.to_string()));
+    }
+    html.push_str("</ul>\n</section>\n");
     html
 }
 

@@ -23,11 +23,22 @@ struct Document<'a> {
     #[serde(flatten)]
     summary: RunSummary,
     webrtc_rs_version: &'static str,
+    /// The run was interrupted (Ctrl-C): `cases` holds only the finished ones.
+    interrupted: bool,
+    /// The cases an interruption left unfinished.
+    unplayed: Vec<UnplayedCase<'a>>,
     cases: &'a [CaseResult],
     /// Per scenario, each peer kind's offer and answer features side by side.
     sdp_comparison: Vec<ScenarioComparison>,
     /// Per scenario and pairing, the NATs, gathered candidate types and selected pair types.
     candidate_matrix: Vec<ScenarioMatrix>,
+}
+
+/// A case the run did not finish.
+#[derive(Serialize)]
+struct UnplayedCase<'a> {
+    scenario: &'a str,
+    pairing: String,
 }
 
 impl JsonReport {
@@ -48,12 +59,24 @@ impl Reporter for JsonReport {
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
         match event {
             RunEvent::Started { run_id, .. } => self.run_id = run_id.to_string(),
-            RunEvent::Finished { results, summary } => {
+            RunEvent::Finished {
+                results,
+                summary,
+                unplayed,
+            } => {
                 let document = Document {
                     run_id: &self.run_id,
                     tool_version: env!("CARGO_PKG_VERSION"),
                     summary: **summary,
                     webrtc_rs_version: crate::WEBRTC_RS_VERSION,
+                    interrupted: !unplayed.is_empty(),
+                    unplayed: unplayed
+                        .iter()
+                        .map(|c| UnplayedCase {
+                            scenario: &c.scenario.name,
+                            pairing: c.pairing(),
+                        })
+                        .collect(),
                     cases: results,
                     sdp_comparison: compare::compare(&compare::from_results(results)),
                     candidate_matrix: candidate_matrix::build(results),
@@ -89,6 +112,7 @@ mod tests {
             .on_event(&RunEvent::Finished {
                 results: std::slice::from_ref(&r),
                 summary: &RunSummary::of([&r]),
+                unplayed: &[],
             })
             .unwrap();
         let written: serde_json::Value =

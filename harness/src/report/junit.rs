@@ -1,11 +1,15 @@
-//! `junit.xml`: one test suite per scenario, one test case per pairing, for CI dashboards.
+//! `junit.xml`: one test suite per scenario, one test case per pairing, for CI dashboards,
+//! written by `quick-junit` (the writer cargo-nextest uses).
 
-use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::{Reporter, RunEvent, escape};
-use crate::outcome::{CaseResult, RunSummary, Status};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::{Reporter, RunEvent, visible};
+use crate::outcome::{CaseResult, Status};
+use crate::plan::Case;
 
 /// Writes `junit.xml` into the run folder when the run finishes.
 pub struct JunitReport {
@@ -25,69 +29,74 @@ impl Reporter for JunitReport {
     }
 
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
-        if let RunEvent::Finished { results, .. } = event {
-            std::fs::write(&self.path, render(results))?;
+        if let RunEvent::Finished {
+            results, unplayed, ..
+        } = event
+        {
+            std::fs::write(&self.path, render(results, unplayed))?;
         }
         Ok(())
     }
 }
 
-/// The JUnit XML document for `results`.
-pub fn render(results: &[CaseResult]) -> String {
-    let mut scenarios: Vec<&str> = Vec::new();
-    for r in results {
-        if !scenarios.contains(&r.scenario.as_str()) {
-            scenarios.push(&r.scenario);
+/// The JUnit XML document for `results`, and for the cases an interruption left `unplayed`
+/// (skipped, saying so).
+pub fn render(results: &[CaseResult], unplayed: &[Case]) -> String {
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for result in results {
+        let mut case = TestCase::new(visible(&result.pairing), status(result));
+        case.set_classname(format!("rtc-interop.{}", visible(&result.scenario)))
+            .set_time(Duration::from_secs_f64(
+                result.duration_ms.max(0.0) / 1000.0,
+            ));
+        let suite = suite_of(&mut suites, &result.scenario);
+        suite.time = Some(suite.time.unwrap_or_default() + case.time.unwrap_or_default());
+        suite.add_test_case(case);
+    }
+    for case in unplayed {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message("not played: the run was interrupted");
+        let mut test_case = TestCase::new(visible(&case.pairing()), status);
+        test_case.set_classname(format!("rtc-interop.{}", visible(&case.scenario.name)));
+        suite_of(&mut suites, &case.scenario.name).add_test_case(test_case);
+    }
+    let mut report = Report::new("rtc-interop");
+    report.add_test_suites(suites);
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot write the JUnit report: {e} -->\n"))
+}
+
+/// The suite of `scenario`, added at the end when it is new.
+fn suite_of<'a>(suites: &'a mut Vec<TestSuite>, scenario: &str) -> &'a mut TestSuite {
+    let name = visible(scenario);
+    let at = match suites.iter().position(|s| s.name.as_str() == name) {
+        Some(at) => at,
+        None => {
+            suites.push(TestSuite::new(name));
+            suites.len() - 1
+        }
+    };
+    &mut suites[at]
+}
+
+fn status(result: &CaseResult) -> TestCaseStatus {
+    // Controls are shown as text (`\u{1b}`), which quick-junit would otherwise drop silently.
+    let message = visible(result.failure.as_deref().unwrap_or_default()).into_owned();
+    match result.status {
+        Status::Passed => TestCaseStatus::success(),
+        Status::Failed | Status::UnexpectedPass => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(message.clone()).set_description(message);
+            status
+        }
+        // A known failure is not a regression: CI dashboards show it as skipped, with why.
+        Status::Skipped | Status::ExpectedFailure => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(message);
+            status
         }
     }
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rtc-interop\">\n",
-    );
-    for scenario in scenarios {
-        let cases: Vec<&CaseResult> = results.iter().filter(|r| r.scenario == scenario).collect();
-        let summary = RunSummary::of(cases.iter().copied());
-        let seconds: f64 = cases.iter().map(|r| r.duration_ms).sum::<f64>() / 1000.0;
-        let _ = writeln!(
-            xml,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{seconds:.3}\">",
-            escape(scenario),
-            cases.len(),
-            summary.junit_failures(),
-            summary.junit_skipped(),
-        );
-        for case in cases {
-            let _ = write!(
-                xml,
-                "    <testcase classname=\"rtc-interop.{}\" name=\"{}\" time=\"{:.3}\"",
-                escape(scenario),
-                escape(&case.pairing),
-                case.duration_ms / 1000.0
-            );
-            let message = case.failure.as_deref().unwrap_or_default();
-            match case.status {
-                Status::Passed => xml.push_str("/>\n"),
-                Status::Failed | Status::UnexpectedPass => {
-                    let _ = write!(
-                        xml,
-                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                        escape(message),
-                        escape(message)
-                    );
-                }
-                // A known failure is not a regression: CI dashboards show it as skipped, with why.
-                Status::Skipped | Status::ExpectedFailure => {
-                    let _ = write!(
-                        xml,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                        escape(message)
-                    );
-                }
-            }
-        }
-        xml.push_str("  </testsuite>\n");
-    }
-    xml.push_str("</testsuites>\n");
-    xml
 }
 
 #[cfg(test)]
@@ -102,7 +111,7 @@ mod tests {
         failed.failure = Some("console said \u{1b}[31mred\u{1b}[0m\0 and <b>&\"'".into());
         let mut known = case(PeerKind::Native, PeerKind::Firefox, Status::ExpectedFailure);
         known.failure = Some("bell\u{7}".into());
-        let xml = render(&[failed, known]);
+        let xml = render(&[failed, known], &[]);
         // A real XML parser reads it, and the text comes back with the controls shown.
         let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
         let failure = document

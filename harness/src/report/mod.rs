@@ -41,12 +41,14 @@ pub enum RunEvent<'a> {
         /// The verdict and its evidence.
         result: &'a CaseResult,
     },
-    /// Every case has run.
+    /// Every case has run, or the run was interrupted.
     Finished {
-        /// All results, in run order.
+        /// The finished cases' results, in run order.
         results: &'a [CaseResult],
         /// Their counts.
         summary: &'a RunSummary,
+        /// The cases an interruption (Ctrl-C) left unfinished; empty when the run ran to its end.
+        unplayed: &'a [Case],
     },
 }
 

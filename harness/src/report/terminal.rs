@@ -51,9 +51,19 @@ impl Reporter for TerminalReport {
                         .unwrap_or_default()
                 );
             }
-            RunEvent::Finished { results, .. } => {
+            RunEvent::Finished {
+                results, unplayed, ..
+            } => {
                 let mut out = io::stdout().lock();
                 out.write_all(table(results).as_bytes())?;
+                if !unplayed.is_empty() {
+                    eprintln!(
+                        "rtc-interop: interrupted: {} case(s) not played or not finished; the \
+                         reports cover the {} that finished",
+                        unplayed.len(),
+                        results.len()
+                    );
+                }
                 if let Some(matrix) = candidate_table(results) {
                     out.write_all(matrix.as_bytes())?;
                 }

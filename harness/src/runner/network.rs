@@ -9,9 +9,7 @@ use std::net::IpAddr;
 
 use crate::ice_servers::{IceServers, servers_needed};
 use crate::net::TurnServerKind;
-use crate::net::netns::{
-    Impairment, NetNs, NetnsError, PeerSpec, TcpForwarder, Topology, sweep_stale,
-};
+use crate::net::netns::{Impairment, NetNs, NetnsError, PeerSpec, TcpForwarder, Topology};
 use crate::outcome::{PeerPlace, Sides};
 use crate::peer::browser::BrowserPeer;
 use crate::peer::in_namespace::NamespacedPeer;
@@ -171,12 +169,10 @@ impl CaseNetwork {
     }
 }
 
-/// What a run with `[network]` `cases` does once, before any case: removes what crashed runs left
-/// behind, and provisions nftables and (where a case names it) coturn. A missing coturn is a
+/// What a run with `[network]` `cases` does once, before any case: provisions nftables and (where a case names it) coturn. A missing coturn is a
 /// set-up error of the run (exit code 2); a missing nftables is not: those cases are skipped with
 /// the reason (`Topology::create` finds it missing), and a run of other cases goes on.
 pub async fn prepare_run(cases: &[Case], install: bool) -> Result<(), ProvisionError> {
-    sweep_leftovers();
     let _ = tokio::task::spawn_blocking(move || provision::nftables(install)).await;
     let needs_coturn = servers_needed(cases)
         .iter()
@@ -187,19 +183,6 @@ pub async fn prepare_run(cases: &[Case], install: bool) -> Result<(), ProvisionE
             .unwrap_or_else(|e| Err(provision::coturn_missing(&format!("coturn ({e})"))))?;
     }
     Ok(())
-}
-
-/// Removes what earlier runs that died left behind (namespaces whose creator is gone), so that a
-/// crashed run never blocks the next; problems are only printed.
-fn sweep_leftovers() {
-    match sweep_stale(crate::net::netns::PREFIX) {
-        Ok(removed) if !removed.is_empty() => eprintln!(
-            "rtc-interop: removed network namespaces left by an earlier run: {}",
-            removed.join(", ")
-        ),
-        Ok(_) | Err(NetnsError::Unavailable { .. }) => {}
-        Err(e) => eprintln!("rtc-interop: {e}"),
-    }
 }
 
 fn to_impairment(spec: ImpairmentSpec) -> Impairment {

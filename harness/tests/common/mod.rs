@@ -158,7 +158,7 @@ pub fn start_run_and_wait_for(
         .unwrap();
     let deadline = Instant::now() + limit;
     let all_running = || {
-        let running = rtc_interop::process::leftovers_of(run.id());
+        let running = rtc_interop::leftovers::running_under(run.id());
         names.iter().all(|n| running.iter().any(|p| p.contains(n)))
     };
     let mut started = all_running();
@@ -169,7 +169,7 @@ pub fn start_run_and_wait_for(
     if started {
         run
     } else {
-        let running = rtc_interop::process::leftovers_of(run.id());
+        let running = rtc_interop::leftovers::running_under(run.id());
         let _ = run.kill();
         let _ = run.wait();
         panic!("{names:?} did not all start within {limit:?}; running: {running:?}");
@@ -187,7 +187,7 @@ pub fn write_scenario(dir: &Path, name: &str, text: &str) {
 pub fn wait_for_no_leftovers(pid: u32) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left = rtc_interop::process::leftovers_of(pid);
+        let left = rtc_interop::leftovers::running_under(pid);
         if left.is_empty() || Instant::now() > deadline {
             return left;
         }
@@ -195,8 +195,19 @@ pub fn wait_for_no_leftovers(pid: u32) -> Vec<String> {
     }
 }
 
+/// The run folders (temporary files of it and its browsers) of harness process `pid`.
+pub fn run_folders_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("rtc-interop-run-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Sends Ctrl-C (SIGINT) to a run; it must stop within 10 s with exit code 130, leaving no
-/// process behind.
+/// process and no temporary folder behind.
 pub fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
@@ -213,4 +224,5 @@ pub fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
     };
     assert_eq!(status.code(), Some(130));
     assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
+    assert_eq!(run_folders_of(run.id()), Vec::<PathBuf>::new());
 }

@@ -60,7 +60,7 @@ fn matrix_has_a_cell_per_pairing_with_its_status() {
         case(Chromium, Native, Status::Passed),
         case(Chromium, Chromium, Status::Failed),
     ];
-    let html = render("run-1", &results);
+    let html = render("run-1", &results, &[]);
     for (index, (pairing, status)) in [
         ("native→native", "passed"),
         ("native→chromium", "skipped"),
@@ -90,7 +90,7 @@ fn matrix_axes_are_the_kinds_that_took_part() {
     let mut only_native = case(PeerKind::Native, PeerKind::Native, Status::Passed);
     only_native.scenario = "native-only".into();
     let mixed = case(PeerKind::Native, PeerKind::Chromium, Status::Passed);
-    let html = render("run-1", &[only_native, mixed]);
+    let html = render("run-1", &[only_native, mixed], &[]);
     let first = element(&html, "<h3>native-only</h3>", "</table>");
     assert!(!first.contains("chromium"), "{first}");
     // The second scenario has both kinds; chromium→chromium and chromium→native never ran.
@@ -115,7 +115,7 @@ fn matrix_cell_names_the_selected_candidate_types() {
             remote: end("host", 1),
         }),
     };
-    let html = render("run-1", &[r]);
+    let html = render("run-1", &[r], &[]);
     let cell = element(&html, "data-pairing=\"native→native\"", "</td>");
     assert!(cell.contains("host↔prflx (answerer: host↔host)"), "{cell}");
 }
@@ -126,7 +126,7 @@ fn failed_case_is_open_and_shows_its_failure_escaped() {
     let mut failed = case(PeerKind::Native, PeerKind::Chromium, Status::Failed);
     failed.failure =
         Some(r#"offerer (native): no <relay> candidate & "srflx"; answerer: timeout"#.into());
-    let html = render("run-1", &[passed, failed]);
+    let html = render("run-1", &[passed, failed], &[]);
     assert!(
         !details_tag(&html, 0).contains(" open"),
         "{}",
@@ -172,7 +172,7 @@ fn markup_from_peers_never_reaches_the_page_unescaped() {
         opened_at_ms: Some(3.0),
         ..Default::default()
     }];
-    let html = render(evil, &[r]);
+    let html = render(evil, &[r], &[]);
     assert_eq!(
         html.matches("<script").count(),
         1,
@@ -228,7 +228,7 @@ fn ladder_has_one_arrow_per_trace_entry_in_order() {
             json!({"type": "bye", "m": "stranger"}),
         ),
     ];
-    let html = render("run-1", &[r]);
+    let html = render("run-1", &[r], &[]);
     let ladder = element(&html, "class=\"ladder\"", "</svg>");
     let arrows: Vec<&str> = ladder.split("<g class=\"msg\"").skip(1).collect();
     assert_eq!(arrows.len(), 7);
@@ -290,7 +290,7 @@ fn timeline_has_a_segment_per_transition() {
         transitions(&[("new", 1.2), ("connecting", 45.0), ("connected", 1254.3)]);
     r.gathering_states.answerer =
         transitions(&[("new", 0.8), ("gathering", 1.0), ("complete", 45.0)]);
-    let html = render("run-1", &[r]);
+    let html = render("run-1", &[r], &[]);
     let timeline = element(&html, "class=\"timeline\"", "</svg>");
     let states: Vec<&str> = timeline
         .split("<g class=\"segment\" data-state=\"")
@@ -355,7 +355,7 @@ fn case_details_show_candidates_pair_and_echo() {
         }),
         ..Default::default()
     }];
-    let html = render("run-1", &[r]);
+    let html = render("run-1", &[r], &[]);
     let selected: Vec<&str> = html
         .match_indices("<tr class=\"selected\">")
         .map(|(i, _)| &html[i..i + 140])
@@ -388,6 +388,7 @@ fn report_is_written_on_finish_and_is_deterministic() {
         .on_event(&RunEvent::Finished {
             results: &results,
             summary: &crate::outcome::RunSummary::of(&results),
+            unplayed: &[],
         })
         .unwrap();
     let written = std::fs::read_to_string(&path).unwrap();
@@ -397,7 +398,7 @@ fn report_is_written_on_finish_and_is_deterministic() {
         !written.contains(" src=") && !written.contains("<link"),
         "no external assets"
     );
-    assert_eq!(written, render("20261123-183526", &results));
+    assert_eq!(written, render("20261123-183526", &results, &[]));
 }
 
 #[test]
@@ -425,7 +426,7 @@ fn sdp_comparison_and_snapshot_checks_are_shown() {
     }];
     let mut chromium = case(PeerKind::Chromium, PeerKind::Native, Status::Passed);
     chromium.sdp.offerer = vec![offer(262144)];
-    let html = render("run", &[native, chromium]);
+    let html = render("run", &[native, chromium], &[]);
     let section = element(&html, "class=\"sdp-compare\"", "</details>");
     assert!(
         section.contains("features that differ: 1 in offers"),
@@ -463,7 +464,7 @@ fn candidate_types_show_nats_gathered_types_and_selected_pairs() {
     // Nothing gathered in this scenario: no table for it.
     let mut skipped = case(PeerKind::Native, PeerKind::Native, Status::Skipped);
     skipped.scenario = "never-ran".into();
-    let html = render("run-1", &[behind, on_host, skipped]);
+    let html = render("run-1", &[behind, on_host, skipped], &[]);
 
     // A scenario's part of the page: from its heading to the next.
     let scenario = |name: &str| {
@@ -529,7 +530,7 @@ fn ladder_shows_the_steps_each_side_acted_in_between_the_messages() {
         step(1, "negotiate", false, 2.5, None),
         step(2, "send", false, 9.0, Some("0 of 1 messages arrived")),
     ];
-    let html = render("run-1", &[r]);
+    let html = render("run-1", &[r], &[]);
     let ladder = element(&html, "class=\"ladder\"", "</svg>");
     let rows: Vec<&str> = ladder
         .split("<g class=")
@@ -613,7 +614,7 @@ fn media_section_has_a_row_per_track_and_a_line_per_sampled_track() {
         // One sample is no rate: a row, but no line.
         track("audio", "outbound", &[(500.0, 4_000, 0)]),
     ];
-    let html = render("run-1", &[r]);
+    let html = render("run-1", &[r], &[]);
 
     let media = element(&html, "<h4>Media</h4>", "<h4>Candidates</h4>");
     assert!(
@@ -680,6 +681,7 @@ fn cases_without_tracks_have_no_media_section() {
     let html = render(
         "run-1",
         &[case(PeerKind::Native, PeerKind::Native, Status::Passed)],
+        &[],
     );
     assert!(!html.contains("<h4>Media</h4>"));
     assert!(!html.contains("media-chart"));
@@ -689,7 +691,7 @@ fn cases_without_tracks_have_no_media_section() {
 fn media_with_too_few_samples_has_a_table_but_no_chart() {
     let mut r = case(PeerKind::Native, PeerKind::Native, Status::Passed);
     r.tracks.offerer = vec![track("audio", "inbound", &[(10.0, 100, 0)])];
-    let html = render("run-1", &[r]);
+    let html = render("run-1", &[r], &[]);
     let media = element(&html, "<h4>Media</h4>", "<h4>Candidates</h4>");
     assert!(media.contains("<td>opus</td>"), "{media}");
     assert!(
