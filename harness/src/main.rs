@@ -56,6 +56,14 @@ enum Command {
         /// Run every STUN/TURN server the scenarios name as this kind: `embedded` or `coturn`.
         #[arg(long, value_name = "KIND", value_parser = ice_servers::parse_server_kind)]
         turn: Option<TurnServerKind>,
+        /// Play every selected case N times and report each pairing's pass rate: flakiness
+        /// measured, not guessed.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        repeat: u32,
+        /// Play a failed case up to N more times; one that then passes is reported `flaky`
+        /// (never plain passed; in JUnit with its failed attempts as `flakyFailure`).
+        #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+        retries: u32,
     },
     /// Print the cases a run would execute, one per line.
     List {
@@ -270,6 +278,8 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             jobs,
             snapshots,
             turn,
+            repeat,
+            retries,
         } => {
             let mode = match snapshots.map_or_else(SnapshotMode::from_env, Ok) {
                 Ok(mode) => mode,
@@ -282,6 +292,8 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
                 install: !no_install,
                 jobs: jobs.unwrap_or_else(runner::default_jobs),
                 snapshots: Some(SdpSnapshots::for_scenarios(&cases.scenarios, mode)),
+                retries,
+                repeat,
             };
             run(
                 cases,

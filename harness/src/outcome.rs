@@ -29,6 +29,9 @@ pub enum Status {
     /// The case passed although the scenario says it is known to fail: time to update the scenario.
     #[serde(rename = "xpass")]
     UnexpectedPass,
+    /// The case failed, then passed on a retry (`--retries`): it does not fail the run, but it is
+    /// never counted as a plain pass. The failed attempts are in `attempts`.
+    Flaky,
 }
 
 impl Status {
@@ -40,6 +43,7 @@ impl Status {
             Status::Skipped => "skipped",
             Status::ExpectedFailure => "xfail",
             Status::UnexpectedPass => "xpass",
+            Status::Flaky => "flaky",
         }
     }
 
@@ -64,6 +68,8 @@ pub struct RunSummary {
     pub expected_failures: usize,
     /// `xpass`: known failures that passed.
     pub unexpected_passes: usize,
+    /// `flaky`: failed, then passed on a retry.
+    pub flaky: usize,
 }
 
 impl RunSummary {
@@ -71,21 +77,149 @@ impl RunSummary {
     pub fn of<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Self {
         let mut summary = RunSummary::default();
         for r in results {
-            summary.total += 1;
-            *match r.status {
-                Status::Passed => &mut summary.passed,
-                Status::Failed => &mut summary.failed,
-                Status::Skipped => &mut summary.skipped,
-                Status::ExpectedFailure => &mut summary.expected_failures,
-                Status::UnexpectedPass => &mut summary.unexpected_passes,
-            } += 1;
+            summary.add(r.status);
         }
         summary
+    }
+
+    /// Counts one more case that ended `status`.
+    pub fn add(&mut self, status: Status) {
+        self.total += 1;
+        *match status {
+            Status::Passed => &mut self.passed,
+            Status::Failed => &mut self.failed,
+            Status::Skipped => &mut self.skipped,
+            Status::ExpectedFailure => &mut self.expected_failures,
+            Status::UnexpectedPass => &mut self.unexpected_passes,
+            Status::Flaky => &mut self.flaky,
+        } += 1;
     }
 
     /// Whether the run failed (exit code 1): a case failed, or a known failure passed.
     pub fn fails_run(&self) -> bool {
         self.failed + self.unexpected_passes > 0
+    }
+}
+
+/// How often one pairing of one scenario ended which way, over the repetitions of a run
+/// (`--repeat`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PassRate {
+    /// The scenario.
+    pub scenario: String,
+    /// `offerer→answerer`.
+    pub pairing: String,
+    /// How many times it was played (`total`) and how each ended.
+    #[serde(flatten)]
+    pub counts: RunSummary,
+}
+
+impl PassRate {
+    /// Runs that ended as the scenario expects: passed, or failed as a known failure.
+    pub fn as_expected(&self) -> usize {
+        self.counts.passed + self.counts.expected_failures
+    }
+
+    /// `19/20 as expected (1 flaky)`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{}/{} as expected", self.as_expected(), self.counts.total);
+        let others = [
+            (self.counts.flaky, "flaky"),
+            (self.counts.failed, "failed"),
+            (self.counts.unexpected_passes, "xpass"),
+            (self.counts.skipped, "skipped"),
+        ];
+        let others: Vec<String> = others
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if !others.is_empty() {
+            text.push_str(&format!(" ({})", others.join(", ")));
+        }
+        text
+    }
+}
+
+/// Per scenario and pairing, in the order they first appear, how the repeated runs of a case
+/// ended; empty unless the run repeated its cases.
+pub fn pass_rates(results: &[CaseResult]) -> Vec<PassRate> {
+    if results.iter().all(|r| r.repetition.is_none()) {
+        return Vec::new();
+    }
+    let mut rates: Vec<PassRate> = Vec::new();
+    for result in results {
+        let at = match rates
+            .iter()
+            .position(|r| r.scenario == result.scenario && r.pairing == result.pairing)
+        {
+            Some(at) => at,
+            None => {
+                rates.push(PassRate {
+                    scenario: result.scenario.clone(),
+                    pairing: result.pairing.clone(),
+                    counts: RunSummary::default(),
+                });
+                rates.len() - 1
+            }
+        };
+        rates[at].counts.add(result.status);
+    }
+    rates
+}
+
+/// A failed attempt of a case that was then retried.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Attempt {
+    /// When it started (ms since the Unix epoch).
+    pub started_at_ms: f64,
+    /// How long it took.
+    pub duration_ms: f64,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+impl CaseResult {
+    /// The pairing, and which repetition this is under `--repeat`: `native→chromium #3`.
+    pub fn pairing_label(&self) -> String {
+        match self.repetition {
+            Some(n) => format!("{} #{n}", self.pairing),
+            None => self.pairing.clone(),
+        }
+    }
+
+    /// Whether a failed case is worth another attempt: it failed, and not as a known failure.
+    pub fn may_retry(&self) -> bool {
+        self.status == Status::Failed
+    }
+
+    /// This attempt's result after the failed `earlier` ones: `flaky` if it passed, and with
+    /// the earlier attempts recorded either way.
+    pub fn after_attempts(mut self, earlier: Vec<CaseResult>) -> CaseResult {
+        if earlier.is_empty() {
+            return self;
+        }
+        if self.status == Status::Passed {
+            self.status = Status::Flaky;
+            self.failure = Some(format!(
+                "flaky: passed on attempt {} after {} failed: {}",
+                earlier.len() + 1,
+                earlier.len(),
+                earlier
+                    .last()
+                    .and_then(|e| e.failure.as_deref())
+                    .unwrap_or("?")
+            ));
+        }
+        self.attempts = earlier
+            .into_iter()
+            .map(|e| Attempt {
+                started_at_ms: e.started_at_ms,
+                duration_ms: e.duration_ms,
+                failure: e.failure,
+            })
+            .collect();
+        self
     }
 }
 
@@ -159,6 +293,10 @@ pub struct CaseResult {
     pub scenario: String,
     /// `offerer→answerer`.
     pub pairing: String,
+    /// Which of the `--repeat` runs of this case this is (from 1); null without `--repeat`.
+    pub repetition: Option<u32>,
+    /// The attempts before this one that failed, when the case was retried (`--retries`).
+    pub attempts: Vec<Attempt>,
     /// The offering kind.
     pub offerer: PeerKind,
     /// The answering kind.
@@ -286,4 +424,79 @@ pub fn relative_transitions(list: &[Transition], start_ms: f64) -> Vec<Transitio
 /// Milliseconds rounded to a tenth, enough for any timeline.
 pub fn round_ms(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_fixtures::case;
+    use crate::scenario::PeerKind::{Chromium, Native};
+
+    fn attempt(status: Status, failure: Option<&str>) -> CaseResult {
+        let mut r = case(Native, Chromium, status);
+        r.failure = failure.map(str::to_string);
+        r
+    }
+
+    #[test]
+    fn a_pass_after_failed_attempts_is_flaky_and_keeps_them() {
+        let earlier = vec![
+            attempt(Status::Failed, Some("ICE never connected")),
+            attempt(Status::Failed, Some("no echo")),
+        ];
+        let r = attempt(Status::Passed, None).after_attempts(earlier);
+        assert_eq!(r.status, Status::Flaky);
+        assert_eq!(
+            r.failure.as_deref(),
+            Some("flaky: passed on attempt 3 after 2 failed: no echo")
+        );
+        let failures: Vec<_> = r.attempts.iter().map(|a| a.failure.clone()).collect();
+        assert_eq!(
+            failures,
+            [Some("ICE never connected".into()), Some("no echo".into())]
+        );
+        assert!(!r.status.fails_run());
+    }
+
+    #[test]
+    fn a_case_that_never_passes_stays_failed_with_its_attempts() {
+        let r = attempt(Status::Failed, Some("third"))
+            .after_attempts(vec![attempt(Status::Failed, Some("first"))]);
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.failure.as_deref(), Some("third"));
+        assert_eq!(r.attempts.len(), 1);
+        // Without earlier attempts nothing changes.
+        assert_eq!(
+            attempt(Status::Passed, None).after_attempts(vec![]).status,
+            Status::Passed
+        );
+        // Only plain failures are retried: a known failure is what the scenario expects.
+        assert!(attempt(Status::Failed, None).may_retry());
+        assert!(!attempt(Status::ExpectedFailure, None).may_retry());
+        assert!(!attempt(Status::UnexpectedPass, None).may_retry());
+    }
+
+    #[test]
+    fn pass_rates_count_each_pairing_over_its_repetitions() {
+        let mut results = Vec::new();
+        for (n, status) in [Status::Passed, Status::Flaky, Status::Failed]
+            .into_iter()
+            .enumerate()
+        {
+            let mut r = attempt(status, None);
+            r.repetition = Some(n as u32 + 1);
+            results.push(r);
+        }
+        let mut other = attempt(Status::ExpectedFailure, None);
+        other.pairing = "native→native".into();
+        other.repetition = Some(1);
+        results.push(other);
+        let rates = pass_rates(&results);
+        assert_eq!(rates.len(), 2);
+        assert_eq!(rates[0].pairing, "native→chromium");
+        assert_eq!(rates[0].describe(), "1/3 as expected (1 flaky, 1 failed)");
+        assert_eq!(rates[1].describe(), "1/1 as expected");
+        // A run without --repeat has none.
+        assert!(pass_rates(&[attempt(Status::Passed, None)]).is_empty());
+    }
 }

@@ -14,6 +14,8 @@ pub struct Case {
     pub offerer: PeerKind,
     /// The kind that answers.
     pub answerer: PeerKind,
+    /// Which of the `--repeat` runs this is (from 1); `None` without `--repeat`.
+    pub repetition: Option<u32>,
 }
 
 impl Case {
@@ -24,7 +26,11 @@ impl Case {
 
     /// A name that is unique within a run and safe in URLs and file names.
     pub fn slug(&self) -> String {
-        format!("{}--{}-{}", self.scenario.name, self.offerer, self.answerer)
+        let slug = format!("{}--{}-{}", self.scenario.name, self.offerer, self.answerer);
+        match self.repetition {
+            Some(n) => format!("{slug}-r{n}"),
+            None => slug,
+        }
     }
 
     /// The peer kinds this case needs.
@@ -35,8 +41,29 @@ impl Case {
 
 impl fmt::Display for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{}]", self.scenario.name, self.pairing())
+        write!(f, "{} [{}]", self.scenario.name, self.pairing())?;
+        match self.repetition {
+            Some(n) => write!(f, " #{n}"),
+            None => Ok(()),
+        }
     }
+}
+
+/// `cases` played `times` times over, each time in their order (so that repetitions of one case
+/// are spread over the run rather than back to back), numbered from 1; once and unnumbered when
+/// `times` is 1.
+pub fn repeat(cases: &[Case], times: u32) -> Vec<Case> {
+    if times <= 1 {
+        return cases.to_vec();
+    }
+    (1..=times)
+        .flat_map(|n| {
+            cases.iter().map(move |case| Case {
+                repetition: Some(n),
+                ..case.clone()
+            })
+        })
+        .collect()
 }
 
 /// Every ordered pairing (offerer × answerer) of the scenario's peer kinds; a scenario that names
@@ -54,6 +81,7 @@ pub fn expand(scenario: &Arc<Scenario>) -> Vec<Case> {
                 scenario: scenario.clone(),
                 offerer,
                 answerer,
+                repetition: None,
             });
         }
     }

@@ -78,6 +78,11 @@ pub struct RunSettings {
     pub jobs: usize,
     /// Where the accepted SDP snapshots are and what to do with differences; `None`: no checks.
     pub snapshots: Option<SdpSnapshots>,
+    /// How many times a failed case is played again (`--retries`); one that then passes is
+    /// `flaky`.
+    pub retries: u32,
+    /// How many times every case is played (`--repeat`), to measure how often each passes.
+    pub repeat: u32,
 }
 
 impl Default for RunSettings {
@@ -86,6 +91,8 @@ impl Default for RunSettings {
             install: true,
             jobs: default_jobs(),
             snapshots: None,
+            retries: 0,
+            repeat: 1,
         }
     }
 }
@@ -773,6 +780,8 @@ fn judge(
     CaseResult {
         scenario: case.scenario.name.clone(),
         pairing: case.pairing(),
+        repetition: case.repetition,
+        attempts: Vec::new(),
         offerer: case.offerer,
         answerer: case.answerer,
         status,
@@ -852,9 +861,17 @@ pub async fn run(
     interrupt: impl Future<Output = ()>,
 ) -> Result<RunOutcome, SetupError> {
     let environment = Environment::for_cases(cases, settings).await?;
+    let cases = &crate::plan::repeat(cases, settings.repeat);
     emit(reporters, &RunEvent::Started { run_id, cases });
     let played = environment
-        .run_cases_until(run_id, cases, settings.jobs, reporters, interrupt)
+        .run_cases_until(
+            run_id,
+            cases,
+            settings.jobs,
+            settings.retries,
+            reporters,
+            interrupt,
+        )
         .await;
     environment.shutdown().await;
     let (mut results, mut unplayed) = (Vec::new(), Vec::new());
@@ -874,6 +891,20 @@ pub async fn run(
         },
     );
     Ok(RunOutcome { results, unplayed })
+}
+
+impl Environment {
+    /// Plays `case`, and again (up to `retries` times, each in a room of its own) while it fails.
+    async fn run_case_with_retries(&self, case: &Case, room: &str, retries: u32) -> CaseResult {
+        let mut failed = Vec::new();
+        let mut result = self.run_case(case, room).await;
+        while result.may_retry() && failed.len() < retries as usize {
+            failed.push(result);
+            let retry_room = format!("{room}-retry{}", failed.len());
+            result = self.run_case(case, &retry_room).await;
+        }
+        result.after_attempts(failed)
+    }
 }
 
 /// Removes what harness processes that died left behind (browsers, drivers, coturn, temporary
@@ -898,20 +929,22 @@ impl Environment {
         jobs: usize,
         reporters: &mut [Box<dyn Reporter>],
     ) -> Vec<CaseResult> {
-        self.run_cases_until(run_id, cases, jobs, reporters, std::future::pending())
+        self.run_cases_until(run_id, cases, jobs, 0, reporters, std::future::pending())
             .await
             .into_iter()
             .map(|r| r.expect("every case ran"))
             .collect()
     }
 
-    /// As [`Environment::run_cases`], stopping when `interrupt` resolves: cases still running
-    /// then are dropped, and their results (as those of cases never started) are `None`.
+    /// As [`Environment::run_cases`], playing a failed case up to `retries` more times, and
+    /// stopping when `interrupt` resolves: cases still running then are dropped, and their
+    /// results (as those of cases never started) are `None`.
     pub async fn run_cases_until(
         &self,
         run_id: &str,
         cases: &[Case],
         jobs: usize,
+        retries: u32,
         reporters: &mut [Box<dyn Reporter>],
         interrupt: impl Future<Output = ()>,
     ) -> Vec<Option<CaseResult>> {
@@ -919,7 +952,10 @@ impl Environment {
         let mut pending = futures_util::stream::iter(cases.iter().enumerate())
             .map(|(index, case)| async move {
                 let room = format!("{run_id}/{index}-{}", case.slug());
-                (index, self.run_case(case, &room).await)
+                (
+                    index,
+                    self.run_case_with_retries(case, &room, retries).await,
+                )
             })
             .buffer_unordered(jobs);
         let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];

@@ -315,6 +315,76 @@ fn ctrl_c_stops_the_run_kills_every_browser_and_driver_and_writes_what_finished(
     assert!(!dir.path().join("reports/latest").exists());
 }
 
+#[test]
+fn repeat_reports_pass_rates_and_retries_keep_every_failed_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(dir.path(), "echo", NATIVE_ECHO);
+    // Relay-only without a TURN server: webrtc-rs refuses at once, every time.
+    write_scenario(
+        dir.path(),
+        "never",
+        "peers = [\"native\"]\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
+    );
+    let output = rtc_interop(
+        &[
+            "run",
+            "--snapshots",
+            "off",
+            "--repeat",
+            "2",
+            "--retries",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("echo   native→native  2/2 as expected"),
+        "{table}"
+    );
+    assert!(
+        table.contains("never  native→native  0/2 as expected (2 failed)"),
+        "{table}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("reports/latest/report.json")).unwrap(),
+    )
+    .unwrap();
+    let cases: Vec<String> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} #{} {} {}",
+                c["scenario"].as_str().unwrap(),
+                c["repetition"],
+                c["status"].as_str().unwrap(),
+                c["attempts"].as_array().unwrap().len()
+            )
+        })
+        .collect();
+    // Repetitions go round the cases; only the failing case was retried (once each time).
+    assert_eq!(
+        cases,
+        [
+            "echo #1 passed 0",
+            "never #1 failed 1",
+            "echo #2 passed 0",
+            "never #2 failed 1"
+        ]
+    );
+    assert_eq!(report["pass_rates"][1]["failed"], 2, "{report}");
+    let xml = std::fs::read_to_string(dir.path().join("reports/latest/junit.xml")).unwrap();
+    let junit = roxmltree::Document::parse(&xml).unwrap();
+    let reruns = junit
+        .descendants()
+        .filter(|n| n.has_tag_name("rerunFailure"))
+        .count();
+    assert_eq!(reruns, 2, "{xml}");
+}
+
 /// Relay-only ICE without a TURN server: Chromium waits for the whole time limit.
 const STUCK_IN_CHROMIUM: &str = "peers = [\"chromium\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n";
 

@@ -56,6 +56,7 @@ async fn environment() -> Environment {
         install: false,
         jobs: 1,
         snapshots: None,
+        ..RunSettings::default()
     };
     Environment::prepare(&BTreeSet::new(), &settings)
         .await

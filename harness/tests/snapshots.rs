@@ -334,6 +334,7 @@ async fn the_matrix_gives_byte_identical_snapshots_run_after_run() {
         install: true,
         jobs: 2,
         snapshots: store(dirs[0].path()),
+        ..RunSettings::default()
     };
     let mut environment = Environment::prepare(&runner::browsers_needed(&cases), &settings)
         .await

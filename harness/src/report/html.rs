@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use super::{Reporter, RunEvent, candidate_matrix, escape};
 use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair, StepLog};
-use crate::outcome::{CaseResult, RunSummary, Sides, Status};
+use crate::outcome::{CaseResult, RunSummary, Sides, Status, pass_rates};
 use crate::scenario::PeerKind;
 use crate::sdp::compare;
 
@@ -186,12 +186,20 @@ fn header(run_id: &str, results: &[CaseResult]) -> String {
          <span class=\"badge failed\">{} failed</span> \
          <span class=\"badge skipped\">{} skipped</span> \
          <span class=\"badge xfail\">{} known failure(s)</span> \
-         <span class=\"badge xpass\">{} known failure(s) now passing</span> <span class=\"muted\">of {} case(s)</span></p>",
+         <span class=\"badge xpass\">{} known failure(s) now passing</span>{} <span class=\"muted\">of {} case(s)</span></p>",
         summary.passed,
         summary.failed,
         summary.skipped,
         summary.expected_failures,
         summary.unexpected_passes,
+        if summary.flaky > 0 {
+            format!(
+                " <span class=\"badge flaky\">{} flaky</span>",
+                summary.flaky
+            )
+        } else {
+            String::new()
+        },
         summary.total
     );
     html.push_str("<dl class=\"facts\">");
@@ -220,10 +228,11 @@ fn header(run_id: &str, results: &[CaseResult]) -> String {
 fn worst(statuses: impl Iterator<Item = Status>) -> Option<Status> {
     let rank = |s: &Status| match s {
         Status::Passed => 0,
-        Status::Skipped => 1,
-        Status::ExpectedFailure => 2,
-        Status::UnexpectedPass => 3,
-        Status::Failed => 4,
+        Status::Flaky => 1,
+        Status::Skipped => 2,
+        Status::ExpectedFailure => 3,
+        Status::UnexpectedPass => 4,
+        Status::Failed => 5,
     };
     statuses.max_by_key(rank)
 }
@@ -258,7 +267,8 @@ fn matrix(scenario: &str, cases: &[(usize, &CaseResult)]) -> String {
     html
 }
 
-/// One matrix cell: a link per case of that pairing (normally one), or a dash when none ran.
+/// One matrix cell: a link per case of that pairing (normally one), or a dash when none ran. A
+/// pairing played several times (`--repeat`) shows its pass rate and one small link per run.
 fn matrix_cell(offerer: PeerKind, answerer: PeerKind, cases: &[&(usize, &CaseResult)]) -> String {
     let Some(status) = worst(cases.iter().map(|(_, r)| r.status)) else {
         return "<td class=\"cell none\">—</td>".to_string();
@@ -267,6 +277,28 @@ fn matrix_cell(offerer: PeerKind, answerer: PeerKind, cases: &[&(usize, &CaseRes
         "<td class=\"cell {}\" data-pairing=\"{offerer}→{answerer}\">",
         status.as_str()
     );
+    if cases.len() > 1 {
+        let results: Vec<CaseResult> = cases.iter().map(|(_, r)| (*r).clone()).collect();
+        for rate in pass_rates(&results) {
+            let _ = write!(
+                html,
+                "<span class=\"rate\">{}</span>",
+                escape(&rate.describe())
+            );
+        }
+        for (index, result) in cases {
+            let _ = write!(
+                html,
+                "<a class=\"run {}\" href=\"#{}\" title=\"{}\">{}</a>",
+                result.status.as_str(),
+                case_id(*index),
+                escape(result.failure.as_deref().unwrap_or(result.status.as_str())),
+                result.repetition.map_or("·".into(), |n| n.to_string()),
+            );
+        }
+        html.push_str("</td>");
+        return html;
+    }
     for (index, result) in cases {
         let pair = match result.status {
             Status::Skipped => String::new(),
@@ -337,16 +369,27 @@ fn case_section(index: usize, r: &CaseResult) -> String {
     let open = if r.status.fails_run() { " open" } else { "" };
     let mut html = format!(
         "<details class=\"case {status}\" id=\"{}\"{open}>\n<summary><span class=\"badge {status}\">{status}</span> \
-         <b>{}</b> {} → {} <span class=\"muted\">{} · took {}</span></summary>\n<div class=\"body\">\n",
+         <b>{}</b> {} → {}{} <span class=\"muted\">{} · took {}</span></summary>\n<div class=\"body\">\n",
         case_id(index),
         escape(&r.scenario),
         r.offerer,
         r.answerer,
+        r.repetition.map_or(String::new(), |n| format!(" #{n}")),
         connected(r),
         ms(r.duration_ms),
     );
     if let Some(failure) = &r.failure {
         html.push_str(&failure_block(failure));
+    }
+    for (n, attempt) in r.attempts.iter().enumerate() {
+        let _ = writeln!(
+            html,
+            "<p class=\"muted\">attempt {} of {} failed after {}:</p>",
+            n + 1,
+            r.attempts.len() + 1,
+            ms(attempt.duration_ms)
+        );
+        html.push_str(&failure_block(attempt.failure.as_deref().unwrap_or("?")));
     }
     html.push_str(&case_facts(r));
     html.push_str("<h4>State timelines</h4>\n");
@@ -736,8 +779,8 @@ td.passed{background:var(--passed)}td.passed .status{color:var(--passed-ink)}
 td.failed{background:var(--failed)}td.failed .status{color:var(--failed-ink)}
 td.skipped{background:var(--skipped)}td.skipped .status{color:var(--skipped-ink)}
 /* A known failure is not a regression: amber, not red. One that now passes is flagged violet. */
-.badge.xfail,td.xfail{background:#fdf0d5;color:#8a5a00}.badge.xpass,td.xpass{background:#eadcf8;color:#5b2a86}
-details.case.xfail{border-left-color:#8a5a00}details.case.xpass{border-left-color:#5b2a86}
+.badge.xfail,td.xfail{background:#fdf0d5;color:#8a5a00}td.cell .rate{display:block;font-weight:600;margin-bottom:4px}td.cell a.run{display:inline-block;min-width:1.6em;margin:1px;padding:0 3px;border-radius:3px;text-align:center;font-size:11px;background:#fff}td.cell a.run.failed,td.cell a.run.xpass{background:#82071e;color:#fff}td.cell a.run.flaky{background:#bf8700;color:#fff}.badge.flaky,td.flaky{background:#fff3bf;color:#7a5d00}.badge.xpass,td.xpass{background:#eadcf8;color:#5b2a86}
+details.case.xfail{border-left-color:#8a5a00}details.case.flaky{border-left-color:#7a5d00}details.case.xpass{border-left-color:#5b2a86}
 td.none{color:#8c959f;text-align:center;vertical-align:middle;background:repeating-linear-gradient(45deg,#fff,#fff 6px,#f6f8fa 6px,#f6f8fa 12px)}
 details.case{border:1px solid var(--line);border-left-width:5px;border-radius:6px;margin:10px 0}
 details.case.passed{border-left-color:var(--passed-ink)}details.case.failed{border-left-color:var(--failed-ink)}details.case.skipped{border-left-color:var(--skipped-ink)}

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::candidate_matrix::{self, ScenarioMatrix};
 use super::{Reporter, RunEvent};
-use crate::outcome::{CaseResult, RunSummary};
+use crate::outcome::{CaseResult, PassRate, RunSummary, pass_rates};
 use crate::sdp::compare::{self, ScenarioComparison};
 
 /// Writes `report.json` into the run folder when the run finishes.
@@ -28,6 +28,8 @@ struct Document<'a> {
     /// The cases an interruption left unfinished.
     unplayed: Vec<UnplayedCase<'a>>,
     cases: &'a [CaseResult],
+    /// Per scenario and pairing, how its repetitions ended (`--repeat`; empty otherwise).
+    pass_rates: Vec<PassRate>,
     /// Per scenario, each peer kind's offer and answer features side by side.
     sdp_comparison: Vec<ScenarioComparison>,
     /// Per scenario and pairing, the NATs, gathered candidate types and selected pair types.
@@ -78,6 +80,7 @@ impl Reporter for JsonReport {
                         })
                         .collect(),
                     cases: results,
+                    pass_rates: pass_rates(results),
                     sdp_comparison: compare::compare(&compare::from_results(results)),
                     candidate_matrix: candidate_matrix::build(results),
                 };

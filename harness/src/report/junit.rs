@@ -5,7 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::{Reporter, RunEvent, visible};
 use crate::outcome::{CaseResult, Status};
@@ -44,7 +44,7 @@ impl Reporter for JunitReport {
 pub fn render(results: &[CaseResult], unplayed: &[Case]) -> String {
     let mut suites: Vec<TestSuite> = Vec::new();
     for result in results {
-        let mut case = TestCase::new(visible(&result.pairing), status(result));
+        let mut case = TestCase::new(visible(&result.pairing_label()), status(result));
         case.set_classname(format!("rtc-interop.{}", visible(&result.scenario)))
             .set_time(Duration::from_secs_f64(
                 result.duration_ms.max(0.0) / 1000.0,
@@ -83,11 +83,30 @@ fn suite_of<'a>(suites: &'a mut Vec<TestSuite>, scenario: &str) -> &'a mut TestS
 fn status(result: &CaseResult) -> TestCaseStatus {
     // Controls are shown as text (`\u{1b}`), which quick-junit would otherwise drop silently.
     let message = visible(result.failure.as_deref().unwrap_or_default()).into_owned();
+    // Earlier failed attempts: `flakyFailure` under a case that then passed, `rerunFailure`
+    // under one that never did (as cargo-nextest writes them).
+    let attempts = result.attempts.iter().map(|attempt| {
+        let failure = visible(attempt.failure.as_deref().unwrap_or_default()).into_owned();
+        let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+        rerun
+            .set_time(Duration::from_secs_f64(
+                attempt.duration_ms.max(0.0) / 1000.0,
+            ))
+            .set_message(failure.clone())
+            .set_description(failure);
+        rerun
+    });
     match result.status {
         Status::Passed => TestCaseStatus::success(),
+        Status::Flaky => TestCaseStatus::Success {
+            flaky_runs: attempts.collect(),
+        },
         Status::Failed | Status::UnexpectedPass => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(message.clone()).set_description(message);
+            status
+                .set_message(message.clone())
+                .set_description(message)
+                .add_reruns(attempts);
             status
         }
         // A known failure is not a regression: CI dashboards show it as skipped, with why.
@@ -127,5 +146,51 @@ mod tests {
             .find(|n| n.has_tag_name("skipped"))
             .unwrap();
         assert_eq!(skipped.attribute("message").unwrap(), "bell\\u{7}");
+    }
+
+    #[test]
+    fn retried_cases_carry_their_failed_attempts_as_nextest_writes_them() {
+        let earlier = || {
+            let mut r = case(PeerKind::Native, PeerKind::Native, Status::Failed);
+            r.failure = Some("ICE never connected".into());
+            r
+        };
+        let flaky = case(PeerKind::Native, PeerKind::Chromium, Status::Passed)
+            .after_attempts(vec![earlier()]);
+        let failed = case(PeerKind::Chromium, PeerKind::Native, Status::Failed)
+            .after_attempts(vec![earlier()]);
+        let xml = render(&[flaky, failed], &[]);
+        let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        let under = |pairing: &str| -> Vec<String> {
+            document
+                .descendants()
+                .find(|n| n.attribute("name") == Some(pairing))
+                .unwrap()
+                .children()
+                .filter(|n| n.is_element())
+                .map(|n| {
+                    format!(
+                        "{} {}",
+                        n.tag_name().name(),
+                        n.attribute("message").unwrap_or("")
+                    )
+                })
+                .collect()
+        };
+        // A flaky case passed: its failed attempt is a flakyFailure, nothing else.
+        assert_eq!(
+            under("native→chromium"),
+            ["flakyFailure ICE never connected"]
+        );
+        // A case that never passed fails, with its earlier attempt as a rerunFailure.
+        assert_eq!(
+            under("chromium→native"),
+            ["failure it failed", "rerunFailure ICE never connected"]
+        );
+        let suite = document
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        assert_eq!(suite.attribute("failures"), Some("1"));
     }
 }

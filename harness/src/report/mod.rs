@@ -6,7 +6,7 @@ mod json;
 mod junit;
 mod terminal;
 #[cfg(test)]
-mod test_fixtures;
+pub(crate) mod test_fixtures;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use super::candidate_matrix::{self, MatrixRow};
 use super::{Reporter, RunEvent};
-use crate::outcome::{CaseResult, RunSummary, Sides};
+use crate::outcome::{CaseResult, RunSummary, Sides, pass_rates};
 
 /// Prints progress to stderr and the final table to stdout.
 #[derive(Default)]
@@ -42,7 +42,7 @@ impl Reporter for TerminalReport {
                     self.total,
                     result.status.as_str().to_uppercase(),
                     result.scenario,
-                    result.pairing,
+                    result.pairing_label(),
                     result.duration_ms / 1000.0,
                     result
                         .failure
@@ -93,7 +93,7 @@ pub fn table(results: &[CaseResult]) -> String {
     let rows = results.iter().map(|r| {
         [
             r.scenario.clone(),
-            r.pairing.clone(),
+            r.pairing_label(),
             r.status.as_str().to_string(),
             r.time_to_connected_ms
                 .map_or("-".into(), |ms| format!("{ms:.0} ms")),
@@ -106,11 +106,27 @@ pub fn table(results: &[CaseResult]) -> String {
         ]
     });
     let mut text = aligned(std::iter::once(header.map(String::from)).chain(rows));
+    let rates = pass_rates(results);
+    if !rates.is_empty() {
+        text.push_str("\npass rate per pairing (--repeat):\n");
+        text.push_str(&aligned(
+            rates
+                .iter()
+                .map(|r| [r.scenario.clone(), r.pairing.clone(), r.describe()]),
+        ));
+    }
     let summary = RunSummary::of(results);
     text.push_str(&format!(
-        "\n{} passed, {} failed, {} skipped\n",
+        "\n{} passed, {} failed, {} skipped",
         summary.passed, summary.failed, summary.skipped
     ));
+    if summary.flaky > 0 {
+        text.push_str(&format!(
+            ", {} flaky (failed, then passed on a retry)",
+            summary.flaky
+        ));
+    }
+    text.push('\n');
     let (expected, unexpected) = (summary.expected_failures, summary.unexpected_passes);
     if expected + unexpected > 0 {
         text.push_str(&format!(
@@ -207,14 +223,18 @@ fn aligned<const N: usize>(rows: impl IntoIterator<Item = [String; N]>) -> Strin
 pub fn lint_warnings(results: &[CaseResult]) -> Option<String> {
     let mut out = String::new();
     for r in results.iter().filter(|r| !r.lint.is_empty()) {
-        let _ = writeln!(out, "signaling lint, {} [{}]:", r.scenario, r.pairing);
+        let mut block = format!("signaling lint, {} [{}]:\n", r.scenario, r.pairing);
         for finding in &r.lint {
             let _ = writeln!(
-                out,
+                block,
                 "  warning [{}] {}",
                 finding.rule.as_str(),
                 super::visible(&finding.sentence())
             );
+        }
+        // Repetitions of a case (`--repeat`) usually find the same: said once.
+        if !out.contains(&block) {
+            out.push_str(&block);
         }
     }
     (!out.is_empty()).then_some(out)

@@ -9,6 +9,8 @@ pub(crate) fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> Cas
     CaseResult {
         scenario: "datachannel-echo".into(),
         pairing: format!("{offerer}→{answerer}"),
+        repetition: None,
+        attempts: Vec::new(),
         offerer,
         answerer,
         status,
