@@ -99,6 +99,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Require this token: clients connect with `?token=TOKEN` (else HTTP 401).
+        #[arg(long)]
+        token: Option<String>,
+        /// Also accept WebSocket upgrades from this web origin, e.g. `https://app.example`
+        /// (repeatable; `*`: any). Loopback origins and the relay's own address are always allowed.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
     },
 }
 
@@ -292,7 +299,11 @@ async fn execute(command: Command) -> ExitCode {
                     report,
                 },
         } => sdp_compare(&scenarios, &scenario_names, report.as_deref()),
-        Command::Relay { listen } => relay(listen).await,
+        Command::Relay {
+            listen,
+            token,
+            allow_origins,
+        } => relay(listen, token, allow_origins).await,
     }
 }
 
@@ -627,9 +638,15 @@ fn sdp_compare(scenarios: &Path, names: &[String], report: Option<&Path>) -> Exi
     }
 }
 
-async fn relay(listen: SocketAddr) -> ExitCode {
+async fn relay(
+    listen: SocketAddr,
+    token: Option<String>,
+    allowed_origins: Vec<String>,
+) -> ExitCode {
     let config = RelayConfig {
         log_to_stderr: true,
+        token,
+        allowed_origins,
         ..RelayConfig::default()
     };
     match Relay::start(listen, config).await {
