@@ -210,8 +210,8 @@ fn the_relay_runs_on_its_own_and_a_port_in_use_is_exit_code_2() {
     assert!(
         log_lines
             .iter()
-            .any(|l| l.contains("'room/demo' hello from connection")),
-        "the relay logs what it forwards: {log_lines:?}"
+            .any(|l| l.contains("joined room 'room/demo'")),
+        "the relay logs who joins which room: {log_lines:?}"
     );
 }
 
