@@ -12,7 +12,8 @@
 //! - [`lint`]: the signaling lint, every trace message checked against its sender's descriptions.
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
-//! - [`bench`]: where a case's time goes, per pairing (`rtc-interop bench`).
+//! - [`bench`]: where a case's time goes, per pairing (`rtc-interop bench`); [`relay_bench`]: the
+//!   relay against a minimal Node relay (`rtc-interop bench relay`).
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
 //! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs;
 //!   [`ice_servers`]: which of them a run starts for its scenarios, and what each case's peers get.
@@ -33,6 +34,7 @@ pub mod plan;
 pub mod process;
 pub mod provision;
 pub mod relay;
+pub mod relay_bench;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -14,6 +14,7 @@ use rtc_interop::outcome::RunSummary;
 use rtc_interop::peer::{Role, standalone};
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
+use rtc_interop::relay_bench::RelayBenchSettings;
 use rtc_interop::report::{self, HtmlReport, JsonReport, JunitReport, Reporter, TerminalReport};
 use rtc_interop::runner::{self, RunSettings};
 use rtc_interop::scenario::{NativeProfile, PeerKind};
@@ -81,6 +82,8 @@ enum Command {
         /// Stop instead of installing a missing browser or driver.
         #[arg(long)]
         no_install: bool,
+        #[command(subcommand)]
+        what: Option<BenchCommand>,
     },
     /// Show every peer kind with its browser and driver versions, and whether it is ready.
     Doctor,
@@ -111,6 +114,27 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Require this token: clients connect with `?token=TOKEN` (else HTTP 401).
+        #[arg(long)]
+        token: Option<String>,
+        /// Also accept WebSocket upgrades from this web origin, e.g. `https://app.example`
+        /// (repeatable; `*`: any). Loopback origins and the relay's own address are always allowed.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The standalone relay against a minimal Node `ws` relay, both driven by the same Node load
+    /// generator: messages per second, round trips, burst latency, memory.
+    Relay {
+        /// Rounds of the throughput and burst measurements (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds of ping-pong per round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
 }
 
@@ -307,9 +331,20 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
         }
         Command::List { cases } => list(cases),
         Command::Bench {
+            what: Some(BenchCommand::Relay { rounds, seconds }),
+            ..
+        } => {
+            let settings = RelayBenchSettings {
+                rounds: rounds.max(1),
+                seconds: seconds.clamp(1, 600),
+            };
+            bench_relay(settings).await
+        }
+        Command::Bench {
             iterations,
             pairings,
             no_install,
+            what: None,
         } => {
             let settings = BenchSettings {
                 iterations: iterations.max(1),
@@ -344,7 +379,11 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
                     report,
                 },
         } => sdp_compare(&scenarios, &scenario_names, report.as_deref()),
-        Command::Relay { listen } => relay(listen).await,
+        Command::Relay {
+            listen,
+            token,
+            allow_origins,
+        } => relay(listen, token, allow_origins).await,
     }
 }
 
@@ -459,6 +498,28 @@ async fn bench(settings: BenchSettings) -> ExitCode {
         }
         Err(e) => {
             eprintln!("rtc-interop: {e}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
+}
+
+async fn bench_relay(settings: RelayBenchSettings) -> ExitCode {
+    eprintln!("rtc-interop: benchmarking the relay against a Node `ws` relay …");
+    let measured = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || rtc_interop::relay_bench::run(&settings)).await
+    };
+    match measured {
+        Ok(Ok(figures)) => {
+            out_part!("{}", rtc_interop::relay_bench::render(&figures, &settings));
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("rtc-interop: {e}");
+            ExitCode::from(EXIT_SETUP)
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: the relay bench stopped: {e}");
             ExitCode::from(EXIT_SETUP)
         }
     }
@@ -702,9 +763,15 @@ fn sdp_compare(scenarios: &Path, names: &[String], report: Option<&Path>) -> Exi
     }
 }
 
-async fn relay(listen: SocketAddr) -> ExitCode {
+async fn relay(
+    listen: SocketAddr,
+    token: Option<String>,
+    allowed_origins: Vec<String>,
+) -> ExitCode {
     let config = RelayConfig {
         log_to_stderr: true,
+        token,
+        allowed_origins,
         ..RelayConfig::default()
     };
     match Relay::start(listen, config).await {

@@ -388,7 +388,7 @@ impl Environment {
             peers_started_at_ms: None,
             observed: Sides::default(),
             browsers: Vec::new(),
-            signaling: self.relay.trace(room),
+            signaling: self.relay.take_trace(room).entries,
             ice_servers: Vec::new(),
             network: None,
             problems: vec![Problem::new(ProblemKind::Setup, problem)],
@@ -427,6 +427,7 @@ impl Environment {
         mut peers: Sides<Box<dyn Peer>>,
     ) -> Evidence {
         let started_at_ms = epoch_ms();
+        self.relay.trace_room(room);
         if case.scenario.signaling_delay_ms > 0 {
             let delay = Duration::from_millis(case.scenario.signaling_delay_ms.into());
             self.relay.set_delay(room, delay);
@@ -509,13 +510,25 @@ impl Environment {
             .flatten()
             .collect();
         tokio::join!(peers.offerer.close(), peers.answerer.close());
+        let signaling = self.relay.take_trace(room);
+        if signaling.dropped > 0 {
+            problems.push(Problem::new(
+                ProblemKind::Setup,
+                format!(
+                    "the relay recorded only the first {} signaling messages; {} more are missing \
+                     from the trace",
+                    signaling.entries.len(),
+                    signaling.dropped
+                ),
+            ));
+        }
 
         Evidence {
             started_at_ms,
             peers_started_at_ms,
             observed,
             browsers,
-            signaling: self.relay.trace(room),
+            signaling: signaling.entries,
             ice_servers: ice.used,
             network: network.map(CaseNetwork::places),
             problems,

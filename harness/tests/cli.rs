@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    BIN, interrupt_and_expect_a_clean_stop, run_to_end, start_run_and_wait_for,
+    BIN, interrupt_and_expect_a_clean_stop, run_to_end, standalone_relay, start_run_and_wait_for,
     wait_for_no_leftovers, write_scenario,
 };
 
@@ -210,8 +210,8 @@ fn the_relay_runs_on_its_own_and_a_port_in_use_is_exit_code_2() {
     assert!(
         log_lines
             .iter()
-            .any(|l| l.contains("'room/demo' hello from connection")),
-        "the relay logs what it forwards: {log_lines:?}"
+            .any(|l| l.contains("joined room 'room/demo'")),
+        "the relay logs who joins which room: {log_lines:?}"
     );
 }
 
@@ -504,27 +504,6 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
         assert!(row[5].parse::<f64>().unwrap() > 0.0, "{text}");
         assert_eq!(row[6..], ["-", "-"], "{text}");
     }
-}
-
-/// Starts `rtc-interop relay` on a free port; returns it and its address.
-fn standalone_relay() -> (std::process::Child, String) {
-    let mut relay = Command::new(BIN)
-        .args(["relay", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(relay.stderr.take().unwrap());
-    let mut first_line = String::new();
-    log.read_line(&mut first_line).unwrap();
-    // Keep draining the log so the relay never writes into a closed pipe.
-    std::thread::spawn(move || log.lines().count());
-    let addr = first_line
-        .split("ws://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
-        .to_string();
-    (relay, addr)
 }
 
 #[test]

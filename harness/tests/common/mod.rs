@@ -226,3 +226,24 @@ pub fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
     assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
     assert_eq!(run_folders_of(run.id()), Vec::<PathBuf>::new());
 }
+
+/// Starts `rtc-interop relay` on a free port; returns it and its address.
+pub fn standalone_relay() -> (std::process::Child, String) {
+    let mut relay = std::process::Command::new(BIN)
+        .args(["relay", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(relay.stderr.take().unwrap());
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(&mut log, &mut first_line).unwrap();
+    // Keep draining the log so the relay never writes into a closed pipe.
+    std::thread::spawn(move || std::io::BufRead::lines(log).count());
+    let addr = first_line
+        .split("ws://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
+        .to_string();
+    (relay, addr)
+}

@@ -1,0 +1,379 @@
+//! `rtc-interop bench relay`: the standalone relay side by side with a minimal Node `ws` relay
+//! (rooms by path, forward to the others), both driven by the same Node load generator in the
+//! same run.
+//!
+//! Each relay runs as its own process, so its resident memory (`VmRSS`) is its own. Figures:
+//! round trips of 200 rooms × 2 clients ping-ponging (messages per second, p50/p99), the latency
+//! of the last of 5 back-to-back frames whose receiver replies, memory per idle connection (2 000
+//! open), and memory before and after 10⁵ messages. Throughput and latency are medians over the
+//! rounds; rounds alternate between the relays.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::bench::median;
+
+/// The Node baseline relay and the load generator, written next to their `ws` package.
+const NODE_RELAY: &str = include_str!("../bench/node-relay.mjs");
+const LOAD: &str = include_str!("../bench/relay-load.mjs");
+
+const PING_PONG_ROOMS: usize = 200;
+const BURST_PAIRS: usize = 20;
+const BURSTS_PER_PAIR: usize = 10;
+const IDLE_CONNECTIONS: usize = 2000;
+const LOAD_MESSAGES: usize = 100_000;
+/// Any one step of the load generator finishes well within this, or the bench stops.
+const STEP_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// How long and how often to measure.
+#[derive(Debug, Clone)]
+pub struct RelayBenchSettings {
+    /// Rounds of the throughput and burst measurements (medians are reported).
+    pub rounds: usize,
+    /// Seconds of ping-pong per round.
+    pub seconds: u64,
+}
+
+/// One relay's figures.
+#[derive(Debug, Clone, Default)]
+pub struct RelayFigures {
+    /// Which relay.
+    pub name: String,
+    /// Messages relayed per second (median over the rounds).
+    pub msgs_per_s: f64,
+    /// Ping-pong round trip, median of the rounds' p50 and p99 (ms).
+    pub rtt_p50_ms: f64,
+    /// See `rtt_p50_ms`.
+    pub rtt_p99_ms: f64,
+    /// The last frame of a burst of 5, to the receiver's reply (ms).
+    pub burst_p50_ms: f64,
+    /// See `burst_p50_ms`.
+    pub burst_p99_ms: f64,
+    /// Resident memory of the fresh relay (KB).
+    pub rss_start_kb: u64,
+    /// After 10⁵ messages, their clients gone (KB).
+    pub rss_after_load_kb: u64,
+    /// With 2 000 idle connections open (KB).
+    pub rss_idle_kb: u64,
+}
+
+impl RelayFigures {
+    /// Memory per idle connection (KB).
+    pub fn per_idle_connection_kb(&self) -> f64 {
+        (self.rss_idle_kb as f64 - self.rss_after_load_kb as f64) / IDLE_CONNECTIONS as f64
+    }
+}
+
+/// A relay under measurement: its process and the URL base of its rooms.
+struct RunningRelay {
+    name: String,
+    child: Child,
+    url: String,
+}
+
+impl RunningRelay {
+    /// Starts `command`, whose first stderr line names its address (`… ws://ADDR/<room>`).
+    fn start(name: &str, mut command: Command) -> Result<RunningRelay, String> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the {name}: {e}"))?;
+        let stderr = child.stderr.take().expect("piped");
+        let (lines, first) = mpsc::channel();
+        // Keeps reading its log so it never writes into a full or closed pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let line = first.recv_timeout(Duration::from_secs(10));
+        let addr = line
+            .as_deref()
+            .ok()
+            .and_then(|l| l.split("ws://").nth(1))
+            .and_then(|rest| rest.split('/').next())
+            .map(str::to_string);
+        match addr {
+            Some(addr) => Ok(RunningRelay {
+                name: name.to_string(),
+                child,
+                url: format!("ws://{addr}"),
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!("the {name} did not say where it listens: {line:?}"))
+            }
+        }
+    }
+
+    fn rss_kb(&self) -> Result<u64, String> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .map_err(|e| format!("cannot read the {}'s memory: {e}", self.name))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| format!("no VmRSS for the {}", self.name))
+    }
+}
+
+impl Drop for RunningRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Node side: the folder holding the scripts and their `ws` package.
+struct Node {
+    dir: PathBuf,
+}
+
+impl Node {
+    /// Finds `node`, installs `ws` into the harness's own cache folder when missing (never
+    /// globally), and writes the scripts there.
+    fn prepare() -> Result<Node, String> {
+        let version = Command::new("node").arg("--version").output();
+        if !version.is_ok_and(|o| o.status.success()) {
+            return Err(
+                "`node` is not on PATH: the load generator and the baseline relay are \
+                        Node scripts (install nodejs and npm)"
+                    .into(),
+            );
+        }
+        let home = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+            .ok_or("neither XDG_CACHE_HOME nor HOME is set")?;
+        let dir = home.join("rtc-interop").join("relay-bench");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
+        if !dir.join("node_modules/ws/package.json").exists() {
+            eprintln!("rtc-interop: installing the `ws` npm package into {dir:?} …");
+            let installed = Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .arg("ws@8")
+                .stdout(Stdio::null())
+                .status();
+            if !installed.is_ok_and(|s| s.success()) {
+                return Err(format!("`npm install ws@8` into {dir:?} failed"));
+            }
+        }
+        for (name, text) in [("node-relay.mjs", NODE_RELAY), ("relay-load.mjs", LOAD)] {
+            std::fs::write(dir.join(name), text)
+                .map_err(|e| format!("cannot write {name}: {e}"))?;
+        }
+        Ok(Node { dir })
+    }
+
+    fn relay(&self) -> Result<RunningRelay, String> {
+        let mut command = Command::new("node");
+        command.arg(self.dir.join("node-relay.mjs"));
+        RunningRelay::start("Node relay", command)
+    }
+
+    fn load(&self, args: &[String]) -> Command {
+        let mut command = Command::new("node");
+        command.arg(self.dir.join("relay-load.mjs")).args(args);
+        command
+    }
+
+    /// Runs one load step to its end and returns its JSON line.
+    fn step(&self, args: &[String]) -> Result<serde_json::Value, String> {
+        let mut child = self
+            .load(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the load generator: {e}"))?;
+        let line = next_line(child.stdout.take().expect("piped"), STEP_TIMEOUT);
+        let _ = child.kill();
+        let _ = child.wait();
+        let line = line.map_err(|e| format!("load step {args:?}: {e}"))?;
+        serde_json::from_str(&line).map_err(|e| format!("load step {args:?} printed {line:?}: {e}"))
+    }
+}
+
+/// The first line `out` prints, within `timeout`.
+fn next_line(out: ChildStdout, timeout: Duration) -> Result<String, String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(out).read_line(&mut line).map(|_| line);
+        let _ = tx.send(read);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(line)) if !line.is_empty() => Ok(line),
+        Ok(Ok(_)) => Err("ended without output".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+fn number(value: &serde_json::Value, key: &str) -> f64 {
+    value[key].as_f64().unwrap_or(f64::NAN)
+}
+
+/// Memory before and after 10⁵ messages, then with 2 000 idle connections.
+fn measure_memory(
+    node: &Node,
+    relay: &RunningRelay,
+    figures: &mut RelayFigures,
+) -> Result<(), String> {
+    let settle = || std::thread::sleep(Duration::from_millis(1000));
+    figures.rss_start_kb = relay.rss_kb()?;
+    let rooms = PING_PONG_ROOMS.to_string();
+    node.step(&[
+        "count".into(),
+        relay.url.clone(),
+        rooms,
+        LOAD_MESSAGES.to_string(),
+    ])?;
+    settle();
+    figures.rss_after_load_kb = relay.rss_kb()?;
+
+    let mut idle = node
+        .load(&[
+            "idle".into(),
+            relay.url.clone(),
+            IDLE_CONNECTIONS.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the load generator: {e}"))?;
+    let ready = next_line(idle.stdout.take().expect("piped"), STEP_TIMEOUT);
+    if ready.is_ok() {
+        settle();
+        figures.rss_idle_kb = relay.rss_kb()?;
+    }
+    let _ = idle.kill();
+    let _ = idle.wait();
+    ready
+        .map(|_| ())
+        .map_err(|e| format!("opening {IDLE_CONNECTIONS} idle connections: {e}"))
+}
+
+/// Runs the whole comparison.
+pub fn run(settings: &RelayBenchSettings) -> Result<Vec<RelayFigures>, String> {
+    let node = Node::prepare()?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut ours = Command::new(exe);
+    ours.args(["relay", "--listen", "127.0.0.1:0"]);
+    let relays = [
+        RunningRelay::start("rtc-interop relay", ours)?,
+        node.relay()?,
+    ];
+    let mut figures: Vec<RelayFigures> = relays
+        .iter()
+        .map(|r| RelayFigures {
+            name: r.name.clone(),
+            ..RelayFigures::default()
+        })
+        .collect();
+    for (relay, figures) in relays.iter().zip(&mut figures) {
+        eprintln!("rtc-interop: {}: memory …", relay.name);
+        measure_memory(&node, relay, figures)?;
+    }
+    let mut rounds: Vec<Vec<(serde_json::Value, serde_json::Value)>> = vec![Vec::new(); 2];
+    for round in 1..=settings.rounds {
+        for (i, relay) in relays.iter().enumerate() {
+            eprintln!("rtc-interop: {}: round {round} …", relay.name);
+            let url = relay.url.clone();
+            let pingpong = node.step(&[
+                "pingpong".into(),
+                url.clone(),
+                PING_PONG_ROOMS.to_string(),
+                settings.seconds.to_string(),
+            ])?;
+            let burst = node.step(&[
+                "burst".into(),
+                url,
+                BURST_PAIRS.to_string(),
+                BURSTS_PER_PAIR.to_string(),
+            ])?;
+            rounds[i].push((pingpong, burst));
+        }
+    }
+    for (figures, rounds) in figures.iter_mut().zip(&rounds) {
+        let of = |pick: &dyn Fn(&(serde_json::Value, serde_json::Value)) -> f64| {
+            median(rounds.iter().map(pick)).unwrap_or(f64::NAN)
+        };
+        figures.msgs_per_s = of(&|(p, _)| number(p, "msgs_per_s"));
+        figures.rtt_p50_ms = of(&|(p, _)| number(p, "p50_ms"));
+        figures.rtt_p99_ms = of(&|(p, _)| number(p, "p99_ms"));
+        figures.burst_p50_ms = of(&|(_, b)| number(b, "p50_ms"));
+        figures.burst_p99_ms = of(&|(_, b)| number(b, "p99_ms"));
+    }
+    Ok(figures)
+}
+
+/// The figures as a table, each of ours also as a ratio against the Node relay's, and the
+/// issue's targets checked.
+pub fn render(figures: &[RelayFigures], settings: &RelayBenchSettings) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "relay bench: {PING_PONG_ROOMS} rooms × 2 clients ping-pong ({} s × {} round(s), medians); \
+         bursts of 5 frames in {BURST_PAIRS} pairs; {IDLE_CONNECTIONS} idle connections; \
+         {LOAD_MESSAGES} messages",
+        settings.seconds, settings.rounds
+    );
+    let _ = writeln!(
+        out,
+        "{:<18} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "relay",
+        "msg/s",
+        "rtt p50",
+        "rtt p99",
+        "burst p50",
+        "burst p99",
+        "RSS start",
+        "after 1e5",
+        "KB/idle"
+    );
+    for f in figures {
+        let _ = writeln!(
+            out,
+            "{:<18} {:>9.0} {:>8.2} {:>8.2} {:>9.2} {:>9.2} {:>8}K {:>8}K {:>10.1}",
+            f.name,
+            f.msgs_per_s,
+            f.rtt_p50_ms,
+            f.rtt_p99_ms,
+            f.burst_p50_ms,
+            f.burst_p99_ms,
+            f.rss_start_kb,
+            f.rss_after_load_kb,
+            f.per_idle_connection_kb()
+        );
+    }
+    if let [ours, node] = figures {
+        let throughput = ours.msgs_per_s / node.msgs_per_s;
+        let grown_kb = ours.rss_after_load_kb as i64 - ours.rss_start_kb as i64;
+        let _ = writeln!(
+            out,
+            "ratios (ours / Node): msg/s {throughput:.2}×, rtt p50 {:.2}×, burst p99 {:.2}×, KB per idle connection {:.2}×",
+            ours.rtt_p50_ms / node.rtt_p50_ms,
+            ours.burst_p99_ms / node.burst_p99_ms,
+            ours.per_idle_connection_kb() / node.per_idle_connection_kb()
+        );
+        let met = |ok: bool| if ok { "met" } else { "NOT met" };
+        let _ = writeln!(
+            out,
+            "targets: throughput ≥ 1.5× Node: {}; burst p99 ≤ 2 ms: {}; RSS flat after the load \
+             (+{grown_kb} KB, ≤ 5 MB): {}; ≤ 16 KB per idle connection: {}",
+            met(throughput >= 1.5),
+            met(ours.burst_p99_ms <= 2.0),
+            met(grown_kb <= 5 * 1024),
+            met(ours.per_idle_connection_kb() <= 16.0)
+        );
+    }
+    out
+}
