@@ -80,11 +80,7 @@ pub fn is_this_machine(ip: IpAddr) -> bool {
 /// come and go with cases); with none, 127.0.0.1.
 pub fn server_ip() -> IpAddr {
     let addresses = interface_addresses();
-    let usable = |a: &&InterfaceAddress| {
-        a.up && !a.loopback
-            && !a.interface.starts_with("rtci-")
-            && matches!(a.ip, IpAddr::V4(v4) if !v4.is_link_local() && !v4.is_unspecified())
-    };
+    let usable = |a: &&InterfaceAddress| a.lasts_the_run();
     let default_route = default_route_interface();
     addresses
         .iter()
@@ -92,6 +88,35 @@ pub fn server_ip() -> IpAddr {
         .find(|a| Some(&a.interface) == default_route.as_ref())
         .or_else(|| addresses.iter().find(usable))
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip)
+}
+
+/// The addresses a native peer gathers host candidates on: every address that lasts the run
+/// ([`InterfaceAddress::lasts_the_run`]), in the network namespace of the calling thread.
+///
+/// Not `0.0.0.0`: webrtc-rs expands that to every interface, including another case's `rtci-*`
+/// link; a TURN allocation made from it dies with that case, and webrtc-rs's ICE agent keeps
+/// nominating the dead pair (rtc-ice 0.21 agent_selector.rs:229) until the case times out.
+pub fn peer_bind_ips() -> Vec<IpAddr> {
+    lasting(&interface_addresses())
+}
+
+fn lasting(addresses: &[InterfaceAddress]) -> Vec<IpAddr> {
+    addresses
+        .iter()
+        .filter(|a| a.lasts_the_run())
+        .map(|a| a.ip)
+        .collect()
+}
+
+impl InterfaceAddress {
+    /// Up, IPv4, not loopback, link-local or unspecified, and not on a link of one of the
+    /// harness's own network namespaces (`rtci-*`), which come and go with cases.
+    pub fn lasts_the_run(&self) -> bool {
+        self.up
+            && !self.loopback
+            && !self.interface.starts_with(crate::net::netns::PREFIX)
+            && matches!(self.ip, IpAddr::V4(v4) if !v4.is_link_local() && !v4.is_unspecified())
+    }
 }
 
 /// The interface of the IPv4 default route, from `/proc/net/route`.
@@ -198,6 +223,28 @@ mod tests {
             let entry = own.iter().find(|a| a.ip == ip).unwrap();
             assert!(entry.up && !entry.loopback, "{entry:?}");
         }
+    }
+
+    #[test]
+    fn peers_gather_on_lasting_addresses_only() {
+        let address = |interface: &str, ip: &str, up: bool, loopback: bool| InterfaceAddress {
+            interface: interface.into(),
+            ip: ip.parse().unwrap(),
+            up,
+            loopback,
+        };
+        let addresses = [
+            address("lo", "127.0.0.1", true, true),
+            address("eth0", "192.0.2.2", true, false),
+            address("eth0", "fe80::1", true, false),
+            address("eth1", "169.254.3.4", true, false),
+            address("down0", "10.1.1.1", false, false),
+            // Another case's NAT link: gone when that case ends.
+            address("rtci-1f-2", "203.0.113.1", true, false),
+            address("docker0", "172.17.0.1", true, false),
+        ];
+        let ips: Vec<String> = lasting(&addresses).iter().map(|ip| ip.to_string()).collect();
+        assert_eq!(ips, ["192.0.2.2", "172.17.0.1"]);
     }
 
     #[test]

@@ -217,7 +217,16 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        let open_before = self.0.open.fetch_sub(1, Ordering::Relaxed);
+        if open_before == 1 {
+            // The last connection is gone: hand what its buffers used back to the OS, so that a
+            // relay left running returns to its idle size after a load (glibc keeps freed
+            // memory in its per-thread arenas otherwise).
+            // SAFETY: malloc_trim only releases free heap memory.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
     }
 }
 

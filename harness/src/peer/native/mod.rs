@@ -171,7 +171,7 @@ impl Peer for NativePeer {
             .with_interceptor_registry(interceptors)
             .with_setting_engine(setting_engine(self.profile))
             .with_handler(handler)
-            .with_udp_addrs(vec!["0.0.0.0:0".to_string()])
+            .with_udp_addrs(udp_bind_addrs())
             .build()
             .await
             .map_err(|e| fail(format!("cannot create the RTCPeerConnection: {e}")))?;
@@ -240,6 +240,18 @@ impl Drop for NativePeer {
 }
 
 /// Whether the side in `role` acts in `step` (else it plays the counterpart).
+/// Where the peer's UDP sockets bind: each lasting address of this thread's network namespace
+/// ([`crate::net::addrs::peer_bind_ips`]), or every interface when there is none.
+fn udp_bind_addrs() -> Vec<String> {
+    let ips = crate::net::addrs::peer_bind_ips();
+    if ips.is_empty() {
+        return vec!["0.0.0.0:0".to_string()];
+    }
+    ips.into_iter()
+        .map(|ip| std::net::SocketAddr::new(ip, 0).to_string())
+        .collect()
+}
+
 fn acts(step: &Step, role: Role) -> bool {
     match step.by {
         Actor::Both => true,
