@@ -243,7 +243,10 @@ mod tests {
             address("rtci-1f-2", "203.0.113.1", true, false),
             address("docker0", "172.17.0.1", true, false),
         ];
-        let ips: Vec<String> = lasting(&addresses).iter().map(|ip| ip.to_string()).collect();
+        let ips: Vec<String> = lasting(&addresses)
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect();
         assert_eq!(ips, ["192.0.2.2", "172.17.0.1"]);
     }
 
