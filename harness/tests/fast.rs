@@ -196,6 +196,27 @@ async fn a_failed_step_names_itself_and_ends_the_case_early() {
 }
 
 #[tokio::test]
+async fn a_side_still_waiting_names_its_last_description_error() {
+    // A side still waiting (here: the case timed out) names the description error it last had, whatever ended the case.
+    let mut rejected = still_waiting();
+    rejected.errors.push(
+        "answering an offer: OperationError: Failed to execute 'setRemoteDescription': Failed to parse codecs correctly.".into(),
+    );
+    let waited = play(
+        &case(""),
+        ScriptedPeer::new(PeerKind::Native).then(after(10), still_waiting()),
+        ScriptedPeer::new(PeerKind::Chromium).then(after(10), rejected),
+    )
+    .await
+    .failure
+    .unwrap();
+    assert!(
+        waited.contains("answerer (chromium): step 3 (send, offerer) was still waiting when the case ended; last error: answering an offer: OperationError: Failed to execute 'setRemoteDescription': Failed to parse codecs correctly."),
+        "{waited}"
+    );
+}
+
+#[tokio::test]
 async fn a_known_failure_is_xfail_only_with_its_symptom() {
     let entry = |symptom: &str| {
         format!(

@@ -147,10 +147,14 @@ fn check_steps(side: &SideView<'_>, failures: &mut Vec<String>) {
         return;
     }
     if let Some(running) = obs.steps.iter().find(|s| s.ended_at_ms.is_none()) {
+        // An answer that failed while the other side waited is why it waited (e.g. a browser
+        // that rejects the offer): named here too, however the time-out fell.
         failures.push(format!(
-            "{}: {} was still waiting when the case ended",
+            "{}: {} was still waiting when the case ended{}",
             side.name,
-            title(running)
+            title(running),
+            obs.last_description_error()
+                .map_or(String::new(), |e| format!("; last error: {e}"))
         ));
         return;
     }
