@@ -414,6 +414,9 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
             Duration::from_secs(60),
         );
         let pid = run.id();
+        // Well into the case: the browser has its windows (killed while it starts, it may go
+        // down with its driver).
+        std::thread::sleep(Duration::from_secs(2));
         // SAFETY: a plain signal to our own child.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         run.wait().unwrap();
