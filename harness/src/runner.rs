@@ -874,18 +874,39 @@ pub async fn run(
     interrupt: impl Future<Output = ()>,
 ) -> Result<RunOutcome, SetupError> {
     let environment = Environment::for_cases(cases, settings).await?;
-    let cases = &crate::plan::repeat(cases, settings.repeat);
+    // A `[network]` case puts links of its topology into the root namespace, where the browsers
+    // of other cases gather candidates on them, and those links vanish when the case ends (a
+    // browser's selected pair with them). So cases in networks run after the others, never
+    // beside them.
+    let (on_host, in_networks): (Vec<Case>, Vec<Case>) =
+        crate::plan::repeat(cases, settings.repeat)
+            .into_iter()
+            .partition(|c| c.scenario.network.is_none());
+    let phases = on_host.len();
+    let cases = &[on_host, in_networks].concat();
     emit(reporters, &RunEvent::Started { run_id, cases });
-    let played = environment
-        .run_cases_until(
-            run_id,
-            cases,
-            settings.jobs,
-            settings.retries,
-            reporters,
-            interrupt,
-        )
-        .await;
+    let interrupt =
+        futures_util::FutureExt::shared(futures_util::FutureExt::boxed_local(interrupt));
+    let mut played = Vec::with_capacity(cases.len());
+    for phase in [&cases[..phases], &cases[phases..]] {
+        played.extend(
+            environment
+                .run_cases_until(
+                    run_id,
+                    phase,
+                    settings.jobs,
+                    settings.retries,
+                    reporters,
+                    interrupt.clone(),
+                )
+                .await,
+        );
+        if played.iter().any(Option::is_none) {
+            // Interrupted: the other phase is not started.
+            played.resize(cases.len(), None);
+            break;
+        }
+    }
     environment.shutdown().await;
     let (mut results, mut unplayed) = (Vec::new(), Vec::new());
     for (case, result) in cases.iter().zip(played) {
