@@ -82,6 +82,30 @@ impl RunSummary {
         summary
     }
 
+    /// Cases that ended as their scenario expects: passed, or failed as a known failure.
+    pub fn as_expected(&self) -> usize {
+        self.passed + self.expected_failures
+    }
+
+    /// `19/20 as expected (1 flaky)`: these counts as the pass rate of repeated runs.
+    pub fn describe_as_rate(&self) -> String {
+        let mut text = format!("{}/{} as expected", self.as_expected(), self.total);
+        let others: Vec<String> = [
+            (self.flaky, "flaky"),
+            (self.failed, "failed"),
+            (self.unexpected_passes, "xpass"),
+            (self.skipped, "skipped"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !others.is_empty() {
+            text.push_str(&format!(" ({})", others.join(", ")));
+        }
+        text
+    }
+
     /// Counts one more case that ended `status`.
     pub fn add(&mut self, status: Status) {
         self.total += 1;
@@ -115,29 +139,9 @@ pub struct PassRate {
 }
 
 impl PassRate {
-    /// Runs that ended as the scenario expects: passed, or failed as a known failure.
-    pub fn as_expected(&self) -> usize {
-        self.counts.passed + self.counts.expected_failures
-    }
-
     /// `19/20 as expected (1 flaky)`.
     pub fn describe(&self) -> String {
-        let mut text = format!("{}/{} as expected", self.as_expected(), self.counts.total);
-        let others = [
-            (self.counts.flaky, "flaky"),
-            (self.counts.failed, "failed"),
-            (self.counts.unexpected_passes, "xpass"),
-            (self.counts.skipped, "skipped"),
-        ];
-        let others: Vec<String> = others
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
-        if !others.is_empty() {
-            text.push_str(&format!(" ({})", others.join(", ")));
-        }
-        text
+        self.counts.describe_as_rate()
     }
 }
 

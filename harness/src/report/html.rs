@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use super::{Reporter, RunEvent, candidate_matrix, escape};
 use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair, StepLog};
-use crate::outcome::{CaseResult, RunSummary, Sides, Status, pass_rates};
+use crate::outcome::{CaseResult, RunSummary, Sides, Status};
 use crate::scenario::PeerKind;
 use crate::sdp::compare;
 
@@ -278,14 +278,12 @@ fn matrix_cell(offerer: PeerKind, answerer: PeerKind, cases: &[&(usize, &CaseRes
         status.as_str()
     );
     if cases.len() > 1 {
-        let results: Vec<CaseResult> = cases.iter().map(|(_, r)| (*r).clone()).collect();
-        for rate in pass_rates(&results) {
-            let _ = write!(
-                html,
-                "<span class=\"rate\">{}</span>",
-                escape(&rate.describe())
-            );
-        }
+        let rate = RunSummary::of(cases.iter().map(|(_, r)| *r));
+        let _ = write!(
+            html,
+            "<span class=\"rate\">{}</span>",
+            escape(&rate.describe_as_rate())
+        );
         for (index, result) in cases {
             let _ = write!(
                 html,
