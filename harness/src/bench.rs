@@ -144,10 +144,25 @@ const ECHO_AFTER_RESTART_STEP: usize = 7;
 pub struct BenchSettings {
     /// Warm iterations per pairing and profile.
     pub iterations: usize,
-    /// Pairings to measure (offerer, answerer); empty: all nine.
+    /// Pairings to measure (offerer, answerer); empty: the nine of the core kinds.
     pub pairings: Vec<(PeerKind, PeerKind)>,
     /// Install missing browsers and drivers.
     pub install: bool,
+}
+
+impl BenchSettings {
+    /// The kinds measured: the core ones, and any external kind a `--pairing` names.
+    fn kinds(&self) -> Vec<PeerKind> {
+        let mut kinds = PeerKind::CORE.to_vec();
+        for &(offerer, answerer) in &self.pairings {
+            for kind in [offerer, answerer] {
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+        }
+        kinds
+    }
 }
 
 /// Every figure of one bench run.
@@ -247,7 +262,7 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         ..Default::default()
     };
     let cases = selection
-        .apply(plan::expand(&Arc::new(scenario.clone())))
+        .apply(plan::expand(&Arc::new(scenario.clone()), &settings.kinds()))
         .expect("no scenario pattern to miss");
     let run_settings = RunSettings {
         install: settings.install,
@@ -343,7 +358,7 @@ async fn video_rows(environment: &Environment, settings: &BenchSettings) -> Vec<
             ..Default::default()
         };
         let cases = selection
-            .apply(plan::expand(&Arc::new(scenario)))
+            .apply(plan::expand(&Arc::new(scenario), &settings.kinds()))
             .expect("no scenario pattern to miss");
         for case in &cases {
             let mut results = Vec::with_capacity(settings.iterations);

@@ -294,7 +294,7 @@ mod tests {
     fn cases(toml: &str) -> Vec<Case> {
         let text = format!("{toml}\n[data_channel]\nlabel = \"x\"\n");
         let scenario = crate::scenario::parse(&text, "s", Path::new("s.toml")).unwrap();
-        crate::plan::expand(&Arc::new(scenario))
+        crate::plan::expand(&Arc::new(scenario), &crate::scenario::PeerKind::CORE)
     }
 
     fn need(kind: TurnServerKind, credentials: TurnCredentials) -> ServerNeed {

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use rtc_interop::bench::BenchSettings;
 use rtc_interop::net::TurnServerKind;
 use rtc_interop::outcome::RunSummary;
+use rtc_interop::peer::external::{catalogue, schema};
 use rtc_interop::peer::{Role, standalone};
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
@@ -29,6 +30,11 @@ use rtc_interop::{ice_servers, process, provision, scenario};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Add your own program as a peer kind: `NAME=PROGRAM [ARG…]` (repeatable; split on
+    /// whitespace). It is started per side with `--plan FILE --observations FILE`
+    /// (docs/external-peers.md). `[peers.NAME]` tables in ./rtc-interop.toml do the same.
+    #[arg(long = "peer-command", value_name = "NAME=PROGRAM", global = true)]
+    peer_commands: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -77,8 +83,8 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         iterations: usize,
         /// Only this pairing, `offerer:answerer` (repeatable).
-        #[arg(long = "pairing", value_parser = plan::parse_pairing)]
-        pairings: Vec<(PeerKind, PeerKind)>,
+        #[arg(long = "pairing")]
+        pairings: Vec<String>,
         /// Stop instead of installing a missing browser or driver.
         #[arg(long)]
         no_install: bool,
@@ -94,9 +100,28 @@ enum Command {
     /// Install the browsers and drivers that are missing (Debian packages, geckodriver), and
     /// cargo-insta for reviewing SDP snapshots.
     Install {
-        /// Only these kinds (comma-separated); default: every browser kind.
-        #[arg(long, value_delimiter = ',', value_parser = plan::parse_kind)]
-        peers: Vec<PeerKind>,
+        /// Only these kinds (comma-separated); default: every browser kind and every shipped
+        /// external stack (`peers/`), and the tools.
+        #[arg(long, value_delimiter = ',')]
+        peers: Vec<String>,
+    },
+    /// Print the plan (JSON) an external peer is given for a scenario: what your own program
+    /// reads (docs/external-peers.md). The room URL and STUN/TURN servers are filled in by a run.
+    Plan {
+        /// The scenario's name.
+        scenario: String,
+        /// Which side's plan.
+        #[arg(long, default_value = "offerer", value_parser = parse_role)]
+        role: Role,
+        /// Folder with the scenario files.
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+    },
+    /// Print the JSON Schema of the external-peer contract: `plan` or `observations`.
+    Schema {
+        /// `plan` or `observations`.
+        #[arg(value_parser = ["plan", "observations"])]
+        which: String,
     },
     /// Join a signaling room as a webrtc-rs peer, connect, echo on a data channel, and print what
     /// it observed as JSON: test your own app against webrtc-rs by hand.
@@ -143,8 +168,15 @@ enum PeerCommand {
     /// A native (webrtc-rs) peer.
     Native {
         /// The room to join: `ws://HOST:PORT/<room>` on a server speaking the documented protocol.
-        #[arg(long)]
-        signal: String,
+        #[arg(long, required_unless_present = "plan")]
+        signal: Option<String>,
+        /// Play this plan instead (docs/external-peers.md): the native peer as a program of the
+        /// external-peer contract, reporting into `--observations`.
+        #[arg(long, requires = "observations", conflicts_with_all = ["signal", "offer", "answer"])]
+        plan: Option<PathBuf>,
+        /// Where to write the observations of `--plan` (JSON, rewritten as they change).
+        #[arg(long, requires = "plan")]
+        observations: Option<PathBuf>,
         /// Make the offer (and open the data channel) when the other peer says hello.
         #[arg(long, conflicts_with = "answer")]
         offer: bool,
@@ -162,6 +194,16 @@ enum PeerCommand {
         #[arg(long, default_value_t = 30.0)]
         timeout_secs: f64,
     },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    match text {
+        "offerer" => Ok(Role::Offerer),
+        "answerer" => Ok(Role::Answerer),
+        other => Err(format!(
+            "unknown role `{other}` (there are: offerer, answerer)"
+        )),
+    }
 }
 
 fn parse_profile(text: &str) -> Result<NativeProfile, String> {
@@ -200,12 +242,13 @@ struct CaseArgs {
     /// Only scenarios with this name (repeatable; `*` and `?` globs allowed).
     #[arg(long = "scenario", value_name = "NAME")]
     scenario_names: Vec<String>,
-    /// Only pairings of these peer kinds (comma-separated: `chromium,native`).
-    #[arg(long, value_delimiter = ',', value_parser = plan::parse_kind)]
-    peers: Vec<PeerKind>,
+    /// Pairings of these peer kinds (comma-separated: `chromium,native,aiortc`; `all`: every
+    /// kind there is). Default: the built-in kinds, native, chromium and firefox.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
     /// Only this pairing, `offerer:answerer` (repeatable: `--pairing firefox:native`).
-    #[arg(long = "pairing", value_parser = plan::parse_pairing)]
-    pairings: Vec<(PeerKind, PeerKind)>,
+    #[arg(long = "pairing")]
+    pairings: Vec<String>,
 }
 
 /// Exit codes: all passed, a case failed, the run could not start.
@@ -241,6 +284,10 @@ fn stdout_or_quiet_exit(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = register_user_kinds(&cli.peer_commands) {
+        eprintln!("rtc-interop: {e}");
+        return ExitCode::from(EXIT_SETUP);
+    }
     // webrtc-rs logs through `log`: silent unless RUST_LOG asks (`RUST_LOG=rtc_dtls=debug`).
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
         .format_timestamp_millis()
@@ -289,6 +336,20 @@ fn main() -> ExitCode {
     // Anything a cancelled case left behind.
     process::kill_all();
     code
+}
+
+/// Adds the user's own peer kinds: `[peers.<name>]` of ./rtc-interop.toml, then `--peer-command`.
+fn register_user_kinds(commands: &[String]) -> Result<(), String> {
+    let project = Path::new(catalogue::PROJECT_FILE);
+    let mut kinds = if project.is_file() {
+        catalogue::read_project_file(project)?
+    } else {
+        Vec::new()
+    };
+    for command in commands {
+        kinds.push(catalogue::parse_peer_command(command)?);
+    }
+    kinds.into_iter().try_for_each(catalogue::register)
 }
 
 /// Runs `command`; `interrupt` resolves on Ctrl-C (a run then finishes its reports).
@@ -346,6 +407,13 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             no_install,
             what: None,
         } => {
+            let pairings = match pairings.iter().map(|p| plan::parse_pairing(p)).collect() {
+                Ok(pairings) => pairings,
+                Err(e) => {
+                    eprintln!("rtc-interop: {e}");
+                    return ExitCode::from(EXIT_SETUP);
+                }
+            };
             let settings = BenchSettings {
                 iterations: iterations.max(1),
                 pairings,
@@ -356,6 +424,31 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
         Command::Doctor => doctor().await,
         Command::Clean => clean().await,
         Command::Install { peers } => install(peers).await,
+        Command::Plan {
+            scenario,
+            role,
+            scenarios,
+        } => print_plan(&scenarios, &scenario, role),
+        Command::Schema { which } => {
+            let schema = match which.as_str() {
+                "plan" => schema::plan_schema(),
+                _ => schema::observations_schema(),
+            };
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a schema is JSON")
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Peer {
+            kind:
+                PeerCommand::Native {
+                    plan: Some(plan),
+                    observations: Some(observations),
+                    profile,
+                    ..
+                },
+        } => native_plan(&plan, &observations, profile).await,
         Command::Peer {
             kind:
                 PeerCommand::Native {
@@ -365,10 +458,12 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
                     profile,
                     label,
                     timeout_secs,
+                    ..
                 },
         } => {
             let role = if offer { Role::Offerer } else { Role::Answerer };
             let timeout = Duration::from_secs_f64(timeout_secs.clamp(0.1, 3600.0));
+            let signal = signal.unwrap_or_default();
             native_peer(&signal, role, profile, &label, timeout).await
         }
         Command::Sdp {
@@ -398,19 +493,35 @@ fn load_cases(args: &CaseArgs, turn: Option<TurnServerKind>) -> Result<Vec<Case>
             s.ice.use_server_kind(kind);
         }
     }
+    let setup_error = |e: String| {
+        eprintln!("rtc-interop: {e}");
+        ExitCode::from(EXIT_SETUP)
+    };
+    let mut kinds = plan::parse_kinds(&args.peers).map_err(setup_error)?;
+    let pairings: Vec<(PeerKind, PeerKind)> = args
+        .pairings
+        .iter()
+        .map(|p| plan::parse_pairing(p))
+        .collect::<Result<_, _>>()
+        .map_err(setup_error)?;
+    // A pairing names its kinds: `--pairing aiortc:native` needs no `--peers` besides.
+    if args.peers.is_empty() {
+        for kind in pairings.iter().flat_map(|&(o, a)| [o, a]) {
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+    }
     let cases: Vec<Case> = loaded
         .into_iter()
-        .flat_map(|(_, s)| plan::expand(&Arc::new(s)))
+        .flat_map(|(_, s)| plan::expand(&Arc::new(s), &kinds))
         .collect();
     let selection = Selection {
         scenarios: args.scenario_names.clone(),
-        peers: args.peers.clone(),
-        pairings: args.pairings.clone(),
+        peers: Vec::new(),
+        pairings,
     };
-    let selected = selection.apply(cases).map_err(|e| {
-        eprintln!("rtc-interop: {e}");
-        ExitCode::from(EXIT_SETUP)
-    })?;
+    let selected = selection.apply(cases).map_err(setup_error)?;
     if selected.is_empty() {
         eprintln!("rtc-interop: the selection leaves no case to run");
         return Err(ExitCode::from(EXIT_SETUP));
@@ -560,7 +671,7 @@ async fn doctor() -> ExitCode {
         "native    ready      webrtc-rs {} (built in)",
         rtc_interop::WEBRTC_RS_VERSION
     );
-    for kind in PeerKind::ALL.into_iter().filter(|k| k.is_browser()) {
+    for kind in PeerKind::CORE.into_iter().filter(|k| k.is_browser()) {
         match tokio::task::spawn_blocking(move || provision::locate(kind)).await {
             Ok(Ok(found)) => out!(
                 "{kind:<9} ready      {} {} ({}), driver {} ({})",
@@ -583,8 +694,28 @@ async fn doctor() -> ExitCode {
             }
         }
     }
+    // External stacks: optional, so informational like the tools below (`--peers` picks them).
+    for external in catalogue::all() {
+        let name = external.name.as_str();
+        let origin = if external.shipped { "shipped" } else { "yours" };
+        let stack = external.clone();
+        match tokio::task::spawn_blocking(move || provision::locate_external(&stack)).await {
+            Ok(Ok(version)) => out!(
+                "{name:<9} ready      {version} ({origin}: {})",
+                external.about
+            ),
+            Ok(Err(e)) => out!(
+                "{name:<9} missing    {}",
+                e.to_string().replace('\n', "\n                     ")
+            ),
+            Err(e) => out!("{name:<9} unknown    the check stopped: {e}"),
+        }
+    }
+    for problem in catalogue::problems() {
+        out!("{:<9} broken     {problem}", "peers/");
+    }
     // What some scenarios and reviews need besides the peers; informational, the exit code is
-    // about the peers.
+    // about the built-in peers.
     out!();
     let tools: [(&str, &str, LocateTool); 2] = [
         (
@@ -629,14 +760,42 @@ type LocateTool = fn() -> Result<PathBuf, provision::ProvisionError>;
 /// Finds a tool, installing it first when asked: `provision::cargo_insta`, `provision::coturn`.
 type EnsureTool = fn(bool) -> Result<PathBuf, provision::ProvisionError>;
 
-async fn install(peers: Vec<PeerKind>) -> ExitCode {
-    let peers_is_empty = peers.is_empty();
-    let kinds: Vec<PeerKind> = if peers.is_empty() {
-        PeerKind::ALL.to_vec()
+async fn install(peers: Vec<String>) -> ExitCode {
+    let everything = peers.is_empty();
+    let kinds = if everything {
+        catalogue::every_kind()
     } else {
-        peers
+        match plan::parse_kinds(&peers) {
+            Ok(kinds) => kinds,
+            Err(e) => {
+                eprintln!("rtc-interop: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+        }
     };
-    let everything = peers_is_empty;
+    for problem in catalogue::problems() {
+        eprintln!("rtc-interop: skipping a broken peer manifest: {problem}");
+    }
+    for kind in &kinds {
+        let PeerKind::External(name) = *kind else {
+            continue;
+        };
+        let Some(external) = catalogue::find(name) else {
+            continue;
+        };
+        match tokio::task::spawn_blocking(move || provision::ensure_external(&external, true)).await
+        {
+            Ok(Ok(version)) => eprintln!("rtc-interop: {kind} ready: {version}"),
+            Ok(Err(e)) => {
+                eprintln!("rtc-interop: {kind}: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+            Err(e) => {
+                eprintln!("rtc-interop: {kind}: installing stopped: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+        }
+    }
     for kind in kinds.into_iter().filter(|k| k.is_browser()) {
         let result = tokio::task::spawn_blocking(move || provision::ensure(kind, true)).await;
         match result {
@@ -678,6 +837,62 @@ async fn install(peers: Vec<PeerKind>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `plan`: the plan a scenario gives one side, as an external program receives it.
+fn print_plan(scenarios: &Path, name: &str, role: Role) -> ExitCode {
+    let loaded = match scenario::load_dir(scenarios) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("rtc-interop: {e}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    let Some((_, found)) = loaded.into_iter().find(|(_, s)| s.name == name) else {
+        eprintln!(
+            "rtc-interop: no scenario `{name}` in {}",
+            scenarios.display()
+        );
+        return ExitCode::from(EXIT_SETUP);
+    };
+    let case = Case {
+        scenario: Arc::new(found),
+        offerer: PeerKind::Native,
+        answerer: PeerKind::Native,
+        repetition: None,
+    };
+    let plan = runner::peer_plan(&case, role, "ws://127.0.0.1:PORT/ROOM".into(), &[]);
+    out!(
+        "{}",
+        serde_json::to_string_pretty(&plan).expect("a plan is JSON")
+    );
+    ExitCode::SUCCESS
+}
+
+/// `peer native --plan`: the native peer as a program of the external-peer contract.
+async fn native_plan(plan: &Path, observations: &Path, profile: NativeProfile) -> ExitCode {
+    let read = std::fs::read(plan)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
+    let plan: rtc_interop::peer::PeerPlan = match read {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("rtc-interop: {}: {e}", plan.display());
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    eprintln!(
+        "rtc-interop: native {} joining {} …",
+        plan.role.as_str(),
+        plan.signal_url
+    );
+    match standalone::play_plan(&plan, profile, observations).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rtc-interop: {e}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
 }
 
 async fn native_peer(

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::peer::external::catalogue;
 use crate::scenario::{PeerKind, Scenario};
 
 /// One scenario played by one ordered pair of peer kinds.
@@ -66,14 +67,14 @@ pub fn repeat(cases: &[Case], times: u32) -> Vec<Case> {
         .collect()
 }
 
-/// Every ordered pairing (offerer × answerer) of the scenario's peer kinds; a scenario that names
-/// no kinds uses all of them.
-pub fn expand(scenario: &Arc<Scenario>) -> Vec<Case> {
-    let kinds: Vec<PeerKind> = if scenario.peers.is_empty() {
-        PeerKind::ALL.to_vec()
-    } else {
-        scenario.peers.clone()
-    };
+/// Every ordered pairing (offerer × answerer) of the run's peer `kinds` that the scenario takes
+/// (a scenario that names its `peers` takes only those).
+pub fn expand(scenario: &Arc<Scenario>, kinds: &[PeerKind]) -> Vec<Case> {
+    let kinds: Vec<PeerKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| scenario.peers.is_empty() || scenario.peers.contains(k))
+        .collect();
     let mut cases = Vec::new();
     for &offerer in &kinds {
         for &answerer in &kinds {
@@ -141,18 +142,39 @@ pub fn parse_pairing(text: &str) -> Result<(PeerKind, PeerKind), String> {
     Ok((parse_kind(offerer)?, parse_kind(answerer)?))
 }
 
-/// Parses a peer kind's name.
+/// Parses a peer kind's name: a built-in kind or one in the catalogue of external kinds.
 pub fn parse_kind(text: &str) -> Result<PeerKind, String> {
-    PeerKind::ALL
-        .into_iter()
-        .find(|k| k.as_str() == text.trim())
-        .ok_or_else(|| {
-            let kinds: Vec<&str> = PeerKind::ALL.iter().map(|k| k.as_str()).collect();
-            format!(
-                "unknown peer kind `{text}` (there are: {})",
-                kinds.join(", ")
-            )
-        })
+    let unknown = || {
+        let kinds: Vec<&str> = catalogue::every_kind().iter().map(|k| k.as_str()).collect();
+        format!(
+            "unknown peer kind `{text}` (there are: {})",
+            kinds.join(", ")
+        )
+    };
+    let kind = PeerKind::named(text).map_err(|_| unknown())?;
+    if catalogue::knows(kind) {
+        Ok(kind)
+    } else {
+        Err(unknown())
+    }
+}
+
+/// The kinds `--peers` names (comma-separated; `all`: every kind there is); none: the core ones.
+pub fn parse_kinds(names: &[String]) -> Result<Vec<PeerKind>, String> {
+    if names.is_empty() {
+        return Ok(PeerKind::CORE.to_vec());
+    }
+    if names.iter().any(|n| n.trim() == "all") {
+        return Ok(catalogue::every_kind());
+    }
+    let mut kinds = Vec::new();
+    for name in names {
+        let kind = parse_kind(name)?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
 }
 
 /// Shell-style matching of `*` (any run of characters) and `?` (one character).
@@ -183,7 +205,10 @@ mod tests {
 
     #[test]
     fn three_kinds_give_nine_ordered_pairings() {
-        let pairings: Vec<String> = expand(&scenario("s")).iter().map(Case::pairing).collect();
+        let pairings: Vec<String> = expand(&scenario("s"), &PeerKind::CORE)
+            .iter()
+            .map(Case::pairing)
+            .collect();
         assert_eq!(
             pairings,
             [
@@ -201,9 +226,40 @@ mod tests {
     }
 
     #[test]
+    fn a_scenario_naming_its_peers_takes_only_those_of_the_run() {
+        let mine = catalogue::parse_peer_command("plan-test-kind=./client").unwrap();
+        let mine_kind = mine.kind();
+        catalogue::register(mine).unwrap();
+        let text = "peers = [\"native\", \"plan-test-kind\"]\n[data_channel]\nlabel = \"x\"\n";
+        let named = Arc::new(crate::scenario::parse(text, "s", Path::new("s.toml")).unwrap());
+        let core: Vec<String> = expand(&named, &PeerKind::CORE)
+            .iter()
+            .map(Case::pairing)
+            .collect();
+        assert_eq!(core, ["native→native"]);
+        let wider = expand(&named, &[PeerKind::Native, PeerKind::Chromium, mine_kind]);
+        let wider: Vec<String> = wider.iter().map(Case::pairing).collect();
+        assert_eq!(
+            wider,
+            [
+                "native→native",
+                "native→plan-test-kind",
+                "plan-test-kind→native",
+                "plan-test-kind→plan-test-kind"
+            ]
+        );
+        assert_eq!(parse_kinds(&[]).unwrap(), PeerKind::CORE);
+        let unknown = parse_kinds(&["native".into(), "nosuchstack".into()]).unwrap_err();
+        assert!(
+            unknown.contains("unknown peer kind `nosuchstack`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
     fn selection_by_scenario_glob_peers_and_pairing() {
-        let mut cases = expand(&scenario("datachannel-echo"));
-        cases.extend(expand(&scenario("turn-relay-only")));
+        let mut cases = expand(&scenario("datachannel-echo"), &PeerKind::CORE);
+        cases.extend(expand(&scenario("turn-relay-only"), &PeerKind::CORE));
         let names =
             |cases: &[Case]| -> Vec<String> { cases.iter().map(|c| c.to_string()).collect() };
 

@@ -79,6 +79,19 @@ impl ChildGroup {
         self.child.try_wait().ok().flatten()
     }
 
+    /// The child's stderr, when it was piped (once).
+    pub fn take_stderr(&mut self) -> Option<tokio::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// Asks the whole group to stop (SIGTERM); [`ChildGroup::kill`] is the end of it.
+    pub fn terminate(&self) {
+        // SAFETY: plain syscall; a group that is already gone yields ESRCH, which is fine.
+        unsafe {
+            libc::killpg(self.pgid, libc::SIGTERM);
+        }
+    }
+
     /// Kills the whole group and reaps the direct child.
     pub fn kill(&mut self) {
         kill_group(self.pgid);

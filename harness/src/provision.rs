@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::peer::external::ExternalKind;
 use crate::scenario::PeerKind;
 
 /// Why a browser or driver is not ready.
@@ -100,7 +101,7 @@ fn recipe(kind: PeerKind) -> Result<&'static Recipe, ProvisionError> {
     match kind {
         PeerKind::Chromium => Ok(&CHROMIUM),
         PeerKind::Firefox => Ok(&FIREFOX),
-        PeerKind::Native => Err(ProvisionError::NotABrowser(kind)),
+        PeerKind::Native | PeerKind::External(_) => Err(ProvisionError::NotABrowser(kind)),
     }
 }
 
@@ -456,6 +457,81 @@ fn parse_version(text: &str) -> Option<String> {
 
 fn major(version: &str) -> &str {
     version.split('.').next().unwrap_or(version)
+}
+
+/// The harness's own cache folder (`$XDG_CACHE_HOME/rtc-interop`, else `~/.cache/rtc-interop`):
+/// what it installs for itself (external stacks, the relay benchmark's Node packages) goes there,
+/// never into system folders.
+pub fn cache_dir() -> Result<PathBuf, String> {
+    let home = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .ok_or("neither XDG_CACHE_HOME nor HOME is set")?;
+    Ok(home.join("rtc-interop"))
+}
+
+/// The version an external kind's stack reports (its manifest's `version` command), or why it
+/// is not installed.
+pub fn locate_external(kind: &ExternalKind) -> Result<String, ProvisionError> {
+    let missing = || ProvisionError::Missing {
+        what: format!("the {} peer ({})", kind.name.as_str(), kind.about),
+        command: external_install_hint(kind),
+    };
+    let line = kind.version_line();
+    let Some((program, args)) = line.split_first() else {
+        return Ok("unknown version".into());
+    };
+    let output = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|_| missing())?;
+    if !output.status.success() {
+        return Err(missing());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown version")
+        .to_string())
+}
+
+/// An external kind's stack: its version, after running its install command when it is missing
+/// and `install` allows.
+pub fn ensure_external(kind: &ExternalKind, install: bool) -> Result<String, ProvisionError> {
+    match locate_external(kind) {
+        Ok(version) => return Ok(version),
+        Err(e) if !install || kind.install.is_empty() => return Err(e),
+        Err(_) => {}
+    }
+    let line = kind.install_line();
+    let (program, args) = line.split_first().expect("checked non-empty");
+    std::fs::create_dir_all(&kind.home).map_err(|e| ProvisionError::InstallFailed {
+        what: kind.name.as_str().into(),
+        reason: format!("cannot create {}: {e}", kind.home.display()),
+        command: external_install_hint(kind),
+    })?;
+    run_installer(
+        &format!("the {} peer", kind.name.as_str()),
+        &format!("into {}", kind.home.display()),
+        Command::new(program).args(args),
+        external_install_hint(kind),
+    )?;
+    locate_external(kind)
+}
+
+/// The command that installs an external kind by hand.
+fn external_install_hint(kind: &ExternalKind) -> String {
+    if kind.install.is_empty() {
+        format!(
+            "(it has no install command: make `{}` work)",
+            kind.command_line().join(" ")
+        )
+    } else {
+        format!("rtc-interop install --peers {}", kind.name.as_str())
+    }
 }
 
 #[cfg(test)]

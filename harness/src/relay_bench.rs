@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -148,11 +148,7 @@ impl Node {
                     .into(),
             );
         }
-        let home = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-            .ok_or("neither XDG_CACHE_HOME nor HOME is set")?;
-        let dir = home.join("rtc-interop").join("relay-bench");
+        let dir = crate::provision::cache_dir()?.join("relay-bench");
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
         if !dir.join("node_modules/ws/package.json").exists() {
             eprintln!("rtc-interop: installing the `ws` npm package into {dir:?} …");

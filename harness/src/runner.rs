@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::clock::epoch_ms;
 use crate::decide::{Decision, Problem, ProblemKind, decide};
 use crate::ice_servers::{self, IceServerUse, IceServers, ServerNeed};
+use crate::net::netns::NetNs;
 use crate::net::{IceServer, TurnError};
 use crate::observe::Observations;
 use crate::outcome::{
@@ -22,6 +23,7 @@ use crate::outcome::{
 };
 use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
+use crate::peer::external::{self, ExternalKind, ExternalPeer, catalogue};
 use crate::peer::native::NativePeer;
 use crate::peer::{Peer, PeerError, PeerPlan, Role, SharedBrowser};
 use crate::plan::Case;
@@ -67,6 +69,9 @@ pub enum SetupError {
     /// A STUN/TURN server the scenarios need did not start.
     #[error(transparent)]
     IceServer(#[from] TurnError),
+    /// An external peer kind is not in the catalogue (`peers/`, the project file).
+    #[error("peer kind `{0}` is not known here (see `rtc-interop doctor`)")]
+    UnknownKind(PeerKind),
 }
 
 /// How a run is set up.
@@ -112,6 +117,8 @@ pub struct Environment {
     browsers: HashMap<BrowserKey, Arc<SharedBrowser>>,
     /// Every browser kind the run provisioned, for cases that start a browser of their own.
     installs: HashMap<PeerKind, BrowserInstall>,
+    /// Every external kind the run provisioned, with the version its stack reported.
+    externals: HashMap<PeerKind, ExternalInstall>,
     /// Whether missing servers (coturn) may be installed for cases that start their own.
     install: bool,
     snapshots: Option<SdpSnapshots>,
@@ -149,7 +156,7 @@ impl Environment {
         }
         Environment::prepare_all(
             &browsers_needed(cases),
-            &browser_kinds_needed(cases),
+            &kinds_needed(cases),
             &ice_servers::servers_needed(&on_host),
             settings,
         )
@@ -218,8 +225,32 @@ impl Environment {
                 source,
             })?;
         let mut installs = HashMap::new();
+        let mut externals = HashMap::new();
         for &kind in kinds {
             let install = settings.install;
+            if let PeerKind::External(name) = kind {
+                let external = catalogue::find(name).ok_or(SetupError::UnknownKind(kind))?;
+                let stack = external.clone();
+                let version = tokio::task::spawn_blocking(move || {
+                    provision::ensure_external(&stack, install)
+                })
+                .await
+                .map_err(|e| SetupError::Driver {
+                    kind,
+                    reason: format!("provisioning stopped: {e}"),
+                })??;
+                externals.insert(
+                    kind,
+                    ExternalInstall {
+                        kind: external,
+                        version,
+                    },
+                );
+                continue;
+            }
+            if !kind.is_browser() {
+                continue;
+            }
             let found = tokio::task::spawn_blocking(move || provision::ensure(kind, install))
                 .await
                 .map_err(|e| SetupError::Driver {
@@ -245,6 +276,7 @@ impl Environment {
             pages,
             browsers,
             installs,
+            externals,
             install: settings.install,
             snapshots: settings.snapshots.clone(),
             ice_servers: IceServers::none(),
@@ -331,6 +363,10 @@ impl Environment {
         case: &Case,
         network: Option<&CaseNetwork>,
     ) -> Box<dyn Peer> {
+        if let PeerKind::External(_) = kind {
+            let namespace = network.map(|n| n.namespace(role).clone());
+            return Box::new(self.external(kind).peer(namespace));
+        }
         if let Some(network) = network {
             return network.make_peer(kind, role, case, &self.installs, &self.pages.page_url());
         }
@@ -340,7 +376,37 @@ impl Environment {
                 let shared = self.browsers[&(browser, case.scenario.host_candidates)].clone();
                 Box::new(BrowserPeer::new(shared, self.pages.page_url()))
             }
+            PeerKind::External(_) => unreachable!("handled above"),
         }
+    }
+
+    /// The provisioned external `kind`; one the run did not provision (a test's own cases) is
+    /// taken from the catalogue as it is.
+    fn external(&self, kind: PeerKind) -> ExternalInstall {
+        if let Some(found) = self.externals.get(&kind) {
+            return found.clone();
+        }
+        let PeerKind::External(name) = kind else {
+            unreachable!("only external kinds are looked up")
+        };
+        let external = catalogue::find(name).unwrap_or_else(|| {
+            panic!("peer kind `{kind}` was selected without being in the catalogue")
+        });
+        ExternalInstall {
+            kind: external,
+            version: "unknown version".into(),
+        }
+    }
+
+    /// Why this case cannot be played by its external kinds, if one declared a feature it needs
+    /// unsupported.
+    fn unsupported(&self, case: &Case) -> Option<String> {
+        case.kinds().into_iter().find_map(|kind| match kind {
+            PeerKind::External(_) => {
+                external::unsupported_reason(&self.external(kind).kind, &case.scenario)
+            }
+            _ => None,
+        })
     }
 
     /// Plays one case in relay room `room` and judges it. A `[network]` case first gets its
@@ -348,6 +414,10 @@ impl Environment {
     /// case is skipped, with the reason.
     pub async fn run_case(&self, case: &Case, room: &str) -> CaseResult {
         let room = &self.private_room(room);
+        if let Some(reason) = self.unsupported(case) {
+            let played = self.not_played(room, epoch_ms(), reason.clone());
+            return judge(case, played, None, Some(&format!("unsupported: {reason}")));
+        }
         let Some(spec) = &case.scenario.network else {
             let played = self.play(case, room, None).await;
             return judge(case, played, self.snapshots.as_ref(), None);
@@ -537,18 +607,28 @@ impl Environment {
     }
 
     fn plan(&self, case: &Case, room: &str, role: Role, ice_servers: &[IceServer]) -> PeerPlan {
-        PeerPlan {
-            id: peer_id(case, role),
-            role,
-            signal_url: self.relay.room_url(room),
-            ice_transport_policy: case.scenario.ice.transport_policy,
-            ice_servers: ice_servers.to_vec(),
-            steps: case.scenario.steps(),
-            echo_message: format!("rtc-interop echo probe {}", case.slug()),
-            ice_mode: case.scenario.ice_mode.of(role == Role::Offerer),
-            perfect_negotiation: case.scenario.perfect_negotiation,
-            media: case.scenario.expect.media_for(role == Role::Offerer),
-        }
+        peer_plan(case, role, self.relay.room_url(room), ice_servers)
+    }
+}
+
+/// What the peer playing `role` in `case` is given: joining `signal_url`, with `ice_servers`.
+pub fn peer_plan(
+    case: &Case,
+    role: Role,
+    signal_url: String,
+    ice_servers: &[IceServer],
+) -> PeerPlan {
+    PeerPlan {
+        id: peer_id(case, role),
+        role,
+        signal_url,
+        ice_transport_policy: case.scenario.ice.transport_policy,
+        ice_servers: ice_servers.to_vec(),
+        steps: case.scenario.steps(),
+        echo_message: format!("rtc-interop echo probe {}", case.slug()),
+        ice_mode: case.scenario.ice_mode.of(role == Role::Offerer),
+        perfect_negotiation: case.scenario.perfect_negotiation,
+        media: case.scenario.expect.media_for(role == Role::Offerer),
     }
 }
 
@@ -845,13 +925,30 @@ pub fn browsers_needed(cases: &[Case]) -> BTreeSet<BrowserKey> {
         .collect()
 }
 
-/// Every browser kind `cases` need, shared or not: what the run provisions.
-pub fn browser_kinds_needed(cases: &[Case]) -> BTreeSet<PeerKind> {
+/// Every kind `cases` need that is provisioned: the browsers, shared or not, and the external
+/// stacks.
+pub fn kinds_needed(cases: &[Case]) -> BTreeSet<PeerKind> {
     cases
         .iter()
         .flat_map(|case| case.kinds())
-        .filter(|k| k.is_browser())
+        .filter(|k| k.is_browser() || matches!(k, PeerKind::External(_)))
         .collect()
+}
+
+/// An external kind, provisioned: what a case needs to start one of its peers.
+#[derive(Debug, Clone)]
+pub struct ExternalInstall {
+    /// The kind, as the catalogue has it.
+    pub kind: Arc<ExternalKind>,
+    /// The version its stack reported.
+    pub version: String,
+}
+
+impl ExternalInstall {
+    /// A peer of this kind, in `namespace` when given.
+    fn peer(&self, namespace: Option<NetNs>) -> ExternalPeer {
+        ExternalPeer::new(self.kind.clone(), self.version.clone(), namespace)
+    }
 }
 
 /// What a run played.

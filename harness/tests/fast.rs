@@ -45,7 +45,7 @@ fn case(extra: &str) -> Case {
     let text = format!("time_limit_secs = 5\n{ECHO}{extra}");
     let scenario = scenario::parse(&text, "scripted", std::path::Path::new("scripted.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
-    plan::expand(&Arc::new(scenario))
+    plan::expand(&Arc::new(scenario), &PeerKind::CORE)
         .into_iter()
         .find(|c| c.offerer == PeerKind::Native && c.answerer == PeerKind::Chromium)
         .unwrap()
@@ -261,7 +261,7 @@ async fn a_side_that_never_finishes_times_out_with_the_last_states() {
     let case = {
         let text = format!("time_limit_secs = 0.3\n{ECHO}");
         let scenario = scenario::parse(&text, "slow", std::path::Path::new("slow.toml")).unwrap();
-        plan::expand(&Arc::new(scenario))
+        plan::expand(&Arc::new(scenario), &PeerKind::CORE)
             .into_iter()
             .find(|c| c.offerer == PeerKind::Native && c.answerer == PeerKind::Chromium)
             .unwrap()

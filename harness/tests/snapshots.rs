@@ -13,7 +13,7 @@ use rtc_interop::outcome::{CaseResult, Status};
 use rtc_interop::plan;
 use rtc_interop::provision;
 use rtc_interop::runner::{self, Environment, RunSettings};
-use rtc_interop::scenario;
+use rtc_interop::scenario::{self, PeerKind};
 use rtc_interop::sdp::check::{CheckOutcome, SNAPSHOT_FOLDER, SdpSnapshots};
 use rtc_interop::sdp::snapshot::{SnapshotMode, read_snapshot};
 
@@ -326,7 +326,10 @@ async fn run_all(environment: &Environment, cases: &[plan::Case], pass: &str) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_matrix_gives_byte_identical_snapshots_run_after_run() {
     let _turn = common::browser_turn().await;
-    let cases = plan::expand(&Arc::new(common::shipped("datachannel-echo")));
+    let cases = plan::expand(
+        &Arc::new(common::shipped("datachannel-echo")),
+        &PeerKind::CORE,
+    );
     assert_eq!(cases.len(), 9);
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let store = |dir: &Path| Some(SdpSnapshots::new(dir, "scenarios", SnapshotMode::Accept));
@@ -399,7 +402,7 @@ fn committed_snapshots_cover_the_shipped_scenarios_and_nothing_else() {
         if !s.snapshots {
             continue;
         }
-        for case in plan::expand(&Arc::new(s)) {
+        for case in plan::expand(&Arc::new(s), &PeerKind::CORE) {
             // A known failure may never get as far as a description: its snapshots are optional.
             let known_failure = case
                 .scenario

@@ -121,7 +121,7 @@ pub const REST_USER: &str = "rtc-interop";
 ///
 /// Serialized with the W3C field names, so a browser page can pass it to `RTCPeerConnection`
 /// as it is: `{"urls": [...], "username": "...", "credential": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
     /// `stun:` and `turn:` URLs.
     pub urls: Vec<String>,

@@ -10,7 +10,7 @@ use crate::scenario::MediaExpectation;
 pub const MEDIA_SAMPLE_INTERVAL_MS: u64 = 500;
 
 /// One track one side sent or received.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct MediaTrackLog {
     /// `audio` or `video`.
@@ -62,7 +62,7 @@ pub struct MediaTrackLog {
 }
 
 /// The counters of a track at one moment.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct MediaSample {
     /// When they were read.
@@ -76,7 +76,7 @@ pub struct MediaSample {
 }
 
 /// One look at a received picture: did it change over the last second, and is it black?
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct FrameCheck {
     /// When the second look was taken.

@@ -19,7 +19,7 @@ pub use media::{
 use serde::{Deserialize, Serialize};
 
 /// Everything one peer saw during one case.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Observations {
     /// `iceConnectionState` changes; the first entry is the state read when the connection was made.
@@ -139,7 +139,7 @@ impl Observations {
 }
 
 /// One step as one side played it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct StepLog {
     /// Its place in the plan, from 0.
@@ -166,7 +166,7 @@ pub struct StepLog {
 }
 
 /// A state as seen at one moment.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Transition {
     /// The state, as the W3C API spells it (`checking`).
     pub state: String,
@@ -175,7 +175,7 @@ pub struct Transition {
 }
 
 /// The two ends of the selected candidate pair.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SelectedPair {
     /// This peer's candidate.
     pub local: PairEnd,
@@ -184,7 +184,7 @@ pub struct SelectedPair {
 }
 
 /// One end of a candidate pair, as stats report it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PairEnd {
     /// `host`, `srflx`, `prflx` or `relay`.
     #[serde(rename = "type")]
@@ -202,7 +202,7 @@ pub struct PairEnd {
 }
 
 /// A data channel's life as one peer saw it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct DataChannelLog {
     /// The channel's label.
@@ -234,7 +234,7 @@ pub struct DataChannelLog {
 }
 
 /// The echo probe: a message sent on the data channel and what came back.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EchoLog {
     /// The text sent.
     pub sent: String,
@@ -254,7 +254,7 @@ impl EchoLog {
 }
 
 /// A session description as set on the connection.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Description {
     /// `offer` or `answer`.
     #[serde(rename = "type")]

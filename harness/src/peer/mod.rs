@@ -6,6 +6,7 @@
 //! hangs costs its case, never the run.
 
 pub mod browser;
+pub mod external;
 pub mod in_namespace;
 pub mod native;
 pub mod scripted;
@@ -13,7 +14,7 @@ mod shared_browser;
 pub mod standalone;
 mod webdriver;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::net::IceServer;
 use crate::observe::Observations;
@@ -23,7 +24,7 @@ pub use shared_browser::{SharedBrowser, Startup};
 pub use webdriver::{BrowserInfo, DriverService};
 
 /// Which half of the offer/answer exchange a peer plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Makes the first offer (and, in the default steps, opens the data channel).
@@ -43,7 +44,7 @@ impl Role {
 }
 
 /// What one peer is asked to do in one case. The browser page receives it as JSON, with these names.
-#[derive(Debug, Clone, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 pub struct PeerPlan {
     /// The id the peer signs its messages with (`m`).
     pub id: String,

@@ -111,3 +111,77 @@ pub async fn play(
         observations,
     })
 }
+
+/// How long past its steps' own limits the plan may run before this peer gives up by itself
+/// (a harness stops it sooner, with SIGTERM).
+const PLAN_BACKSTOP: Duration = Duration::from_secs(5);
+/// How long a finished peer stays up for the other side (its last echoes, its `bye`), unless
+/// SIGTERM or the other side's `bye` ends it sooner.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Plays `plan` the way an external peer does (`docs/external-peers.md`): the native peer as a
+/// program of the contract, reporting into `observations_path` as it goes. Once finished it stays
+/// up a while for the other side, still reporting; SIGTERM ends it at any point. The tear-down at
+/// the end is not reported: the harness judges the connection as it was while the case ran.
+pub async fn play_plan(
+    plan: &PeerPlan,
+    profile: NativeProfile,
+    observations_path: &std::path::Path,
+) -> Result<Observations, PeerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| PeerError::new("native", format!("cannot watch SIGTERM: {e}")))?;
+    let steps_time: f64 = plan.steps.iter().filter_map(|s| s.within_secs).sum();
+    let mut deadline = tokio::time::Instant::now()
+        + Duration::from_secs_f64(steps_time.clamp(0.0, 3600.0))
+        + PLAN_BACKSTOP;
+    let mut peer = NativePeer::new(profile);
+    peer.start(plan).await?;
+    let mut written = Observations::default();
+    let mut lingering = false;
+    loop {
+        let mut observations = peer.observations().await?;
+        let out_of_time = tokio::time::Instant::now() >= deadline;
+        if out_of_time && !observations.finished {
+            observations.finished = true;
+            observations
+                .errors
+                .push("the plan's time ran out before every step was done".into());
+        }
+        if observations != written {
+            write_report(observations_path, &observations)?;
+            written = observations.clone();
+        }
+        if observations.finished && !lingering {
+            lingering = true;
+            deadline = tokio::time::Instant::now() + LINGER;
+        }
+        if out_of_time || (lingering && observations.bye_received_at_ms.is_some()) {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = terminate.recv() => {
+                if !written.finished {
+                    written.finished = true;
+                    write_report(observations_path, &written)?;
+                }
+                break;
+            }
+        }
+    }
+    peer.close().await;
+    Ok(written)
+}
+
+/// Writes `observations` as JSON to `path` through a temporary file renamed over it, so a reader
+/// never sees half a report.
+fn write_report(path: &std::path::Path, observations: &Observations) -> Result<(), PeerError> {
+    let fail = |e: std::io::Error| {
+        PeerError::new("native", format!("cannot write {}: {e}", path.display()))
+    };
+    let partial = path.with_extension("json.partial");
+    let json = serde_json::to_vec_pretty(observations).expect("observations serialize");
+    std::fs::write(&partial, json).map_err(fail)?;
+    std::fs::rename(&partial, path).map_err(fail)
+}

@@ -99,7 +99,7 @@ impl CaseNetwork {
     }
 
     /// The namespace of the peer playing `role`.
-    fn namespace(&self, role: Role) -> &NetNs {
+    pub fn namespace(&self, role: Role) -> &NetNs {
         let index = match role {
             Role::Offerer => 0,
             Role::Answerer => 1,
@@ -150,6 +150,7 @@ impl CaseNetwork {
                     page_url.to_string(),
                 ))
             }
+            PeerKind::External(_) => unreachable!("the runner makes external peers itself"),
         }
     }
 

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::model::{HostCandidates, PeerKind, Scenario};
+use crate::peer::external::catalogue;
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +200,17 @@ fn validate_fields(s: &Scenario) -> Result<(), (&'static str, String)> {
         if seen.contains(kind) {
             return Err(("peers", format!("`{kind}` is listed twice")));
         }
+        if !catalogue::knows(*kind) {
+            let every = catalogue::every_kind();
+            let kinds: Vec<&str> = every.iter().map(|k| k.as_str()).collect();
+            return Err((
+                "peers",
+                format!(
+                    "unknown peer kind `{kind}` (there are: {})",
+                    kinds.join(", ")
+                ),
+            ));
+        }
         seen.push(*kind);
     }
     if let Some(dc) = &s.data_channel {
@@ -231,11 +243,12 @@ fn validate_fields(s: &Scenario) -> Result<(), (&'static str, String)> {
         let valid = known.pairing.split_once(':').is_some_and(|(o, a)| {
             [o, a].iter().all(|p| {
                 let p = p.trim();
-                p == "*" || PeerKind::ALL.iter().any(|k| k.as_str() == p)
+                p == "*" || PeerKind::named(p).is_ok_and(catalogue::knows)
             })
         });
         if !valid {
-            let kinds: Vec<&str> = PeerKind::ALL.iter().map(|k| k.as_str()).collect();
+            let every = catalogue::every_kind();
+            let kinds: Vec<&str> = every.iter().map(|k| k.as_str()).collect();
             return Err((
                 "known_failures.pairing",
                 format!(

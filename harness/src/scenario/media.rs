@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::sdp::fmtp_params;
 
 /// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
     /// A microphone-like track (Opus).
@@ -32,7 +32,9 @@ impl MediaKind {
 }
 
 /// The direction of the transceiver an `add_track` step adds (W3C `RTCRtpTransceiverDirection`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TrackDirection {
     /// Sends this side's track and receives the other side's.
@@ -53,7 +55,7 @@ impl TrackDirection {
 
 /// `getUserMedia` constraints for the track an `add_track` step captures (browsers; the native
 /// peer sends its fixture files as they are and ignores these). Numbers are `ideal` values.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConstraints {
     /// Video width in pixels.
@@ -176,7 +178,9 @@ fn implied_param(codec: &str, key: &str) -> Option<&'static str> {
 }
 
 /// Which side an `[[expect.media]]` entry is about: the side that **receives**.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaSide {
     /// Both sides receive it.
@@ -202,7 +206,7 @@ impl MediaSide {
 /// `[[expect.media]]`: what one side must receive on its track of one kind. An `expect_media`
 /// step waits for the counts and the moving-picture check; the verdict checks everything from the
 /// final observations.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaExpectation {
     /// The receiving side.

@@ -93,7 +93,9 @@ impl Scenario {
 }
 
 /// How a peer hands over its ICE candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum IceMode {
     /// Each candidate in a `candidate` message as it is gathered, then end-of-candidates.
@@ -147,8 +149,7 @@ impl IceModes {
 }
 
 /// A kind of peer the harness can drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PeerKind {
     /// An in-process RTCPeerConnection from the `webrtc` crate (webrtc-rs).
     Native,
@@ -156,11 +157,61 @@ pub enum PeerKind {
     Chromium,
     /// Headless Firefox ESR through geckodriver.
     Firefox,
+    /// A program the harness starts for each side (`docs/external-peers.md`): a stack shipped under
+    /// `peers/` or a user's own. Which names exist is `peer::external::catalogue`'s business.
+    External(KindName),
+}
+
+/// The name of an external peer kind, interned: kinds are `Copy` and compared everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KindName(&'static str);
+
+impl KindName {
+    /// `name` as a kind name: lowercase ASCII letters, digits, `-` and `_`, starting with a
+    /// letter, at most 32 characters (it appears in file names, ids and report columns).
+    pub fn new(name: &str) -> Result<KindName, String> {
+        let valid = name.len() <= 32
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid {
+            return Err(format!(
+                "`{name}` is not a peer kind name (lowercase letters, digits, `-`, `_`; starting \
+                 with a letter; at most 32 characters)"
+            ));
+        }
+        static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = names.iter().find(|n| **n == name) {
+            return Ok(KindName(known));
+        }
+        // Leaked once per distinct name: a run knows a handful of kinds.
+        let interned: &'static str = Box::leak(name.to_string().into_boxed_str());
+        names.push(interned);
+        Ok(KindName(interned))
+    }
+
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
 }
 
 impl PeerKind {
-    /// Every kind, in the order the matrix lists them.
-    pub const ALL: [PeerKind; 3] = [PeerKind::Native, PeerKind::Chromium, PeerKind::Firefox];
+    /// The kinds built into the harness, in the order the matrix lists them: what a run plays
+    /// unless `--peers` says otherwise.
+    pub const CORE: [PeerKind; 3] = [PeerKind::Native, PeerKind::Chromium, PeerKind::Firefox];
+
+    /// The kind called `name`: a core kind, or else an external one (whether such an external
+    /// kind exists is checked against the catalogue where kinds are selected).
+    pub fn named(name: &str) -> Result<PeerKind, String> {
+        let name = name.trim();
+        match PeerKind::CORE.into_iter().find(|k| k.as_str() == name) {
+            Some(core) => Ok(core),
+            None => KindName::new(name).map(PeerKind::External),
+        }
+    }
 
     /// The kind's name as scenario files and reports spell it.
     pub fn as_str(self) -> &'static str {
@@ -168,6 +219,7 @@ impl PeerKind {
             PeerKind::Native => "native",
             PeerKind::Chromium => "chromium",
             PeerKind::Firefox => "firefox",
+            PeerKind::External(name) => name.as_str(),
         }
     }
 
@@ -175,7 +227,7 @@ impl PeerKind {
     pub fn is_browser(self) -> bool {
         // Spelled out, so that a new kind has to say which it is.
         match self {
-            PeerKind::Native => false,
+            PeerKind::Native | PeerKind::External(_) => false,
             PeerKind::Chromium | PeerKind::Firefox => true,
         }
     }
@@ -184,6 +236,19 @@ impl PeerKind {
 impl fmt::Display for PeerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
+    }
+}
+
+impl Serialize for PeerKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        PeerKind::named(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -432,7 +497,9 @@ pub struct ImpairmentSpec {
 }
 
 /// `iceTransportPolicy` of RTCConfiguration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum IceTransportPolicy {
     /// Every candidate type.
@@ -504,6 +571,53 @@ impl CandidateType {
 impl fmt::Display for CandidateType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
+    }
+}
+
+/// One entry of `ice_states`: a state, or alternatives the spec allows in its place
+/// (`"connected|completed"`: an agent may report `completed` without `connected` first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceStateChoice(Vec<IceConnectionState>);
+
+impl IceStateChoice {
+    /// Whether `state` (as the W3C API spells it) is one of the alternatives.
+    pub fn accepts(&self, state: &str) -> bool {
+        self.0.iter().any(|s| s.as_str() == state)
+    }
+
+    /// The alternatives as written (`connected|completed`).
+    pub fn describe(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|s| s.as_str()).collect();
+        names.join("|")
+    }
+}
+
+impl From<IceConnectionState> for IceStateChoice {
+    fn from(state: IceConnectionState) -> Self {
+        IceStateChoice(vec![state])
+    }
+}
+
+impl Serialize for IceStateChoice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.describe())
+    }
+}
+
+impl<'de> Deserialize<'de> for IceStateChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IntoDeserializer};
+        let text = String::deserialize(deserializer)?;
+        let states = text
+            .split('|')
+            .map(|name| {
+                let name: serde::de::value::StrDeserializer<'_, D::Error> =
+                    name.trim().into_deserializer();
+                IceConnectionState::deserialize(name)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| D::Error::custom(format!("in `{text}`: {e}")))?;
+        Ok(IceStateChoice(states))
     }
 }
 
@@ -580,7 +694,7 @@ impl ConnectionState {
 pub struct Expectations {
     /// ICE connection states each side must pass through, in this order (other states may come between).
     #[serde(default)]
-    pub ice_states: Vec<IceConnectionState>,
+    pub ice_states: Vec<IceStateChoice>,
     /// The peer connection state each side must end in.
     pub connection_state: Option<ConnectionState>,
     /// Rules for the candidates each side gathered.

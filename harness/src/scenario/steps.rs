@@ -46,7 +46,9 @@ use super::media::{CodecSpec, MediaConstraints, MediaKind, TrackDirection};
 use super::model::DataChannelSpec;
 
 /// Who acts in a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Actor {
     /// The peer that made the first offer.
@@ -79,7 +81,7 @@ impl Actor {
 }
 
 /// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// Create a data channel.
@@ -121,6 +123,25 @@ impl StepKind {
         }
     }
 
+    /// Every step kind.
+    pub const ALL: [StepKind; 10] = [
+        StepKind::OpenChannel,
+        StepKind::Send,
+        StepKind::ExpectEcho,
+        StepKind::CloseChannel,
+        StepKind::Negotiate,
+        StepKind::RestartIce,
+        StepKind::HangUp,
+        StepKind::WaitFor,
+        StepKind::AddTrack,
+        StepKind::ExpectMedia,
+    ];
+
+    /// The step kind scenario files call `name`.
+    pub fn named(name: &str) -> Option<StepKind> {
+        StepKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// Whether the step is an offer/answer round (the counterpart counts these).
     pub fn is_round(self) -> bool {
         matches!(self, StepKind::Negotiate | StepKind::RestartIce)
@@ -128,7 +149,7 @@ impl StepKind {
 }
 
 /// Which state a `wait_for` step watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WaitTarget {
     /// `iceConnectionState`.
@@ -190,7 +211,7 @@ impl WaitTarget {
 }
 
 /// How big a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum MessageSize {
     /// Exactly this many bytes.
@@ -200,7 +221,7 @@ pub enum MessageSize {
 }
 
 /// A size relative to the other side's `a=max-message-size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum RelativeSize {
     /// Exactly the advertised size.
     #[serde(rename = "max-message-size")]
@@ -216,7 +237,7 @@ pub const MAX_SENT_MESSAGE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One step of a scenario, as in `[[steps]]`. Fields that do not apply to the step's `do` are
 /// refused by the loader.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// What the step does.

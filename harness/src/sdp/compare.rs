@@ -231,10 +231,10 @@ impl ScenarioComparison {
 
 /// Sorts peer kinds as the matrix lists them; unknown names after, alphabetically.
 fn peer_rank(name: &str) -> (usize, String) {
-    let index = PeerKind::ALL
+    let index = PeerKind::CORE
         .iter()
         .position(|k| k.as_str() == name)
-        .unwrap_or(PeerKind::ALL.len());
+        .unwrap_or(PeerKind::CORE.len());
     (index, name.to_string())
 }
 

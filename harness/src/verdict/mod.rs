@@ -7,7 +7,9 @@ mod media;
 
 use crate::observe::{Candidate, Observations, PairEnd, StepLog, ice_ufrag};
 use crate::outcome::{CandidateSets, PeerPlace, Sides};
-use crate::scenario::{CandidateRule, CandidateType, Expectations, IceMode, NatType, PeerKind};
+use crate::scenario::{
+    CandidateRule, CandidateType, Expectations, IceMode, IceStateChoice, NatType, PeerKind,
+};
 
 /// One side as the checks see it.
 pub struct SideView<'a> {
@@ -265,8 +267,9 @@ fn check_connection(expect: &Expectations, side: &SideView<'_>, failures: &mut V
         .iter()
         .map(|t| t.state.as_str())
         .collect();
-    let wanted: Vec<&str> = expect.ice_states.iter().map(|s| s.as_str()).collect();
-    if !is_subsequence(&wanted, &seen) {
+    let wanted: Vec<String> = expect.ice_states.iter().map(|s| s.describe()).collect();
+    if !states_in_order(&expect.ice_states, &seen) {
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
         failures.push(format!(
             "{}: ICE connection states were {}, expected {} in that order",
             side.name,
@@ -422,9 +425,10 @@ fn check_echo(offerer: &SideView<'_>, failures: &mut Vec<String>) {
 }
 
 /// Whether `wanted` appears in `seen` in order, other items allowed in between.
-fn is_subsequence(wanted: &[&str], seen: &[&str]) -> bool {
+/// Whether `seen` passes through the `wanted` states in order (other states may come between).
+fn states_in_order(wanted: &[IceStateChoice], seen: &[&str]) -> bool {
     let mut rest = seen.iter();
-    wanted.iter().all(|w| rest.any(|s| s == w))
+    wanted.iter().all(|choice| rest.any(|s| choice.accepts(s)))
 }
 
 fn arrows(states: &[&str]) -> String {
@@ -519,9 +523,9 @@ mod tests {
     fn expectations() -> Expectations {
         Expectations {
             ice_states: vec![
-                IceConnectionState::New,
-                IceConnectionState::Checking,
-                IceConnectionState::Connected,
+                IceConnectionState::New.into(),
+                IceConnectionState::Checking.into(),
+                IceConnectionState::Connected.into(),
             ],
             connection_state: Some(ConnectionState::Connected),
             local_candidates: Some(CandidateRule {
@@ -735,14 +739,22 @@ mod tests {
     }
 
     #[test]
-    fn subsequence_allows_gaps_but_not_reordering() {
-        assert!(is_subsequence(
-            &["new", "connected"],
-            &["new", "checking", "connected"]
+    fn states_in_order_allow_gaps_and_alternatives_but_not_reordering() {
+        let choices = |text: &str| -> Vec<IceStateChoice> {
+            text.split(' ')
+                .map(|s| serde_json::from_value(serde_json::json!(s)).unwrap())
+                .collect()
+        };
+        let seen = ["new", "checking", "completed"];
+        assert!(states_in_order(&choices("new completed"), &seen));
+        assert!(states_in_order(
+            &choices("checking connected|completed"),
+            &seen
         ));
-        assert!(!is_subsequence(
-            &["connected", "checking"],
-            &["checking", "connected"]
-        ));
+        assert!(!states_in_order(&choices("new connected"), &seen));
+        assert!(!states_in_order(&choices("completed checking"), &seen));
+        let bad: Result<IceStateChoice, _> =
+            serde_json::from_value(serde_json::json!("connected|done"));
+        assert!(bad.unwrap_err().to_string().contains("in `connected|done`"));
     }
 }

@@ -42,7 +42,7 @@ pub fn scenario(name: &str, toml: &str) -> Scenario {
 
 /// The cases of `scenario` whose pairing is one of `pairings` (`offerer:answerer`).
 pub fn cases(scenario: Scenario, pairings: &[(PeerKind, PeerKind)]) -> Vec<Case> {
-    plan::expand(&Arc::new(scenario))
+    plan::expand(&Arc::new(scenario), &PeerKind::CORE)
         .into_iter()
         .filter(|c| pairings.contains(&(c.offerer, c.answerer)))
         .collect()
