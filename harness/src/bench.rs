@@ -258,7 +258,7 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
     let scenario = scenario::parse(BENCH_SCENARIO, "bench", "bench.toml".as_ref())
         .expect("the bench scenario is valid");
     let selection = plan::Selection {
-        pairings: settings.pairings.clone(),
+        pairings: settings.pairings.iter().map(|&p| p.into()).collect(),
         ..Default::default()
     };
     let cases = selection
@@ -354,7 +354,7 @@ async fn video_rows(environment: &Environment, settings: &BenchSettings) -> Vec<
         let scenario = scenario::parse(shape.scenario(), "bench-video", "bench.toml".as_ref())
             .expect("the video bench scenarios are valid");
         let selection = plan::Selection {
-            pairings: settings.pairings.clone(),
+            pairings: settings.pairings.iter().map(|&p| p.into()).collect(),
             ..Default::default()
         };
         let cases = selection

@@ -246,7 +246,8 @@ struct CaseArgs {
     /// kind there is). Default: the built-in kinds, native, chromium and firefox.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
-    /// Only this pairing, `offerer:answerer` (repeatable: `--pairing firefox:native`).
+    /// Only this pairing, `offerer:answerer` (repeatable: `--pairing firefox:native`); `*` for
+    /// either side: `--pairing 'aiortc:*' --pairing '*:aiortc'` is every pairing with aiortc.
     #[arg(long = "pairing")]
     pairings: Vec<String>,
 }
@@ -498,15 +499,15 @@ fn load_cases(args: &CaseArgs, turn: Option<TurnServerKind>) -> Result<Vec<Case>
         ExitCode::from(EXIT_SETUP)
     };
     let mut kinds = plan::parse_kinds(&args.peers).map_err(setup_error)?;
-    let pairings: Vec<(PeerKind, PeerKind)> = args
+    let pairings: Vec<plan::PairingPattern> = args
         .pairings
         .iter()
-        .map(|p| plan::parse_pairing(p))
+        .map(|p| plan::parse_pairing_pattern(p))
         .collect::<Result<_, _>>()
         .map_err(setup_error)?;
     // A pairing names its kinds: `--pairing aiortc:native` needs no `--peers` besides.
     if args.peers.is_empty() {
-        for kind in pairings.iter().flat_map(|&(o, a)| [o, a]) {
+        for kind in pairings.iter().flat_map(plan::PairingPattern::kinds) {
             if !kinds.contains(&kind) {
                 kinds.push(kind);
             }

@@ -96,8 +96,8 @@ pub struct Selection {
     pub scenarios: Vec<String>,
     /// Peer kinds that may take part; empty: every kind.
     pub peers: Vec<PeerKind>,
-    /// Exact pairings (offerer, answerer); empty: every pairing.
-    pub pairings: Vec<(PeerKind, PeerKind)>,
+    /// Pairings (offerer, answerer; `None`: any kind); empty: every pairing.
+    pub pairings: Vec<PairingPattern>,
 }
 
 impl Selection {
@@ -128,10 +128,59 @@ impl Selection {
             })
             .filter(|c| self.peers.is_empty() || c.kinds().iter().all(|k| self.peers.contains(k)))
             .filter(|c| {
-                self.pairings.is_empty() || self.pairings.contains(&(c.offerer, c.answerer))
+                self.pairings.is_empty()
+                    || self
+                        .pairings
+                        .iter()
+                        .any(|p| p.matches(c.offerer, c.answerer))
             })
             .collect())
     }
+}
+
+/// `offerer:answerer` where either may be `*` (`aiortc:*`: every pairing aiortc offers in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairingPattern {
+    /// The offering kind; `None`: any.
+    pub offerer: Option<PeerKind>,
+    /// The answering kind; `None`: any.
+    pub answerer: Option<PeerKind>,
+}
+
+impl PairingPattern {
+    /// Whether the pairing `offerer:answerer` is one of this pattern's.
+    pub fn matches(&self, offerer: PeerKind, answerer: PeerKind) -> bool {
+        self.offerer.is_none_or(|k| k == offerer) && self.answerer.is_none_or(|k| k == answerer)
+    }
+
+    /// The kinds the pattern names.
+    pub fn kinds(&self) -> impl Iterator<Item = PeerKind> {
+        self.offerer.into_iter().chain(self.answerer)
+    }
+}
+
+impl From<(PeerKind, PeerKind)> for PairingPattern {
+    fn from((offerer, answerer): (PeerKind, PeerKind)) -> Self {
+        PairingPattern {
+            offerer: Some(offerer),
+            answerer: Some(answerer),
+        }
+    }
+}
+
+/// Parses `offerer:answerer`, either of them `*` (`myapp:*`).
+pub fn parse_pairing_pattern(text: &str) -> Result<PairingPattern, String> {
+    let (offerer, answerer) = text.split_once(':').ok_or_else(|| {
+        format!("`{text}` is not `offerer:answerer` (e.g. `firefox:native`, `aiortc:*`)")
+    })?;
+    let side = |name: &str| match name.trim() {
+        "*" => Ok(None),
+        name => parse_kind(name).map(Some),
+    };
+    Ok(PairingPattern {
+        offerer: side(offerer)?,
+        answerer: side(answerer)?,
+    })
 }
 
 /// Parses `offerer:answerer` (`firefox:native`).
@@ -285,7 +334,7 @@ mod tests {
         );
 
         let pairing = Selection {
-            pairings: vec![parse_pairing("firefox:native").unwrap()],
+            pairings: vec![parse_pairing("firefox:native").unwrap().into()],
             ..Default::default()
         };
         assert_eq!(
@@ -294,6 +343,25 @@ mod tests {
                 "datachannel-echo [firefox→native]",
                 "turn-relay-only [firefox→native]"
             ]
+        );
+
+        let answering_firefox = Selection {
+            pairings: vec![parse_pairing_pattern("*:firefox").unwrap()],
+            scenarios: vec!["datachannel-echo".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&answering_firefox.apply(cases.clone()).unwrap()),
+            [
+                "datachannel-echo [native→firefox]",
+                "datachannel-echo [chromium→firefox]",
+                "datachannel-echo [firefox→firefox]"
+            ]
+        );
+        assert!(
+            parse_pairing_pattern("*:safari")
+                .unwrap_err()
+                .contains("safari")
         );
 
         let typo = Selection {
