@@ -32,7 +32,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Whether a known failure may explain a problem of this kind.
-    fn known_failure_may_explain(self) -> bool {
+    pub fn known_failure_may_explain(self) -> bool {
         match self {
             ProblemKind::Setup
             | ProblemKind::Timeout

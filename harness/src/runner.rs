@@ -30,7 +30,7 @@ use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
 use crate::report::{Reporter, RunEvent};
-use crate::scenario::{HostCandidates, LintLevel, PeerKind};
+use crate::scenario::{HostCandidates, KnownFailure, LintLevel, PeerKind};
 use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
 
@@ -800,11 +800,7 @@ fn judge(
             .flat_map(|check| check.problems())
             .map(|text| Problem::new(ProblemKind::Snapshot, text)),
     );
-    let known = case
-        .scenario
-        .known_failures
-        .iter()
-        .find(|k| k.covers(case.offerer, case.answerer));
+    let known = known_failure_for(case, &problems);
     let Decision { status, failure } = decide(&problems, known, skipped);
     let time_to_connected_ms = match (
         observed.offerer.offer_created_at_ms,
@@ -923,6 +919,28 @@ pub fn browsers_needed(cases: &[Case]) -> BTreeSet<BrowserKey> {
                 .map(|k| (k, case.scenario.host_candidates))
         })
         .collect()
+}
+
+/// The scenario's known failure for this case: of the entries covering its pairing, the first
+/// whose symptom its problems show (a pairing may fail in more than one known way: `*:native`
+/// for one stack's bug, `gstreamer:*` for another's), else the first.
+fn known_failure_for<'a>(case: &'a Case, problems: &[Problem]) -> Option<&'a KnownFailure> {
+    let covering: Vec<&KnownFailure> = case
+        .scenario
+        .known_failures
+        .iter()
+        .filter(|k| k.covers(case.offerer, case.answerer))
+        .collect();
+    let shown = |k: &&KnownFailure| {
+        problems
+            .iter()
+            .any(|p| p.kind.known_failure_may_explain() && k.explains(&p.text))
+    };
+    covering
+        .iter()
+        .copied()
+        .find(|k| k.symptom.is_some() && shown(k))
+        .or(covering.first().copied())
 }
 
 /// Every kind `cases` need that is provisioned: the browsers, shared or not, and the external

@@ -336,7 +336,7 @@ async fn each_step_names_itself_and_what_it_saw_when_it_fails() {
     let (offered, _) = play_pair(steps(&refused, 2.0), steps(&refused, 2.0)).await;
     assert!(
         failure(&offered).starts_with(
-            "step 3 (send, offerer): sent 10 bytes on `c` without an error, although the other side advertises max-message-size"
+            "step 3 (send, offerer): sent 10 bytes on `c` without an error, although the most it may send is 65536"
         ),
         "{}",
         failure(&offered)

@@ -21,6 +21,8 @@ log = logging.getLogger("rtc-interop.aiortc")
 SAMPLE_INTERVAL_S = 0.5
 # How often a received picture is compared with the one a second before.
 FRAME_CHECK_INTERVAL_S = 1.0
+# The width a received picture is scaled to before it is looked at (the page's canvas: 320).
+LOOK_WIDTH = 160
 VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS = 320, 240, 30
 VIDEO_CLOCK_RATE = 90000
 AUDIO_RATE, AUDIO_PTIME = 48000, 0.02
@@ -159,7 +161,7 @@ class TrackEntry:
     def __init__(self, kind, direction, transceiver):
         self.transceiver = transceiver
         self.track = None
-        self.look = None  # the last sampled luma (received video)
+        self.look = None  # the last look at the received picture (width, height, RGB bytes)
         self.tasks = []
         self.log = {
             "kind": kind,
@@ -318,25 +320,36 @@ class Media:
                 self.look(entry, frame)
 
     def look(self, entry, frame):
-        """Compares a sparse sample of the luma plane with the one a second before: `changed` if
-        over 0.5 % of samples moved by more than 24 levels, `black` if over 99 % are below 24."""
-        plane = frame.planes[0]
+        """Compares the received picture, scaled to at most LOOK_WIDTH pixels wide and read as
+        RGB, with the look a second before, as the browser page does with its canvas
+        (fixtures/browser/peer.js, lookAtPicture): `changed` if over 0.5 % of the pixels moved by
+        more than 24 in a channel, `black` if over 99 % have every channel below 24. Full colour,
+        not luma only: Firefox's fake camera changes its colour far more than its brightness."""
+        width = min(LOOK_WIDTH, frame.width)
+        height = max(1, round(frame.height * width / frame.width))
+        rgb = frame.reformat(width=width, height=height, format="rgb24")
+        plane = rgb.planes[0]
         data = bytes(plane)
-        step = 4
-        samples = bytes(
-            data[y * plane.line_size + x] for y in range(0, frame.height, step) for x in range(0, frame.width, step)
-        )
-        previous, entry.look = entry.look, (frame.width, frame.height, samples)
-        if previous is None or previous[:2] != (frame.width, frame.height):
+        row = width * 3
+        pixels = b"".join(data[y * plane.line_size : y * plane.line_size + row] for y in range(height))
+        previous, entry.look = entry.look, (width, height, pixels)
+        if previous is None or previous[:2] != (width, height):
             return
-        moved = sum(1 for a, b in zip(samples, previous[2]) if abs(a - b) > 24)
-        dark = sum(1 for a in samples if a < 24)
+        before = previous[2]
+        moved = dark = 0
+        for i in range(0, len(pixels), 3):
+            r, g, b = pixels[i], pixels[i + 1], pixels[i + 2]
+            if r < 24 and g < 24 and b < 24:
+                dark += 1
+            if abs(r - before[i]) > 24 or abs(g - before[i + 1]) > 24 or abs(b - before[i + 2]) > 24:
+                moved += 1
+        count = width * height
         entry.log["frame_checks"].append(
             {
                 "at_ms": now_ms(),
-                "changed": moved > len(samples) * 0.005,
-                "black": dark > len(samples) * 0.99,
-                "how": f"luma {frame.width}x{frame.height} every {step}th pixel",
+                "changed": moved > count * 0.005,
+                "black": dark > count * 0.99,
+                "how": f"RGB {width}x{height} of {frame.width}x{frame.height}",
             }
         )
 

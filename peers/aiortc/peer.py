@@ -217,6 +217,8 @@ class Peer:
         self.outbox = asyncio.Queue()
         self.last_saved = None
         self.closed = asyncio.Event()  # bye received, the connection closed, or the relay left
+        self.tearing_down = False
+        self.last_pair = None  # the selected pair as last read while connected
         self.pc = RTCPeerConnection(self.configuration())
         self.media = media.Media(self)
         self.watch_states()
@@ -249,7 +251,12 @@ class Peer:
 
     def record(self, field, state):
         """A state as read now; aiortc fires signalingstatechange without a change, so only
-        changes are kept."""
+        changes are kept. Nothing is recorded once the program is leaving: the tear-down at
+        exit is not part of the case."""
+        if self.tearing_down:
+            return
+        if field == "connection_states" and state == "connected":
+            self.remember_pair()
         states = self.obs[field]
         if states and states[-1]["state"] == state:
             return
@@ -264,7 +271,10 @@ class Peer:
     # ---- Observations ----
 
     def save(self):
-        """Writes the whole document next to its place and renames it over (atomic)."""
+        """Writes the whole document next to its place and renames it over (atomic); nothing
+        once the program tears down at exit (what it saw until then is the report)."""
+        if self.tearing_down:
+            return
         self.obs["tracks"] = self.media.logs()
         text = json.dumps(self.obs)
         if text == self.last_saved:
@@ -275,9 +285,29 @@ class Peer:
         os.replace(tmp, self.out_path)
         self.last_saved = text
 
+    def save_now(self):
+        """Saves at once (a step began or ended): the harness may end the case any moment."""
+        try:
+            self.save()
+        except OSError as e:
+            log.warning("writing observations: %s", e)
+
+    def remember_pair(self):
+        """Reads the selected pair while the transports are up: aioice forgets its nominated
+        pairs when the connection closes (a hang-up may close it before the final read)."""
+        try:
+            pair = selected_pair(self.pc)
+        except Exception as e:  # noqa: BLE001 - private aioice fields may move
+            log.debug("reading the selected pair: %s", describe_error(e))
+            return
+        if pair is not None:
+            self.last_pair = pair
+
     async def keep_saving(self):
         while True:
             await asyncio.sleep(SAVE_INTERVAL_S)
+            if self.pc.connectionState == "connected":
+                self.remember_pair()
             try:
                 self.save()
             except OSError as e:
@@ -477,11 +507,19 @@ class Peer:
                 self.error(f"addIceCandidate({text})", e)
 
     async def on_bye(self):
-        if self.obs["bye_received_at_ms"] is not None or self.pc.signalingState == "closed":
+        if self.obs["bye_received_at_ms"] is not None:
             return
+        # Recorded even when the connection is closed already: aiortc closes itself as soon as
+        # its DTLS transports are closed (RTCPeerConnection.__updateConnectionState), and a
+        # browser that hangs up sends its DTLS close_notify before its `bye` reaches the relay.
         self.obs["bye_received_at_ms"] = now_ms()
         await self.read_final()
-        await self.close_connection()
+        if self.pc.signalingState != "closed":
+            await self.close_connection()
+        else:
+            self.media.stop()
+            for channel in self.channels.values():
+                channel.closed_now()
         self.leaving = True
         self.outbox.put_nowait(None)
         self.closed.set()
@@ -541,6 +579,7 @@ class Peer:
                 "remote_candidates_before": len(self.obs["remote_candidates"]),
             }
             self.obs["steps"].append(entry)
+            self.save_now()
             ctx = StepContext(self, step, index, acted, entry)
             log.info("step %d (%s, %s): %s", index, step["do"], entry["by"], "acting" if acted else "counterpart")
             try:
@@ -553,6 +592,7 @@ class Peer:
             except Exception as e:  # noqa: BLE001
                 entry["error"] = f"{step['do']} failed: {describe_error(e)}"
             entry["ended_at_ms"] = now_ms()
+            self.save_now()
             if entry["error"]:
                 log.warning("step %d (%s, %s) failed: %s", index, step["do"], entry["by"], entry["error"])
                 self.current_step = len(self.plan["steps"])
@@ -568,9 +608,11 @@ class Peer:
         self.final_read = True
         await self.media.sample()
         try:
-            self.obs["selected_pair"] = selected_pair(self.pc)
+            self.obs["selected_pair"] = selected_pair(self.pc) or self.last_pair
         except Exception as e:  # noqa: BLE001 - private aioice fields may move
-            self.error("reading the selected pair", e)
+            self.obs["selected_pair"] = self.last_pair
+            if self.last_pair is None:
+                self.error("reading the selected pair", e)
 
     async def finish(self):
         if self.finishing:
@@ -886,6 +928,10 @@ async def play(peer):
             await asyncio.wait_for(peer.closed.wait(), LINGER_S)
         except asyncio.TimeoutError:
             pass
+    # The tear-down at exit is not reported (docs/external-peers.md: only a hang_up or the
+    # other side's bye closes the connection in a report).
+    peer.save()
+    peer.tearing_down = True
     if peer.pc.signalingState != "closed":
         await peer.close_connection()
     peer.leaving = True

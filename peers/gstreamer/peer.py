@@ -47,9 +47,9 @@ POLL_S = 0.01
 WRITE_INTERVAL_S = 0.25
 # How long joining the relay may take.
 JOIN_TIMEOUT_S = 5.0
-# After finishing: how long nothing must arrive before the program ends, and the longest wait.
-LINGER_QUIET_S = 0.5
-LINGER_MAX_S = 3.0
+# After finishing, the program stays up (echoing, reporting) until the other side's bye, the
+# relay closing, or this long; the harness ends it with SIGTERM once both sides have finished.
+LINGER_MAX_S = 30.0
 # How long stopping the pipeline may take before the adapter gives up on it.
 STOP_TIMEOUT_S = 1.5
 
@@ -265,7 +265,9 @@ class Peer:
         self.dirty = False
 
     async def writer(self):
-        while not self.obs["finished"]:
+        """Rewrites the observations while something changed, until the program leaves (what
+        happens after `finished` — a bye, echoes — counts too)."""
+        while True:
             if self.dirty:
                 try:
                     self.write()
@@ -1180,35 +1182,30 @@ class Peer:
             log(traceback.format_exc())
             receiver = None
         await self.finish()
+        await self.linger(receiver)
         writer.cancel()
-        await self.linger()
+        self.write()  # what happened while lingering (a bye, echoes)
         if not self.leaving:
             await self.leave()
-        self.write()  # what happened while lingering (a bye, echoes)
         if receiver is not None:
             receiver.cancel()
         # The pipeline is not stopped on purpose: stopping it sends an SCTP ABORT and a DTLS
         # close_notify, which the other side (maybe still in its own end-of-candidates grace)
         # would record as its channels closing. The process just ends.
 
-    async def linger(self):
-        """After finishing, keeps echoing while the other side may still need it: until what this
-        side sent left its buffers, nothing arrived for LINGER_QUIET_S and its end-of-candidates
-        went out (at most LINGER_MAX_S), or the other side said bye."""
+    async def linger(self, receiver):
+        """After finishing, stays up and keeps reporting (docs/external-peers.md): the other side
+        may still wait for echoes or for this side's end-of-candidates. Ends on the other side's
+        bye (or this side's hang-up), when the relay closes, or after LINGER_MAX_S; normally the
+        harness's SIGTERM comes first, once both sides have finished."""
         started = time.monotonic()
         deadline = started + LINGER_MAX_S
+        log("finished; staying up until bye, the relay closing or SIGTERM")
         while time.monotonic() < deadline and not self.closed and not self.leaving:
-            buffered = sum(e.channel.props.buffered_amount for e in self.channels.values())
-            quiet = time.monotonic() - self.last_message_at >= LINGER_QUIET_S
-            # A trickling side that leaves before its gathering completed never sends its
-            # end-of-candidates: the other side's evidence would stay incomplete.
-            gathering = self.local_sdp is not None and not self.vanilla() and not self.sent_end_of_candidates
-            if buffered == 0 and quiet and not gathering:
+            if receiver is None or receiver.done():
                 break
             await asyncio.sleep(0.05)
-        waited = time.monotonic() - started
-        if waited >= 0.1:
-            log(f"stayed {waited:.1f} s after finishing (gathering {self.state('ice-gathering-state')}, end-of-candidates {'sent' if self.sent_end_of_candidates else 'not sent'})")
+        log(f"stayed {time.monotonic() - started:.1f} s after finishing")
 
 class StepContext:
     """One step as this side plays it: its limit and the words of its failures."""

@@ -63,12 +63,15 @@ type Peer struct {
 	makingOffer       bool // perfect negotiation: an offer of ours is being made
 	ignoreOffer       bool // perfect negotiation: the last offer collided and was ignored
 	remoteOffersTaken int  // offers of the other side's this side began to answer
+	roundLocalBase    int  // local candidates when the current offer/answer round began
+	roundRemoteBase   int  // remote candidates when the current offer/answer round began
 	answering         bool // an offer of the other side's is being answered
 	pending           []webrtc.ICECandidateInit
 	channels          map[string]*channelEntry
 	currentStep       int
 	finalRead         bool
 	leaving           bool // this side closed its WebSocket on purpose
+	exiting           bool // the program is leaving: no change is recorded any more
 	socketClosed      bool
 	closed            bool // the connection was closed (hang-up or bye)
 	remoteUfrag       string
@@ -121,14 +124,20 @@ func main() {
 	if err := p.start(); err != nil {
 		p.errorf("start", "%v", err)
 	} else {
-		if p.runSteps() {
-			p.linger()
-		}
+		// Finished, whether every step passed or one failed: stay up for the other side (it may
+		// still wait for echoes or end-of-candidates) and keep reporting (docs/external-peers.md).
+		p.runSteps()
+		p.linger()
 	}
 	p.finish()
-	p.closeConnection()
-	p.closeSocket()
+	// The tear-down at exit is not reported: the case is judged on the connection as it was
+	// while it ran (`closed` only when a hang_up step or the other side's bye closed it).
+	p.mu.Lock()
+	p.exiting = true
+	p.mu.Unlock()
 	p.writeObservations()
+	p.closeQuietly()
+	p.closeSocket()
 	log.Printf("done")
 }
 
@@ -220,6 +229,9 @@ func (p *Peer) newAPI() (*webrtc.API, error) {
 func (p *Peer) update(change func(o *Observations)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.exiting {
+		return // the tear-down at exit is not reported
+	}
 	change(&p.obs)
 	p.dirty = true
 	p.wakeWaiters()
@@ -240,6 +252,10 @@ func (p *Peer) changed() <-chan struct{} {
 
 func (p *Peer) recordState(what string, list *[]Transition, state string) {
 	p.mu.Lock()
+	if p.exiting {
+		p.mu.Unlock()
+		return // the tear-down at exit is not reported
+	}
 	if n := len(*list); n > 0 && (*list)[n-1].State == state {
 		p.mu.Unlock()
 		return // pion reports some changes twice, or after closeConnection read them
@@ -432,6 +448,27 @@ func (p *Peer) closeConnection() {
 			}
 		}
 	})
+}
+
+// closeQuietly closes the connection at exit without recording anything: pion's callbacks
+// are ignored from here on (exiting), and the observations were written before.
+func (p *Peer) closeQuietly() {
+	p.mu.Lock()
+	if p.closed || p.pc == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	if p.media != nil {
+		p.media.stop()
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.pc.Close() }()
+	select {
+	case <-done:
+	case <-time.After(closeTimeout):
+		log.Printf("closing the connection took over %v; going on", closeTimeout)
+	}
 }
 
 // linger keeps a finished side up for the other one (it echoes, answers, closes on `bye`) until

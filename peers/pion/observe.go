@@ -113,6 +113,11 @@ type Description struct {
 	Type string  `json:"type"`
 	SDP  string  `json:"sdp"`
 	AtMs float64 `json:"at_ms"`
+	// The candidate counts when this description's offer/answer round began (this side created
+	// its offer, or took the other side's): the baseline for "new candidates" after an ICE
+	// restart, however late the restart step itself began on this side.
+	LocalCandidatesBefore  int `json:"local_candidates_before"`
+	RemoteCandidatesBefore int `json:"remote_candidates_before"`
 }
 
 type MediaTrackLog struct {

@@ -304,6 +304,7 @@ func (p *Peer) makeOffer(restart bool, deadline time.Time, within string) error 
 	p.mu.Lock()
 	remoteOffersBefore := p.remoteOffersTaken
 	p.makingOffer = true
+	p.markRoundStart()
 	gatheredBefore := p.gatheringDone
 	p.mu.Unlock()
 	p.holdLocalCandidates()
@@ -346,6 +347,12 @@ func (p *Peer) makeOffer(restart bool, deadline time.Time, within string) error 
 	return p.sendDescription(ufragBefore, gatheredBefore, deadline, within)
 }
 
+// markRoundStart notes the candidate counts as an offer/answer round begins (called with mu held).
+func (p *Peer) markRoundStart() {
+	p.roundLocalBase = len(p.obs.LocalCandidates)
+	p.roundRemoteBase = len(p.obs.RemoteCandidates)
+}
+
 // setLocal sets and records a local description.
 func (p *Peer) setLocal(d webrtc.SessionDescription) error {
 	if err := p.pc.SetLocalDescription(d); err != nil {
@@ -353,7 +360,10 @@ func (p *Peer) setLocal(d webrtc.SessionDescription) error {
 	}
 	local := p.pc.LocalDescription()
 	p.update(func(o *Observations) {
-		o.LocalDescriptions = append(o.LocalDescriptions, Description{local.Type.String(), local.SDP, nowMs()})
+		o.LocalDescriptions = append(o.LocalDescriptions, Description{
+			Type: local.Type.String(), SDP: local.SDP, AtMs: nowMs(),
+			LocalCandidatesBefore: p.roundLocalBase, RemoteCandidatesBefore: p.roundRemoteBase,
+		})
 		if m := midLine.FindStringSubmatch(local.SDP); m != nil {
 			p.localFirstMid = m[1]
 		}
@@ -463,6 +473,7 @@ func (p *Peer) onOffer(sdp string) {
 	p.mu.Lock()
 	p.remoteOffersTaken++
 	p.answering = true
+	p.markRoundStart()
 	gatheredBefore := p.gatheringDone
 	p.mu.Unlock()
 	defer func() {

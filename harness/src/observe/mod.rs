@@ -263,4 +263,12 @@ pub struct Description {
     pub sdp: String,
     /// When it was set.
     pub at_ms: f64,
+    /// How many candidates this side had gathered when the offer/answer round of this
+    /// description began (creating its offer, or taking the other side's): the baseline for
+    /// "new candidates" after an ICE restart, whenever the restart step itself began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_candidates_before: Option<usize>,
+    /// How many candidates it had received from the other side at that moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_candidates_before: Option<usize>,
 }

@@ -199,14 +199,23 @@ fn check_steps(side: &SideView<'_>, failures: &mut Vec<String>) {
             )),
             _ => {}
         }
-        if obs.local_candidates.len() <= restart.local_candidates_before {
+        // Counted from when the round began, where the side says: the counterpart may begin its
+        // step only after the restart is over.
+        let description = obs.local_descriptions.get(round - 1);
+        let local_before = description
+            .and_then(|d| d.local_candidates_before)
+            .unwrap_or(restart.local_candidates_before);
+        let remote_before = description
+            .and_then(|d| d.remote_candidates_before)
+            .unwrap_or(restart.remote_candidates_before);
+        if obs.local_candidates.len() <= local_before {
             failures.push(format!(
                 "{}: {}: gathered no new candidate after the restart",
                 side.name,
                 title(restart)
             ));
         }
-        if obs.remote_candidates.len() <= restart.remote_candidates_before {
+        if obs.remote_candidates.len() <= remote_before {
             failures.push(format!(
                 "{}: {}: received no new candidate after the restart",
                 side.name,
@@ -578,6 +587,61 @@ mod tests {
         let pair = side.selected_pair.as_mut().unwrap();
         pair.local.kind = local.into();
         pair.remote.kind = remote.into();
+    }
+
+    #[test]
+    fn an_ice_restart_counts_new_candidates_from_when_its_round_began() {
+        // The answerer (the counterpart) began its `restart_ice` step only after the restart:
+        // its step's own counts already include the new candidates.
+        let description =
+            |ufrag: &str, before: Option<(usize, usize)>| crate::observe::Description {
+                kind: "answer".into(),
+                sdp: format!("v=0\r\na=ice-ufrag:{ufrag}\r\n"),
+                at_ms: 1.0,
+                local_candidates_before: before.map(|b| b.0),
+                remote_candidates_before: before.map(|b| b.1),
+            };
+        let step = |kind: &str, before: usize| StepLog {
+            kind: kind.into(),
+            by: "offerer".into(),
+            ended_at_ms: Some(2.0),
+            local_candidates_before: before,
+            remote_candidates_before: before,
+            ..Default::default()
+        };
+        let mut late = connected_side();
+        late.local_candidates
+            .push("candidate:3 1 udp 1 192.0.2.2 4002 typ host".into());
+        late.remote_candidates
+            .push("candidate:4 1 udp 1 192.0.2.2 4003 typ host".into());
+        late.steps = vec![step("negotiate", 0), step("restart_ice", 2)];
+        late.local_descriptions = vec![
+            description("first", Some((0, 0))),
+            description("second", Some((1, 1))),
+        ];
+        let mut errors = Vec::new();
+        let sets = CandidateSets::parse(&late, &mut errors);
+        let side = SideView::new("answerer", PeerKind::Native, &late, &sets).planned(
+            2,
+            IceMode::Trickle,
+            0,
+        );
+        let mut failures = Vec::new();
+        check_steps(&side, &mut failures);
+        assert_eq!(failures, Vec::<String>::new());
+        // A side that does not say when its rounds began is judged by its step's counts.
+        late.local_descriptions[1] = description("second", None);
+        let sets = CandidateSets::parse(&late, &mut errors);
+        let side = SideView::new("answerer", PeerKind::Native, &late, &sets).planned(
+            2,
+            IceMode::Trickle,
+            0,
+        );
+        check_steps(&side, &mut failures);
+        assert!(
+            failures[0].contains("gathered no new candidate after the restart"),
+            "{failures:?}"
+        );
     }
 
     #[test]

@@ -465,6 +465,8 @@ struct Negotiation {
     ignoring_offer: bool,
     /// The other side's ICE ufrag, from its last description.
     remote_ufrag: Option<String>,
+    /// Candidates gathered and received when the current offer/answer round began.
+    round_baseline: (usize, usize),
 }
 
 /// A data channel and what this side still expects back on it.
@@ -642,6 +644,7 @@ impl Session {
             negotiation.offer_pending = false;
         }
         negotiation.ignoring_offer = false;
+        negotiation.round_baseline = self.candidate_counts();
         let offer = RTCSessionDescription::offer(sdp.clone())
             .map_err(|e| format!("the offer does not parse: {e}"))?;
         self.set_remote(&mut negotiation, offer, &sdp).await?;
@@ -651,7 +654,8 @@ impl Session {
             .await
             .map_err(|e| format!("createAnswer failed: {e}"))?;
         let deadline = Instant::now() + VANILLA_ANSWER_TIMEOUT;
-        self.set_local(answer, deadline).await?;
+        self.set_local(answer, deadline, negotiation.round_baseline)
+            .await?;
         self.state.update(|obs| obs.negotiations += 1);
         Ok(())
     }
@@ -741,12 +745,20 @@ impl Session {
 
     // ---- Descriptions. ----
 
+    /// Candidates gathered and received so far.
+    fn candidate_counts(&self) -> (usize, usize) {
+        self.state
+            .read(|o| (o.local_candidates.len(), o.remote_candidates.len()))
+    }
+
     /// Sets a local description and sends it: at once (trickle), or once gathering is complete
-    /// with every candidate inside (vanilla, waiting at most until `deadline`).
+    /// with every candidate inside (vanilla, waiting at most until `deadline`). `baseline`: the
+    /// candidate counts when its round began.
     async fn set_local(
         &self,
         description: RTCSessionDescription,
         deadline: Instant,
+        baseline: (usize, usize),
     ) -> Result<(), String> {
         let kind = description.sdp_type;
         self.connection
@@ -779,6 +791,8 @@ impl Session {
                 kind: kind.to_string(),
                 sdp: sdp.clone(),
                 at_ms: epoch_ms(),
+                local_candidates_before: Some(baseline.0),
+                remote_candidates_before: Some(baseline.1),
             })
         });
         let m = self.plan.id.clone();
@@ -803,6 +817,7 @@ impl Session {
         if self.state.read(|o| o.negotiations >= round) {
             return Ok(());
         }
+        negotiation.round_baseline = self.candidate_counts();
         if ice_restart {
             // The next offer carries new ICE credentials (the W3C `restartIce()`).
             self.connection
@@ -819,7 +834,9 @@ impl Session {
             obs.offer_created_at_ms.get_or_insert(epoch_ms());
         });
         negotiation.offer_pending = true;
-        let sent = self.set_local(offer, deadline).await;
+        let sent = self
+            .set_local(offer, deadline, negotiation.round_baseline)
+            .await;
         if sent.is_err() {
             negotiation.offer_pending = false;
         }
@@ -1204,11 +1221,21 @@ impl Session {
         let channel = self
             .channel(&label)
             .ok_or_else(|| format!("no channel `{label}`"))?;
-        let advertised = self
+        // What this side may send (W3C `RTCSctpTransport.maxMessageSize`): the other side's
+        // `a=max-message-size`, capped by what webrtc-rs itself can send (65536).
+        let remote = self
             .connection
             .remote_description()
             .await
             .and_then(|d| max_message_size(&d.sdp));
+        let own = match self.connection.sctp().await {
+            Some(sctp) => sctp.max_message_size().await.ok(),
+            None => None,
+        };
+        let advertised = match (remote, own) {
+            (Some(remote), Some(own)) => Some(remote.min(own.into())),
+            (remote, own) => remote.or(own.map(u64::from)),
+        };
         let size = match steps::resolve_size(step.size, advertised) {
             Ok(size) => size,
             Err(skipped) => return Ok(Some(skipped)),
@@ -1236,8 +1263,8 @@ impl Session {
                 }
                 (Ok(()), true) => {
                     return Err(format!(
-                        "sent {len} bytes on `{label}` without an error, although the other side \
-                         advertises max-message-size {}",
+                        "sent {len} bytes on `{label}` without an error, although the most it \
+                         may send is {} (max-message-size)",
                         advertised.map_or("(none: 65536)".into(), |m| m.to_string())
                     ));
                 }

@@ -158,6 +158,8 @@ fn markup_from_peers_never_reaches_the_page_unescaped() {
         kind: "offer".into(),
         sdp: format!("v=0\r\na=x:{evil}\r\n"),
         at_ms: 1.0,
+        local_candidates_before: None,
+        remote_candidates_before: None,
     }];
     r.ice_states.offerer = transitions(&[(evil, 1.0)]);
     r.signaling = vec![entry(2.0, 1, Some(evil), json!({"type": evil, "m": evil}))];
@@ -410,6 +412,8 @@ fn sdp_comparison_and_snapshot_checks_are_shown() {
             "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=sctp-port:5000\r\na=max-message-size:{max}\r\n"
         ),
         at_ms: 1.0,
+        local_candidates_before: None,
+        remote_candidates_before: None,
     };
     let mut native = case(PeerKind::Native, PeerKind::Chromium, Status::Failed);
     native.sdp.offerer = vec![offer(65536)];

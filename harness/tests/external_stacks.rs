@@ -1,0 +1,101 @@
+//! The shipped external stacks (peers/*), each played through the CLI against the native peer,
+//! Chromium and itself, with data channels and (where the stack has media) video: every case
+//! passes, or fails as its scenario's known failures say, or is skipped for a feature the stack
+//! declares unsupported — never anything else.
+
+mod common;
+
+use common::{repo_root, run_to_end};
+use rtc_interop::peer::external::catalogue;
+
+#[test]
+fn every_shipped_stack_connects_to_native_chromium_and_itself() {
+    let shipped: Vec<_> = catalogue::all().into_iter().filter(|k| k.shipped).collect();
+    let names: Vec<&str> = shipped.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["aiortc", "gstreamer", "libdatachannel", "pion", "werift"],
+        "the stacks the README lists"
+    );
+    let mut args: Vec<String> = [
+        "run",
+        "--scenario",
+        "datachannel-echo",
+        "--scenario",
+        "video-vp8",
+        "--snapshots",
+        "off",
+        "-j",
+        "1",
+        "--reports",
+    ]
+    .map(String::from)
+    .to_vec();
+    let reports = tempfile::tempdir().unwrap();
+    args.push(reports.path().to_string_lossy().into_owned());
+    for name in &names {
+        for pairing in [
+            format!("{name}:native"),
+            format!("native:{name}"),
+            format!("{name}:chromium"),
+            format!("chromium:{name}"),
+            format!("{name}:{name}"),
+        ] {
+            args.extend(["--pairing".to_string(), pairing]);
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_, output) = run_to_end(&repo_root(), &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let text = std::fs::read_to_string(reports.path().join("latest/report.json"))
+        .unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), names.len() * 5 * 2, "{stderr}");
+    let mut wrong = Vec::new();
+    for kind in &shipped {
+        let name = kind.name.as_str();
+        let mine: Vec<&serde_json::Value> = cases
+            .iter()
+            .filter(|c| c["offerer"] == name || c["answerer"] == name)
+            .collect();
+        let mut passed = 0;
+        for case in &mine {
+            let what = format!("{} [{}]", case["scenario"], case["pairing"]);
+            let failure = case["failure"].as_str().unwrap_or_default();
+            match case["status"].as_str().unwrap() {
+                "passed" => passed += 1,
+                "xfail" => {}
+                "skipped" => {
+                    let declared = kind.unsupported.iter().any(|(feature, _)| {
+                        failure.contains(&format!("{name} cannot `{feature}`"))
+                    });
+                    if !declared {
+                        wrong.push(format!(
+                            "{what} skipped without a declared reason: {failure}"
+                        ));
+                    }
+                }
+                status => wrong.push(format!("{what}: {status}: {failure}")),
+            }
+            // The report names the stack and the version it reported.
+            let listed = case["browsers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b["kind"] == name && !b["version"].as_str().unwrap().is_empty());
+            assert!(
+                listed || case["status"] == "skipped",
+                "{what}: {}",
+                case["browsers"]
+            );
+        }
+        if passed < 3 {
+            wrong.push(format!(
+                "{name}: only {passed} of {} cases passed",
+                mine.len()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
