@@ -84,6 +84,11 @@ impl ChildGroup {
         self.child.stderr.take()
     }
 
+    /// The child's stdout, when it was piped (once).
+    pub fn take_stdout(&mut self) -> Option<tokio::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// Asks the whole group to stop (SIGTERM); [`ChildGroup::kill`] is the end of it.
     pub fn terminate(&self) {
         // SAFETY: plain syscall; a group that is already gone yields ESRCH, which is fine.

@@ -158,23 +158,18 @@ impl Peer for ExternalPeer {
             .arg(folder.path().join("observations.json"))
             .current_dir(folder.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = ChildGroup::spawn(&self.label, command)
             .map_err(|e| self.error(format!("{e} (command: {})", line.join(" "))))?;
+        // Both output streams are the program's log: stacks log to either (pion's logger writes
+        // to stdout), and the report keeps the last lines of both, in arrival order.
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(pipe) = child.take_stderr() {
-            let kept = stderr.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-                    if kept.len() == STDERR_LINES_KEPT {
-                        kept.pop_front();
-                    }
-                    kept.push_back(line);
-                }
-            });
+            keep_lines(pipe, stderr.clone());
+        }
+        if let Some(pipe) = child.take_stdout() {
+            keep_lines(pipe, stderr.clone());
         }
         self.running = Some(Running {
             child,
@@ -248,6 +243,23 @@ impl Peer for ExternalPeer {
         }
         running.child.kill();
     }
+}
+
+/// Keeps the last [`STDERR_LINES_KEPT`] lines read from `pipe` in `kept`, in the background.
+fn keep_lines(
+    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    kept: Arc<Mutex<VecDeque<String>>>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.len() == STDERR_LINES_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back(line);
+        }
+    });
 }
 
 /// Why `kind` cannot play `scenario`, if it declared a feature the scenario needs unsupported:
