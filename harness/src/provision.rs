@@ -470,6 +470,9 @@ pub fn cache_dir() -> Result<PathBuf, String> {
     Ok(home.join("rtc-interop"))
 }
 
+/// How long an external kind's version command may take.
+const EXTERNAL_VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The version an external kind's stack reports (its manifest's `version` command), or why it
 /// is not installed.
 pub fn locate_external(kind: &ExternalKind) -> Result<String, ProvisionError> {
@@ -481,15 +484,37 @@ pub fn locate_external(kind: &ExternalKind) -> Result<String, ProvisionError> {
     let Some((program, args)) = line.split_first() else {
         return Ok("unknown version".into());
     };
-    let output = Command::new(program)
+    let mut child = Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .map_err(|_| missing())?;
-    if !output.status.success() {
+    // Any program may be a version command: one that hangs counts as not installed.
+    let deadline = std::time::Instant::now() + EXTERNAL_VERSION_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(missing());
+            }
+        }
+    };
+    if !status.success() {
         return Err(missing());
     }
-    let text = String::from_utf8_lossy(&output.stdout);
+    let mut stdout = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        use std::io::Read as _;
+        let _ = pipe.read_to_string(&mut stdout);
+    }
+    let text = stdout;
     Ok(text
         .lines()
         .map(str::trim)
