@@ -6,13 +6,13 @@
 //! failed, the lint objected) — never an SDP change (that is news, known bug or not) nor a
 //! clean-up the harness could not finish (that is the harness's own trouble).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Status;
 use crate::scenario::{ExpectedOutcome, KnownFailure};
 
 /// Where a problem comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     /// The case could not be played as planned: its servers, network or peers did not start, or a
@@ -44,7 +44,7 @@ impl ProblemKind {
 }
 
 /// One thing wrong with a case, in words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// Where it comes from.
     pub kind: ProblemKind,

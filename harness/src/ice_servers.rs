@@ -71,7 +71,7 @@ pub fn servers_needed(cases: &[Case]) -> BTreeSet<ServerNeed> {
 }
 
 /// One ICE server a case gave its peers, as the report shows it (no password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct IceServerUse {
     /// `embedded` or `coturn` (started by the run), or `scenario` (`[[ice.servers]]`).
     pub kind: String,

@@ -35,10 +35,12 @@ pub mod process;
 pub mod provision;
 pub mod relay;
 pub mod relay_bench;
+pub mod remote;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sdp;
+pub mod shard;
 pub mod signaling;
 pub mod verdict;
 

@@ -16,14 +16,14 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::observe::parse_candidate;
 use crate::relay::TraceEntry;
 
 /// One thing wrong with one message of the trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LintFinding {
     /// The sender's id (`m`); for a frame without one, `connection <n>` (the relay's number).
     pub sender: String,
@@ -46,7 +46,7 @@ impl LintFinding {
 }
 
 /// The rules of the signaling lint. Serialized as [`LintRule::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LintRule {
     /// `sdpMid` is not the mid of any m-section of the sender's description (`""` included).

@@ -16,13 +16,16 @@ use rtc_interop::peer::{Role, standalone};
 use rtc_interop::plan::{self, Case, Selection};
 use rtc_interop::relay::{Relay, RelayConfig};
 use rtc_interop::relay_bench::RelayBenchSettings;
-use rtc_interop::report::{self, HtmlReport, JsonReport, JunitReport, Reporter, TerminalReport};
+use rtc_interop::remote::RemoteBrowsers;
+use rtc_interop::report::{
+    self, HtmlReport, JsonReport, JunitReport, ReportDocument, Reporter, TerminalReport,
+};
 use rtc_interop::runner::{self, RunSettings};
 use rtc_interop::scenario::{NativeProfile, PeerKind};
 use rtc_interop::sdp::check::{self, SdpSnapshots};
 use rtc_interop::sdp::compare;
 use rtc_interop::sdp::snapshot::SnapshotMode;
-use rtc_interop::{ice_servers, process, provision, scenario};
+use rtc_interop::{ice_servers, process, provision, scenario, shard};
 
 /// Headless WebRTC interop testing: every pairing of browsers and webrtc-rs, judged on evidence.
 #[derive(Parser)]
@@ -71,6 +74,46 @@ enum Command {
         /// (never plain passed; in JUnit with its failed attempts as `flakyFailure`).
         #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
         retries: u32,
+        /// Play only part K of N of the selected cases (`--shard 2/4`), for a CI job matrix: the
+        /// same selection puts each case in the same shard on every machine. `merge` combines
+        /// the shards' reports.
+        #[arg(long, value_name = "K/N", value_parser = shard::parse_shard)]
+        shard: Option<shard::Shard>,
+        /// Balance `--shard` by the case durations of this earlier report (a run folder or its
+        /// report.json) instead of by count.
+        #[arg(long, value_name = "REPORT", requires = "shard")]
+        shard_durations: Option<PathBuf>,
+        /// Open a browser kind's sessions on this W3C WebDriver endpoint instead of a driver the
+        /// harness starts: `chromium=http://grid:4444` (repeatable, per kind; a Selenium Grid 4
+        /// hub or a chromedriver/geckodriver elsewhere). Needs `--advertise-address`. Also
+        /// `[webdriver]` in ./rtc-interop.toml.
+        #[arg(long = "webdriver", value_name = "KIND=URL")]
+        webdrivers: Vec<String>,
+        /// The address of this machine that remote browsers reach: the relay, page server and
+        /// STUN/TURN servers listen there, and the URLs browsers get name it. Also
+        /// `advertise_address` in ./rtc-interop.toml.
+        #[arg(long, value_name = "IP")]
+        advertise_address: Option<std::net::IpAddr>,
+    },
+    /// Rebuild report.html and junit.xml of a run from its report.json (a run from another
+    /// machine or an older version, or a merged one).
+    Report {
+        /// The run's folder (`reports/<run>`), or its report.json.
+        run: PathBuf,
+    },
+    /// Combine the reports of the shards of one run (`run --shard K/N`) into the report of the
+    /// whole selection: report.json, report.html and junit.xml.
+    Merge {
+        /// The shards' run folders (or their report.json files).
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<PathBuf>,
+        /// The folder the merged report is written to.
+        #[arg(long)]
+        out: PathBuf,
+        /// Merge even reports of different rtc-interop or scenario versions, different
+        /// selections, or with shards missing.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the cases a run would execute, one per line.
     List {
@@ -366,11 +409,43 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             turn,
             repeat,
             retries,
+            shard,
+            shard_durations,
+            webdrivers,
+            advertise_address,
         } => {
+            let remote = match RemoteBrowsers::configure(
+                Path::new(catalogue::PROJECT_FILE),
+                &webdrivers,
+                advertise_address,
+            ) {
+                Ok(remote) => remote,
+                Err(e) => {
+                    eprintln!("rtc-interop: {e}");
+                    return ExitCode::from(EXIT_SETUP);
+                }
+            };
+            if let Some(ip) = remote.advertise
+                && !rtc_interop::net::addrs::is_this_machine(ip)
+            {
+                eprintln!(
+                    "rtc-interop: --advertise-address {ip} is not an address of this machine (the \
+                     relay, page server and STUN/TURN servers must listen on it)"
+                );
+                return ExitCode::from(EXIT_SETUP);
+            }
             let mode = match snapshots.map_or_else(SnapshotMode::from_env, Ok) {
                 Ok(mode) => mode,
                 Err(e) => {
                     eprintln!("rtc-interop: {e}");
+                    return ExitCode::from(EXIT_SETUP);
+                }
+            };
+            let durations = match shard_durations.as_deref().map(shard::Durations::read) {
+                None => None,
+                Some(Ok(durations)) => Some(durations),
+                Some(Err(e)) => {
+                    eprintln!("rtc-interop: --shard-durations: {e}");
                     return ExitCode::from(EXIT_SETUP);
                 }
             };
@@ -380,6 +455,9 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
                 snapshots: Some(SdpSnapshots::for_scenarios(&cases.scenarios, mode)),
                 retries,
                 repeat,
+                shard: shard.map(|shard| shard::ShardPlan { shard, durations }),
+                remote_drivers: remote.drivers,
+                advertise: remote.advertise,
             };
             run(
                 cases,
@@ -392,6 +470,8 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             .await
         }
         Command::List { cases } => list(cases),
+        Command::Report { run } => rerender(&run),
+        Command::Merge { runs, out, force } => merge(&runs, &out, force),
         Command::Bench {
             what: Some(BenchCommand::Relay { rounds, seconds }),
             ..
@@ -558,7 +638,8 @@ async fn run(
         Box::new(JunitReport::new(folder.join("junit.xml"))),
         Box::new(HtmlReport::new(folder.join("report.html"))),
     ];
-    match runner::run(&run_id, &cases, &settings, &mut reporters, interrupt).await {
+    let run_info = report::RunInfo::new(&run_id, &cases);
+    match runner::run(run_info, &cases, &settings, &mut reporters, interrupt).await {
         Err(e) => {
             eprintln!("rtc-interop: {e}");
             ExitCode::from(EXIT_SETUP)
@@ -632,6 +713,83 @@ async fn bench_relay(settings: RelayBenchSettings) -> ExitCode {
         }
         Err(e) => {
             eprintln!("rtc-interop: the relay bench stopped: {e}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
+}
+
+/// The report.json of a run folder, or the file itself.
+fn report_json(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("report.json")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn rerender(run: &Path) -> ExitCode {
+    let file = report_json(run);
+    let folder = file.parent().unwrap_or(Path::new("."));
+    let written = ReportDocument::read(&file).and_then(|document| {
+        document
+            .render_into(folder)
+            .map_err(|e| format!("cannot write the reports into {}: {e}", folder.display()))
+    });
+    match written {
+        Ok(()) => {
+            eprintln!(
+                "rtc-interop: report.html and junit.xml rebuilt in {}",
+                folder.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: {e}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
+}
+
+fn merge(runs: &[PathBuf], out: &Path, force: bool) -> ExitCode {
+    let merged = runs
+        .iter()
+        .map(|run| {
+            let file = report_json(run);
+            ReportDocument::read(&file).map(|d| (run.display().to_string(), d))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .and_then(|parts| {
+            let run_id = out
+                .file_name()
+                .map_or("merged".into(), |n| n.to_string_lossy().into_owned());
+            report::merge(&run_id, parts, force)
+        })
+        .and_then(|document| {
+            document
+                .render_into(out)
+                .map_err(|e| format!("cannot write the reports into {}: {e}", out.display()))?;
+            Ok(document)
+        });
+    match merged {
+        Ok(document) => {
+            out_part!("{}", report::table(&document.cases));
+            let summary = document.summary();
+            eprintln!(
+                "rtc-interop: merged {} report(s) into {}: {} case(s), {} passed, {} failed",
+                runs.len(),
+                out.display(),
+                summary.total,
+                summary.passed,
+                summary.failed
+            );
+            if summary.fails_run() {
+                ExitCode::from(EXIT_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: {e}");
             ExitCode::from(EXIT_SETUP)
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Times inside a [`CaseResult`] are milliseconds since the case started (`started_at_ms`, epoch).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ice_servers::IceServerUse;
 use crate::observe::{
@@ -14,7 +14,7 @@ use crate::relay::TraceEntry;
 use crate::scenario::{NatType, NativeProfile, PeerKind};
 
 /// A case's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every expectation was met.
@@ -54,7 +54,7 @@ impl Status {
 }
 
 /// How a run's cases ended, counted once: every reporter and the exit code read this.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// How many cases.
     pub total: usize,
@@ -173,7 +173,7 @@ pub fn pass_rates(results: &[CaseResult]) -> Vec<PassRate> {
 }
 
 /// A failed attempt of a case that was then retried.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Attempt {
     /// When it started (ms since the Unix epoch).
     pub started_at_ms: f64,
@@ -228,7 +228,7 @@ impl CaseResult {
 }
 
 /// One value per side of a case.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sides<T> {
     /// The peer that made the offer.
     pub offerer: T,
@@ -247,7 +247,7 @@ impl<T> Sides<T> {
 }
 
 /// Where one peer sat in a `[network]` case.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerPlace {
     /// The NAT in front of it.
     pub nat: NatType,
@@ -260,7 +260,7 @@ pub struct PeerPlace {
 }
 
 /// The candidates one side gathered and received, parsed.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CandidateSets {
     /// Gathered by this side.
     pub local: Vec<Candidate>,
@@ -291,12 +291,16 @@ impl CandidateSets {
 }
 
 /// Everything known about one case after it ran.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CaseResult {
     /// The scenario's name.
     pub scenario: String,
     /// `offerer→answerer`.
     pub pairing: String,
+    /// The case's position in the run order of the whole selection (every `--shard` together):
+    /// how merged shard reports are put back in order.
+    #[serde(default)]
+    pub index: usize,
     /// Which of the `--repeat` runs of this case this is (from 1); null without `--repeat`.
     pub repetition: Option<u32>,
     /// The attempts before this one that failed, when the case was retried (`--retries`).
@@ -366,7 +370,7 @@ pub struct CaseResult {
 
 /// When each step of a case was reached, in ms since the case started; a step that was never
 /// reached is `None`. "Both" steps are reached when the later of the two sides reached them.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Phases {
     /// Both peers have started: browser window open, page loaded, relay room joined.
     pub peers_started_ms: Option<f64>,

@@ -23,14 +23,27 @@ const LOOPBACK_JS: &str = include_str!("../../fixtures/browser/loopback.js");
 /// A running page server. Dropping it stops it.
 pub struct PageServer {
     addr: SocketAddr,
+    /// The address page URLs name: `addr`, or the one remote browsers reach it on.
+    public: SocketAddr,
     task: JoinHandle<()>,
 }
 
 impl PageServer {
     /// Starts serving on a free loopback port.
     pub async fn start() -> std::io::Result<PageServer> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        PageServer::start_for(None).await
+    }
+
+    /// Starts serving on a free port: on loopback, or, for browsers elsewhere, on every
+    /// interface with page URLs naming `advertised` (`--advertise-address`).
+    pub async fn start_for(advertised: Option<std::net::IpAddr>) -> std::io::Result<PageServer> {
+        let bind = match advertised {
+            None => Ipv4Addr::LOCALHOST,
+            Some(_) => Ipv4Addr::UNSPECIFIED,
+        };
+        let listener = TcpListener::bind((bind, 0)).await?;
         let addr = listener.local_addr()?;
+        let public = advertised.map_or(addr, |ip| SocketAddr::new(ip, addr.port()));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
@@ -40,7 +53,7 @@ impl PageServer {
                 });
             }
         });
-        Ok(PageServer { addr, task })
+        Ok(PageServer { addr, public, task })
     }
 
     /// Where it listens (`127.0.0.1:<port>`).
@@ -50,13 +63,18 @@ impl PageServer {
 
     /// The URL of the peer page.
     pub fn page_url(&self) -> String {
-        format!("http://{}/peer.html", self.addr)
+        format!("http://{}/peer.html", self.public)
+    }
+
+    /// The pages' origin when it is not loopback (browsers must be told to treat it as secure).
+    pub fn non_loopback_origin(&self) -> Option<String> {
+        (!self.public.ip().is_loopback()).then(|| format!("http://{}", self.public))
     }
 
     /// The URL of the loopback page (two connections in one page, for the benchmark:
     /// `window.rtcInteropLoopback.firstFrame(options)`, see `loopback.js`).
     pub fn loopback_url(&self) -> String {
-        format!("http://{}/loopback.html", self.addr)
+        format!("http://{}/loopback.html", self.public)
     }
 }
 

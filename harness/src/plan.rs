@@ -25,6 +25,14 @@ impl Case {
         format!("{}→{}", self.offerer, self.answerer)
     }
 
+    /// The pairing, and which repetition this is under `--repeat`: `native→chromium #3`.
+    pub fn pairing_label(&self) -> String {
+        match self.repetition {
+            Some(n) => format!("{} #{n}", self.pairing()),
+            None => self.pairing(),
+        }
+    }
+
     /// A name that is unique within a run and safe in URLs and file names.
     pub fn slug(&self) -> String {
         let slug = format!("{}--{}-{}", self.scenario.name, self.offerer, self.answerer);

@@ -3,9 +3,9 @@
 
 mod network;
 
-use std::collections::BTreeSet;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +25,11 @@ use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::external::{self, ExternalKind, ExternalPeer, catalogue};
 use crate::peer::native::NativePeer;
-use crate::peer::{Peer, PeerError, PeerPlan, Role, SharedBrowser};
+use crate::peer::{DriverEndpoint, Peer, PeerError, PeerPlan, Role, SharedBrowser};
 use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
-use crate::report::{Reporter, RunEvent};
+use crate::report::{Reporter, RunEvent, RunInfo, UnplayedCase};
 use crate::scenario::{HostCandidates, KnownFailure, LintLevel, PeerKind};
 use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
@@ -88,6 +88,14 @@ pub struct RunSettings {
     pub retries: u32,
     /// How many times every case is played (`--repeat`), to measure how often each passes.
     pub repeat: u32,
+    /// Play only this part of the selection (`--shard K/N`).
+    pub shard: Option<crate::shard::ShardPlan>,
+    /// Browser kinds whose sessions go to a W3C WebDriver endpoint elsewhere (`--webdriver
+    /// KIND=URL`) instead of a driver the harness starts.
+    pub remote_drivers: BTreeMap<PeerKind, String>,
+    /// The address remote browsers reach this machine on (`--advertise-address`): the relay, page
+    /// server and STUN/TURN servers listen where they can reach them, and URLs name it.
+    pub advertise: Option<IpAddr>,
 }
 
 impl Default for RunSettings {
@@ -98,6 +106,9 @@ impl Default for RunSettings {
             snapshots: None,
             retries: 0,
             repeat: 1,
+            shard: None,
+            remote_drivers: BTreeMap::new(),
+            advertise: None,
         }
     }
 }
@@ -119,6 +130,8 @@ pub struct Environment {
     installs: HashMap<PeerKind, BrowserInstall>,
     /// Every external kind the run provisioned, with the version its stack reported.
     externals: HashMap<PeerKind, ExternalInstall>,
+    /// Browser kinds on remote WebDriver endpoints.
+    remote_drivers: BTreeMap<PeerKind, String>,
     /// Whether missing servers (coturn) may be installed for cases that start their own.
     install: bool,
     snapshots: Option<SdpSnapshots>,
@@ -185,7 +198,12 @@ impl Environment {
     ) -> Result<Environment, SetupError> {
         let (environment, ice_servers) = tokio::join!(
             Environment::start_browsers(browsers, kinds, settings),
-            IceServers::start(servers, settings.install)
+            async {
+                match settings.advertise {
+                    Some(ip) => IceServers::start_on(ip, servers, settings.install).await,
+                    None => IceServers::start(servers, settings.install).await,
+                }
+            }
         );
         match (environment, ice_servers) {
             (Ok(mut environment), Ok(ice_servers)) => {
@@ -209,16 +227,22 @@ impl Environment {
         kinds: &BTreeSet<PeerKind>,
         settings: &RunSettings,
     ) -> Result<Environment, SetupError> {
-        let relay = Relay::start(
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            RelayConfig::default(),
-        )
-        .await
-        .map_err(|source| SetupError::Listen {
-            what: "signaling relay",
-            source,
-        })?;
-        let pages = PageServer::start()
+        // Remote browsers must reach the relay and pages: then they listen on every interface and
+        // their URLs name the advertised address.
+        let bind = match settings.advertise {
+            None => Ipv4Addr::LOCALHOST,
+            Some(_) => Ipv4Addr::UNSPECIFIED,
+        };
+        let mut relay = Relay::start(SocketAddr::from((bind, 0)), RelayConfig::default())
+            .await
+            .map_err(|source| SetupError::Listen {
+                what: "signaling relay",
+                source,
+            })?;
+        if let Some(ip) = settings.advertise {
+            relay.advertise(ip);
+        }
+        let pages = PageServer::start_for(settings.advertise)
             .await
             .map_err(|source| SetupError::Listen {
                 what: "page server",
@@ -248,7 +272,7 @@ impl Environment {
                 );
                 continue;
             }
-            if !kind.is_browser() {
+            if !kind.is_browser() || settings.remote_drivers.contains_key(&kind) {
                 continue;
             }
             let found = tokio::task::spawn_blocking(move || provision::ensure(kind, install))
@@ -260,10 +284,18 @@ impl Environment {
             installs.insert(kind, found);
         }
         // Browsers start concurrently: Firefox alone takes a few seconds.
+        let page_origin = pages.non_loopback_origin();
         let started = futures_util::future::join_all(browsers.iter().map(|&(kind, hosts)| {
-            let install = installs[&kind].clone();
+            let endpoint = match settings.remote_drivers.get(&kind) {
+                Some(url) => DriverEndpoint::Remote {
+                    kind,
+                    url: url.clone(),
+                },
+                None => DriverEndpoint::Local(installs[&kind].clone()),
+            };
+            let page_origin = page_origin.clone();
             async move {
-                let browser = SharedBrowser::start(install, hosts)
+                let browser = SharedBrowser::start(endpoint, hosts, page_origin)
                     .await
                     .map_err(|reason| SetupError::Driver { kind, reason })?;
                 Ok::<_, SetupError>(((kind, hosts), Arc::new(browser)))
@@ -277,6 +309,7 @@ impl Environment {
             browsers,
             installs,
             externals,
+            remote_drivers: settings.remote_drivers.clone(),
             install: settings.install,
             snapshots: settings.snapshots.clone(),
             ice_servers: IceServers::none(),
@@ -405,7 +438,13 @@ impl Environment {
             PeerKind::External(_) => {
                 external::unsupported_reason(&self.external(kind).kind, &case.scenario)
             }
-            _ => None,
+            _ => match self.remote_drivers.get(&kind) {
+                Some(url) if case.scenario.network.is_some() => Some(format!(
+                    "{kind} runs on the remote WebDriver {url}, and a `[network]` case puts its \
+                     browser inside this machine's network namespaces"
+                )),
+                _ => None,
+            },
         })
     }
 
@@ -869,6 +908,7 @@ fn judge(
     CaseResult {
         scenario: case.scenario.name.clone(),
         pairing: case.pairing(),
+        index: 0,
         repetition: case.repetition,
         attempts: Vec::new(),
         offerer: case.offerer,
@@ -975,31 +1015,46 @@ pub struct RunOutcome {
     /// The finished cases' results, in the order of the cases.
     pub results: Vec<CaseResult>,
     /// The cases an interruption left unfinished (empty when the run ran to its end).
-    pub unplayed: Vec<Case>,
+    pub unplayed: Vec<UnplayedCase>,
 }
 
 /// Prepares what `cases` need and runs them, up to `settings.jobs` at a time, telling `reporters`
 /// as it goes, until every case has run or `interrupt` resolves (Ctrl-C): then the cases still
 /// running are abandoned, and the reports cover the finished ones and list the others.
 pub async fn run(
-    run_id: &str,
+    run: RunInfo,
     cases: &[Case],
     settings: &RunSettings,
     reporters: &mut [Box<dyn Reporter>],
     interrupt: impl Future<Output = ()>,
 ) -> Result<RunOutcome, SetupError> {
-    let environment = Environment::for_cases(cases, settings).await?;
-    // A `[network]` case puts links of its topology into the root namespace, where the browsers
-    // of other cases gather candidates on them, and those links vanish when the case ends (a
-    // browser's selected pair with them). So cases in networks run after the others, never
-    // beside them.
-    let (on_host, in_networks): (Vec<Case>, Vec<Case>) =
-        crate::plan::repeat(cases, settings.repeat)
-            .into_iter()
-            .partition(|c| c.scenario.network.is_none());
-    let phases = on_host.len();
-    let cases = &[on_host, in_networks].concat();
-    emit(reporters, &RunEvent::Started { run_id, cases });
+    let mut run = run;
+    let ordered = run_order(cases, settings.repeat);
+    run.selected_cases = ordered.len();
+    // `--shard`: this run's part of the whole selection's run order, each case keeping its
+    // position in it (`index`), by which merged shard reports are put back in order.
+    let (positions, cases): (Vec<usize>, Vec<Case>) = match &settings.shard {
+        None => ordered.into_iter().enumerate().unzip(),
+        Some(plan) => {
+            run.shard = Some(plan.info());
+            let keys: Vec<(String, String)> = ordered
+                .iter()
+                .map(|c| (c.scenario.name.clone(), c.pairing_label()))
+                .collect();
+            plan.keeps(&keys)
+                .into_iter()
+                .zip(ordered.into_iter().enumerate())
+                .filter_map(|(keep, case)| keep.then_some(case))
+                .unzip()
+        }
+    };
+    let environment = Environment::for_cases(&cases, settings).await?;
+    let phases = cases
+        .iter()
+        .take_while(|c| c.scenario.network.is_none())
+        .count();
+    let cases = &cases;
+    emit(reporters, &RunEvent::Started { run: &run, cases });
     let interrupt =
         futures_util::FutureExt::shared(futures_util::FutureExt::boxed_local(interrupt));
     let mut played = Vec::with_capacity(cases.len());
@@ -1007,7 +1062,7 @@ pub async fn run(
         played.extend(
             environment
                 .run_cases_until(
-                    run_id,
+                    &run.run_id,
                     phase,
                     settings.jobs,
                     settings.retries,
@@ -1024,10 +1079,13 @@ pub async fn run(
     }
     environment.shutdown().await;
     let (mut results, mut unplayed) = (Vec::new(), Vec::new());
-    for (case, result) in cases.iter().zip(played) {
+    for ((case, result), index) in cases.iter().zip(played).zip(positions) {
         match result {
-            Some(result) => results.push(result),
-            None => unplayed.push(case.clone()),
+            Some(mut result) => {
+                result.index = index;
+                results.push(result);
+            }
+            None => unplayed.push(UnplayedCase::of(case, index)),
         }
     }
     let summary = RunSummary::of(&results);
@@ -1040,6 +1098,17 @@ pub async fn run(
         },
     );
     Ok(RunOutcome { results, unplayed })
+}
+
+/// The order a run plays `cases` repeated `repeat` times. A `[network]` case puts links of its
+/// topology into the root namespace, where the browsers of other cases gather candidates on them,
+/// and those links vanish when the case ends (a browser's selected pair with them). So cases in
+/// networks run after the others, never beside them.
+pub fn run_order(cases: &[Case], repeat: u32) -> Vec<Case> {
+    let (on_host, in_networks): (Vec<Case>, Vec<Case>) = crate::plan::repeat(cases, repeat)
+        .into_iter()
+        .partition(|c| c.scenario.network.is_none());
+    [on_host, in_networks].concat()
 }
 
 impl Environment {

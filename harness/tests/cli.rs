@@ -782,3 +782,103 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
 }
+
+/// A chromedriver started on its own port, as on another machine: the run opens its Chromium
+/// sessions there, and browsers reach this machine on its advertised (non-loopback) address.
+#[test]
+fn a_remote_webdriver_endpoint_serves_a_browser_kind() {
+    let found = rtc_interop::provision::locate(rtc_interop::scenario::PeerKind::Chromium)
+        .expect("chromium is installed (`rtc-interop install`)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut driver = Command::new(&found.driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let advertised = rtc_interop::net::addrs::server_ip().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(
+        dir.path(),
+        "remote",
+        "peers = [\"native\", \"chromium\"]\n[data_channel]\nlabel = \"echo\"\n[expect]\necho = true\n",
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let webdriver = format!("chromium={url}");
+    // The driver takes a moment to listen; the run checks its status before anything else.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = rtc_interop(
+        &[
+            "run",
+            "--snapshots",
+            "off",
+            "--pairing",
+            "chromium:native",
+            "--pairing",
+            "native:chromium",
+            "--webdriver",
+            &webdriver,
+            "--advertise-address",
+            &advertised,
+        ],
+        dir.path(),
+    );
+    let _ = driver.kill();
+    let _ = driver.wait();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("reports/latest/report.json")).unwrap(),
+    )
+    .unwrap();
+    for case in report["cases"].as_array().unwrap() {
+        let browser = &case["browsers"][0];
+        assert_eq!(browser["endpoint"], url.as_str(), "{case}");
+        assert!(
+            browser["version"]
+                .as_str()
+                .unwrap()
+                .starts_with(|c: char| c.is_ascii_digit()),
+            "{browser}"
+        );
+        assert_ne!(browser["driver_version"], "unknown", "{browser}");
+        assert_eq!(case["status"], "passed", "{case}");
+    }
+    assert_eq!(report["cases"].as_array().unwrap().len(), 2);
+
+    // An endpoint that is not there stops the run, naming it.
+    let output = rtc_interop(
+        &[
+            "run",
+            "--pairing",
+            "chromium:native",
+            "--webdriver",
+            "chromium=http://127.0.0.1:1",
+            "--advertise-address",
+            &advertised,
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the remote WebDriver endpoint http://127.0.0.1:1 cannot be used"),
+        "{}",
+        stderr(&output)
+    );
+    let output = rtc_interop(
+        &["run", "--webdriver", "chromium=http://127.0.0.1:1"],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("needs --advertise-address"));
+}

@@ -11,7 +11,7 @@ use rtc_interop::outcome::{CaseResult, RunSummary, Sides, Status};
 use rtc_interop::peer::Peer;
 use rtc_interop::peer::scripted::{ScriptedPeer, connected_side};
 use rtc_interop::plan::{self, Case};
-use rtc_interop::report::{HtmlReport, JsonReport, JunitReport, Reporter, RunEvent};
+use rtc_interop::report::{HtmlReport, JsonReport, JunitReport, Reporter, RunEvent, RunInfo};
 use rtc_interop::runner::{Environment, RunSettings};
 use rtc_interop::scenario::{self, PeerKind};
 
@@ -119,7 +119,7 @@ async fn a_scripted_pairing_passes_and_every_report_shows_it() {
     for reporter in &mut reporters {
         reporter
             .on_event(&RunEvent::Started {
-                run_id: "fast-run",
+                run: &RunInfo::new("fast-run", std::slice::from_ref(&case)),
                 cases: std::slice::from_ref(&case),
             })
             .unwrap();
@@ -155,6 +155,7 @@ async fn a_scripted_pairing_passes_and_every_report_shows_it() {
         [Some("scripted"), Some("1"), Some("0"), Some("0")]
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let html = rtc_interop::report::html_with_evidence(&html).unwrap();
     assert!(html.contains("1 passed"));
     assert!(html.contains("<h4>Steps</h4>"));
 }

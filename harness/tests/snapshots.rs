@@ -267,6 +267,7 @@ fn review_flow_with_the_real_harness_and_cargo_insta() {
         "{listed}"
     );
     let html = std::fs::read_to_string(root.join("reports/latest/report.html")).unwrap();
+    let html = rtc_interop::report::html_with_evidence(&html).unwrap();
     assert!(
         html.contains("1 of 2 snapshot(s) differ"),
         "the HTML report shows it"

@@ -819,7 +819,7 @@ async fn check_chromium_relay(server: &TurnServer, transport: TurnTransport) {
         .await
         .expect("chromedriver");
     let (client, _) = driver
-        .new_session(rtc_interop::scenario::HostCandidates::Ip)
+        .new_session(rtc_interop::scenario::HostCandidates::Ip, None)
         .await
         .expect("a Chromium session");
     let ice_server = server.ice_server(&[transport]);

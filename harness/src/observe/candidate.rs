@@ -1,11 +1,11 @@
 //! Parsing ICE candidate attributes (RFC 8839 §5.1) into the fields assertions use.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::scenario::CandidateType;
 
 /// One ICE candidate, parsed from its `candidate:` attribute.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Candidate {
     /// host, srflx, prflx or relay.
     #[serde(rename = "type")]

@@ -17,7 +17,7 @@ use fantoccini::wd::WindowHandle;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::webdriver::{BrowserInfo, DriverService, SESSION_TIMEOUT, with_timeout};
+use super::webdriver::{BrowserInfo, DriverEndpoint, DriverService, SESSION_TIMEOUT, with_timeout};
 use crate::net::netns::NetNs;
 use crate::provision::BrowserInstall;
 use crate::scenario::{HostCandidates, PeerKind};
@@ -29,8 +29,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A browser shared by the cases of a run.
 pub struct SharedBrowser {
-    install: BrowserInstall,
+    endpoint: DriverEndpoint,
     hosts: HostCandidates,
+    /// The peer page's origin when it is not loopback (`--advertise-address`).
+    page_origin: Option<String>,
     /// The network namespace the driver and browser run in (`None`: the machine's own network).
     namespace: Option<NetNs>,
     state: Mutex<State>,
@@ -89,8 +91,13 @@ pub struct Window {
 
 impl SharedBrowser {
     /// Starts the driver and the browser, so that the first case does not pay for it.
-    pub async fn start(install: BrowserInstall, hosts: HostCandidates) -> Result<Self, String> {
-        SharedBrowser::start_in(install, hosts, None).await
+    /// `page_origin`: the peer page's origin when it is not served on loopback.
+    pub async fn start(
+        endpoint: DriverEndpoint,
+        hosts: HostCandidates,
+        page_origin: Option<String>,
+    ) -> Result<Self, String> {
+        SharedBrowser::launch(endpoint, hosts, page_origin, None).await
     }
 
     /// As [`SharedBrowser::start`], with the driver and browser inside `namespace` when given (one
@@ -100,9 +107,19 @@ impl SharedBrowser {
         hosts: HostCandidates,
         namespace: Option<NetNs>,
     ) -> Result<Self, String> {
+        SharedBrowser::launch(DriverEndpoint::Local(install), hosts, None, namespace).await
+    }
+
+    async fn launch(
+        endpoint: DriverEndpoint,
+        hosts: HostCandidates,
+        page_origin: Option<String>,
+        namespace: Option<NetNs>,
+    ) -> Result<Self, String> {
         let mut browser = SharedBrowser {
-            install,
+            endpoint,
             hosts,
+            page_origin,
             namespace,
             state: Mutex::new(State::default()),
             startup: Startup::default(),
@@ -120,7 +137,7 @@ impl SharedBrowser {
 
     /// The browser kind.
     pub fn kind(&self) -> PeerKind {
-        self.install.kind
+        self.endpoint.kind()
     }
 
     /// The browser's version and user agent (from its current session).
@@ -250,7 +267,7 @@ impl SharedBrowser {
             state.driver = None;
             let started = std::time::Instant::now();
             state.driver =
-                Some(DriverService::start_in(self.install.clone(), self.namespace.clone()).await?);
+                Some(DriverService::for_endpoint(&self.endpoint, self.namespace.clone()).await?);
             startup.driver_ms = started.elapsed().as_secs_f64() * 1000.0;
         }
         let started = std::time::Instant::now();
@@ -258,7 +275,7 @@ impl SharedBrowser {
         let (client, info) = with_timeout(
             SESSION_TIMEOUT,
             "starting the browser",
-            driver.new_session(self.hosts),
+            driver.new_session(self.hosts, self.page_origin.as_deref()),
         )
         .await?;
         let home = with_timeout(COMMAND_TIMEOUT, "reading the first window", async {

@@ -23,7 +23,7 @@ const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// The browser behind a peer, as the report names it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct BrowserInfo {
     /// The peer kind (`chromium`).
     pub kind: PeerKind,
@@ -33,14 +33,46 @@ pub struct BrowserInfo {
     pub user_agent: String,
     /// The driver's version.
     pub driver_version: String,
+    /// The remote WebDriver endpoint the session was opened on (`--webdriver`); absent for a
+    /// driver the harness started itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
-/// A running WebDriver server for one browser kind.
+/// Where a browser kind's sessions are opened.
+#[derive(Debug, Clone)]
+pub enum DriverEndpoint {
+    /// A driver the harness starts on this machine, for a browser it found or installed.
+    Local(BrowserInstall),
+    /// A W3C WebDriver endpoint somewhere else (`--webdriver KIND=URL`): a Selenium Grid hub, or
+    /// a chromedriver / geckodriver on another machine.
+    Remote {
+        /// The browser kind it serves.
+        kind: PeerKind,
+        /// Its URL (`http://grid:4444`).
+        url: String,
+    },
+}
+
+impl DriverEndpoint {
+    /// The browser kind.
+    pub fn kind(&self) -> PeerKind {
+        match self {
+            DriverEndpoint::Local(install) => install.kind,
+            DriverEndpoint::Remote { kind, .. } => *kind,
+        }
+    }
+}
+
+/// A WebDriver server for one browser kind: one the harness started, or a remote endpoint.
 pub struct DriverService {
-    install: BrowserInstall,
+    kind: PeerKind,
+    /// The local browser and driver; `None` for a remote endpoint (it knows its own browser).
+    install: Option<BrowserInstall>,
     url: String,
-    process: Mutex<ChildGroup>,
-    profiles: tempfile::TempDir,
+    /// The driver process the harness started (`None` for a remote endpoint).
+    process: Option<Mutex<ChildGroup>>,
+    profiles: Option<tempfile::TempDir>,
     sessions: AtomicU64,
     /// The network namespace the driver (and so its browsers) runs in, with the forwarder that
     /// leads to it from the root namespace's loopback.
@@ -96,10 +128,11 @@ impl DriverService {
             .map_err(|e| format!("cannot create a folder for browser profiles: {e}"))?;
         let driver_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let service = DriverService {
-            install,
+            kind: install.kind,
+            install: Some(install),
             url: format!("http://{driver_addr}"),
-            process: Mutex::new(process),
-            profiles,
+            process: Some(Mutex::new(process)),
+            profiles: Some(profiles),
             sessions: AtomicU64::new(0),
             namespace: ns.zip(forwarder),
         };
@@ -107,14 +140,51 @@ impl DriverService {
         Ok(service)
     }
 
-    /// The browser kind this server drives.
-    pub fn kind(&self) -> PeerKind {
-        self.install.kind
+    /// A remote WebDriver endpoint for `kind`, once it answers `GET /status`.
+    pub async fn remote(kind: PeerKind, url: &str) -> Result<DriverService, String> {
+        let url = url.trim_end_matches('/').to_string();
+        check_remote_status(&url).await?;
+        Ok(DriverService {
+            kind,
+            install: None,
+            url,
+            process: None,
+            profiles: None,
+            sessions: AtomicU64::new(0),
+            namespace: None,
+        })
     }
 
-    /// Whether the driver process is still running.
+    /// Starts the driver of a local `endpoint`, or checks a remote one.
+    pub async fn for_endpoint(
+        endpoint: &DriverEndpoint,
+        ns: Option<NetNs>,
+    ) -> Result<DriverService, String> {
+        match endpoint {
+            DriverEndpoint::Local(install) => DriverService::start_in(install.clone(), ns).await,
+            DriverEndpoint::Remote { kind, url } => DriverService::remote(*kind, url).await,
+        }
+    }
+
+    /// The browser kind this server drives.
+    pub fn kind(&self) -> PeerKind {
+        self.kind
+    }
+
+    /// Whether the driver process is still running (a remote endpoint is assumed to be; a session
+    /// that fails says otherwise).
     pub fn is_running(&self) -> bool {
-        self.process.lock().unwrap().exit_status().is_none()
+        self.process
+            .as_ref()
+            .is_none_or(|p| p.lock().unwrap().exit_status().is_none())
+    }
+
+    /// The driver's executable, for messages.
+    fn driver_name(&self) -> String {
+        match &self.install {
+            Some(install) => install.driver.display().to_string(),
+            None => self.url.clone(),
+        }
     }
 
     /// Waits until the driver accepts connections at `addr` (inside its namespace, if any: the
@@ -129,16 +199,20 @@ impl DriverService {
             if accepted {
                 return Ok(());
             }
-            if let Some(status) = self.process.lock().unwrap().exit_status() {
+            if let Some(status) = self
+                .process
+                .as_ref()
+                .and_then(|p| p.lock().unwrap().exit_status())
+            {
                 return Err(format!(
                     "{} exited before it was ready ({status})",
-                    self.install.driver.display()
+                    self.driver_name()
                 ));
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(format!(
                     "{} did not accept connections within {}s",
-                    self.install.driver.display(),
+                    self.driver_name(),
                     DRIVER_READY_TIMEOUT.as_secs()
                 ));
             }
@@ -147,20 +221,32 @@ impl DriverService {
     }
 
     /// Starts a browser (one session, a fresh profile) with the flags the harness needs.
+    /// `page_origin`: where the peer page is served, when that is not loopback (`--advertise-
+    /// address`): browsers then treat it as a secure origin, as they do loopback, so that
+    /// `getUserMedia` works on it.
     pub async fn new_session(
         &self,
         hosts: HostCandidates,
+        page_origin: Option<&str>,
     ) -> Result<(Client, BrowserInfo), String> {
         // Two TLS back-ends are linked (webrtc-rs uses ring, hyper-rustls defaults to aws-lc-rs);
         // rustls needs one chosen. WebDriver traffic is plain HTTP on loopback anyway.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let n = self.sessions.fetch_add(1, Ordering::Relaxed);
-        let profile = self.profiles.path().join(format!("session-{n}"));
-        std::fs::create_dir_all(&profile)
-            .map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
-        let capabilities = match self.install.kind {
-            PeerKind::Firefox => firefox_capabilities(&self.install, &profile, hosts),
-            _ => chromium_capabilities(&self.install, &profile, hosts),
+        // A remote endpoint makes its own profile on its own machine.
+        let profile = match &self.profiles {
+            Some(profiles) => {
+                let profile = profiles.path().join(format!("session-{n}"));
+                std::fs::create_dir_all(&profile)
+                    .map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
+                Some(profile)
+            }
+            None => None,
+        };
+        let local = self.install.as_ref().zip(profile.as_deref());
+        let capabilities = match self.kind {
+            PeerKind::Firefox => firefox_capabilities(local, hosts, page_origin),
+            _ => chromium_capabilities(local, hosts, page_origin),
         };
         let Value::Object(capabilities) = capabilities else {
             unreachable!("capabilities are a JSON object literal")
@@ -175,12 +261,26 @@ impl DriverService {
                 .map_err(|e| format!("the {driver} driver refused a session: {e}"))
         })
         .await?;
-        let version = client
-            .capabilities()
-            .and_then(|c| c.get("browserVersion"))
-            .and_then(|v| v.as_str())
-            .unwrap_or(&self.install.browser_version)
-            .to_string();
+        let reported = |path: &[&str]| {
+            let mut value = Value::Object(client.capabilities()?.clone());
+            for key in path {
+                value = value.get(key)?.clone();
+            }
+            value.as_str().map(str::to_string)
+        };
+        let version = reported(&["browserVersion"])
+            .or_else(|| self.install.as_ref().map(|i| i.browser_version.clone()))
+            .unwrap_or_else(|| "unknown".into());
+        // chromedriver's version is in `chrome.chromedriverVersion` (`131.0… (hash)`),
+        // geckodriver's in `moz:geckodriverVersion`.
+        let driver_version = self
+            .install
+            .as_ref()
+            .map(|i| i.driver_version.clone())
+            .or_else(|| reported(&["chrome", "chromedriverVersion"]))
+            .or_else(|| reported(&["moz:geckodriverVersion"]))
+            .map(|v| v.split(' ').next().unwrap_or_default().to_string())
+            .unwrap_or_else(|| "unknown".into());
         // A browser that has just started can be slow to run its first script on a busy machine.
         let user_agent = with_timeout(SESSION_TIMEOUT, "reading the user agent", async {
             client
@@ -198,7 +298,8 @@ impl DriverService {
                 kind: self.kind(),
                 version,
                 user_agent,
-                driver_version: self.install.driver_version.clone(),
+                driver_version,
+                endpoint: self.process.is_none().then(|| self.url.clone()),
             },
         ))
     }
@@ -206,14 +307,85 @@ impl DriverService {
 
 impl Drop for DriverService {
     fn drop(&mut self) {
-        self.process.lock().unwrap().kill();
+        if let Some(process) = &self.process {
+            process.lock().unwrap().kill();
+        }
     }
 }
 
+/// How long a remote endpoint may take to answer `GET /status`.
+const REMOTE_STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks that a remote WebDriver endpoint answers `GET /status` with `ready: true` (W3C
+/// WebDriver §8.3), naming the URL and what went wrong otherwise.
+async fn check_remote_status(url: &str) -> Result<(), String> {
+    let unreachable =
+        |why: String| format!("the remote WebDriver endpoint {url} cannot be used: {why}");
+    let uri: hyper::Uri = format!("{url}/status")
+        .parse()
+        .map_err(|e| unreachable(format!("not a URL: {e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(unreachable("only http:// endpoints are supported".into()));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| unreachable("no host in the URL".into()))?
+        .clone();
+    let host_port = match authority.port_u16() {
+        Some(_) => authority.to_string(),
+        None => format!("{authority}:80"),
+    };
+    let body = with_timeout(REMOTE_STATUS_TIMEOUT, "asking for its status", async {
+        use http_body_util::BodyExt;
+        let stream = tokio::net::TcpStream::connect(&host_port)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        let request = hyper::Request::get(uri.path())
+            .header(hyper::header::HOST, authority.as_str())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    })
+    .await
+    .map_err(unreachable)?;
+    let (status, body) = body;
+    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    match json.as_ref().and_then(|j| j["value"]["ready"].as_bool()) {
+        Some(true) => Ok(()),
+        Some(false) => Err(unreachable(format!(
+            "it is not ready: {}",
+            json.as_ref()
+                .and_then(|j| j["value"]["message"].as_str())
+                .unwrap_or_default()
+        ))),
+        None => Err(unreachable(format!(
+            "`GET /status` did not answer as WebDriver does (HTTP {status})"
+        ))),
+    }
+}
+
+/// Chromium's capabilities; `local`: the browser binary and the profile folder of a driver the
+/// harness started (a remote endpoint uses its own).
 fn chromium_capabilities(
-    install: &BrowserInstall,
-    profile: &std::path::Path,
+    local: Option<(&BrowserInstall, &std::path::Path)>,
     hosts: HostCandidates,
+    page_origin: Option<&str>,
 ) -> Value {
     let mut args: Vec<String> = [
         "--headless=new",
@@ -248,23 +420,32 @@ fn chromium_capabilities(
         // lets a page enumerate local addresses, and Chromium then skips mDNS names altogether.
         HostCandidates::Mdns => {}
     }
-    args.push(format!("--user-data-dir={}", profile.display()));
+    if let Some(origin) = page_origin {
+        args.push(format!(
+            "--unsafely-treat-insecure-origin-as-secure={origin}"
+        ));
+    }
+    let mut options = json!({ "args": args });
+    if let Some((install, profile)) = local {
+        options["binary"] = json!(install.browser);
+        if let Some(args) = options["args"].as_array_mut() {
+            args.push(json!(format!("--user-data-dir={}", profile.display())));
+        }
+    }
     json!({
         "browserName": "chrome",
-        "goog:chromeOptions": { "binary": install.browser, "args": args },
+        "goog:chromeOptions": options,
     })
 }
 
+/// Firefox's capabilities; `local` as for [`chromium_capabilities`].
 fn firefox_capabilities(
-    install: &BrowserInstall,
-    profile: &std::path::Path,
+    local: Option<(&BrowserInstall, &std::path::Path)>,
     hosts: HostCandidates,
+    page_origin: Option<&str>,
 ) -> Value {
-    json!({
-        "browserName": "firefox",
-        "moz:firefoxOptions": {
-            "binary": install.browser,
-            "args": ["-headless", "-profile", profile],
+    let mut options = json!({
+            "args": ["-headless"],
             "prefs": {
                 "media.navigator.streams.fake": true,
                 "media.navigator.permission.disabled": true,
@@ -289,7 +470,21 @@ fn firefox_capabilities(
                 "dom.min_background_timeout_value": 4,
                 "dom.timeout.enable_budget_timer_throttling": false,
             },
-        },
+    });
+    if page_origin.is_some() {
+        // The page on a non-loopback http:// origin: camera and microphone still allowed.
+        options["prefs"]["media.devices.insecure.enabled"] = json!(true);
+        options["prefs"]["media.getusermedia.insecure.enabled"] = json!(true);
+    }
+    if let Some((install, profile)) = local {
+        options["binary"] = json!(install.browser);
+        if let Some(args) = options["args"].as_array_mut() {
+            args.extend([json!("-profile"), json!(profile)]);
+        }
+    }
+    json!({
+        "browserName": "firefox",
+        "moz:firefoxOptions": options,
     })
 }
 

@@ -121,6 +121,8 @@ impl State {
 /// A running relay. Dropping it stops it.
 pub struct Relay {
     addr: SocketAddr,
+    /// The address room URLs name: `addr`, or the address remote browsers reach it on.
+    public: SocketAddr,
     state: Arc<State>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -137,6 +139,7 @@ impl Relay {
         let task = tokio::spawn(accept_loop(listener, state.clone(), config, shutdown_rx));
         Ok(Relay {
             addr,
+            public: addr,
             state,
             shutdown,
             task,
@@ -148,9 +151,15 @@ impl Relay {
         self.addr
     }
 
+    /// Names `ip` in room URLs instead of the address it listens on: the address remote
+    /// browsers reach it on (`--advertise-address`).
+    pub fn advertise(&mut self, ip: std::net::IpAddr) {
+        self.public = SocketAddr::new(ip, self.addr.port());
+    }
+
     /// The URL a client uses to join `room`.
     pub fn room_url(&self, room: &str) -> String {
-        format!("ws://{}/{}", self.addr, room)
+        format!("ws://{}/{}", self.public, room)
     }
 
     /// Starts recording the messages forwarded in `room` (up to the configured limit). Rooms not

@@ -6,6 +6,9 @@
 //! The page depends only on the results, so the same results always give the same bytes.
 
 mod candidate_types;
+mod evidence;
+
+pub use evidence::expanded;
 mod ladder;
 mod media;
 mod sdp_compare;
@@ -16,7 +19,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
 
-use super::{Reporter, RunEvent, candidate_matrix, escape};
+use super::{Reporter, RunEvent, UnplayedCase, candidate_matrix, escape};
 use crate::observe::{Candidate, DataChannelLog, PairEnd, SelectedPair, StepLog};
 use crate::outcome::{CaseResult, RunSummary, Sides, Status};
 use crate::scenario::PeerKind;
@@ -45,7 +48,7 @@ impl Reporter for HtmlReport {
 
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
         match event {
-            RunEvent::Started { run_id, .. } => self.run_id = run_id.to_string(),
+            RunEvent::Started { run, .. } => self.run_id = run.run_id.clone(),
             RunEvent::Finished {
                 results, unplayed, ..
             } => {
@@ -58,7 +61,7 @@ impl Reporter for HtmlReport {
 }
 
 /// The whole page for a run; `unplayed`: the cases an interruption left unfinished.
-fn render(run_id: &str, results: &[CaseResult], unplayed: &[crate::plan::Case]) -> String {
+fn render(run_id: &str, results: &[CaseResult], unplayed: &[UnplayedCase]) -> String {
     let mut html = String::with_capacity(64 * 1024 + results.len() * 32 * 1024);
     let _ = write!(
         html,
@@ -92,17 +95,25 @@ fn render(run_id: &str, results: &[CaseResult], unplayed: &[crate::plan::Case]) 
         html.push_str("<p class=\"muted\">No cases ran.</p>\n");
     }
     html.push_str("</section>\n<section class=\"cases\">\n<h2>Cases</h2>\n");
+    let mut all_evidence = Vec::with_capacity(results.len());
     for (index, result) in results.iter().enumerate() {
-        html.push_str(&case_section(index, result));
+        let (section, evidence) = case_section(index, result);
+        html.push_str(&section);
+        all_evidence.push(evidence);
     }
     html.push_str("</section>\n");
-    html.push_str(SCRIPT);
+    html.push_str(&evidence::chunks(&all_evidence));
+    let _ = write!(
+        html,
+        "<script>\n{}{NAVIGATION_SCRIPT}</script>\n",
+        evidence::SCRIPT.replace("CHUNK", &evidence::CHUNK.to_string())
+    );
     html.push_str("</body>\n</html>\n");
     html
 }
 
 /// The notice of an interrupted run, with the cases it did not play.
-fn interrupted(unplayed: &[crate::plan::Case]) -> String {
+fn interrupted(unplayed: &[UnplayedCase]) -> String {
     let mut html = format!(
         "<section class=\"interrupted\">\n<h2>Interrupted</h2>\n<p>The run was interrupted; \
          {} case(s) were not played (or not finished), and the totals above count only the \
@@ -362,7 +373,8 @@ fn pair_summary(pair: &Sides<Option<SelectedPair>>) -> String {
 }
 
 /// One case's section: open when it failed.
-fn case_section(index: usize, r: &CaseResult) -> String {
+/// A case's section, and its evidence (shown when the section is opened; see [`evidence`]).
+fn case_section(index: usize, r: &CaseResult) -> (String, String) {
     let status = r.status.as_str();
     let open = if r.status.fails_run() { " open" } else { "" };
     let mut html = format!(
@@ -389,7 +401,14 @@ fn case_section(index: usize, r: &CaseResult) -> String {
         );
         html.push_str(&failure_block(attempt.failure.as_deref().unwrap_or("?")));
     }
-    html.push_str(&case_facts(r));
+    html.push_str(&evidence::placeholder(index));
+    html.push_str("</div>\n</details>\n");
+    (html, case_evidence(r))
+}
+
+/// Everything a case's section shows below its failure.
+fn case_evidence(r: &CaseResult) -> String {
+    let mut html = case_facts(r);
     html.push_str("<h4>State timelines</h4>\n");
     html.push_str(&timeline::render(r));
     html.push_str(&media::render(r));
@@ -407,7 +426,6 @@ fn case_section(index: usize, r: &CaseResult) -> String {
     html.push_str(&errors(r));
     html.push_str(&lint(r));
     html.push_str(&sdp(r));
-    html.push_str("</div>\n</details>\n");
     html
 }
 
@@ -755,7 +773,14 @@ fn sdp(r: &CaseResult) -> String {
 }
 
 /// Opens a case's section when the address names it (a matrix link to a closed case).
-const SCRIPT: &str = "<script>\nfunction openTarget(){var e=document.getElementById(location.hash.slice(1));if(e&&e.tagName==='DETAILS')e.open=true;}\naddEventListener('hashchange',openTarget);openTarget();\n</script>\n";
+/// Opens the case a link points at, and fills a case's evidence in when it is opened (a click or
+/// a link) or, for cases open from the start (failed ones), when it scrolls near the screen: a
+/// report with a hundred failures unpacks only what is looked at.
+const NAVIGATION_SCRIPT: &str = "document.addEventListener('toggle',function(e){if(e.target.open)fill(e.target);},true);\n\
+function openTarget(){var e=document.getElementById(location.hash.slice(1));if(e&&e.tagName==='DETAILS'){e.open=true;fill(e);}}\n\
+var nearScreen=new IntersectionObserver(function(entries){entries.forEach(function(e){if(e.isIntersecting){nearScreen.unobserve(e.target);fill(e.target.closest('details'));}});},{rootMargin:'1000px'});\n\
+document.querySelectorAll('details.case[open] .evidence[data-case]').forEach(function(e){nearScreen.observe(e);});\n\
+addEventListener('hashchange',openTarget);openTarget();\n";
 
 const STYLE: &str = r#"
 :root{--passed:#dafbe1;--passed-ink:#1a7f37;--failed:#ffebe9;--failed-ink:#cf222e;--skipped:#eaeef2;--skipped-ink:#57606a;--line:#d0d7de}
@@ -781,6 +806,8 @@ td.skipped{background:var(--skipped)}td.skipped .status{color:var(--skipped-ink)
 details.case.xfail{border-left-color:#8a5a00}details.case.flaky{border-left-color:#7a5d00}details.case.xpass{border-left-color:#5b2a86}
 td.none{color:#8c959f;text-align:center;vertical-align:middle;background:repeating-linear-gradient(45deg,#fff,#fff 6px,#f6f8fa 6px,#f6f8fa 12px)}
 details.case{border:1px solid var(--line);border-left-width:5px;border-radius:6px;margin:10px 0}
+/* Off-screen cases and tables are not laid out until scrolled to: a merged report of thousands of cases opens fast. */
+details.case,table.matrix,table.grid,details.sdp{content-visibility:auto;contain-intrinsic-size:auto 44px}
 details.case.passed{border-left-color:var(--passed-ink)}details.case.failed{border-left-color:var(--failed-ink)}details.case.skipped{border-left-color:var(--skipped-ink)}
 details.case>summary{cursor:pointer;padding:8px 12px;background:#f6f8fa}
 details.case>.body{padding:4px 16px 12px}

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
+use super::document::UnplayedCase;
 use super::{Reporter, RunEvent, visible};
 use crate::outcome::{CaseResult, Status};
-use crate::plan::Case;
 
 /// Writes `junit.xml` into the run folder when the run finishes.
 pub struct JunitReport {
@@ -41,7 +41,7 @@ impl Reporter for JunitReport {
 
 /// The JUnit XML document for `results`, and for the cases an interruption left `unplayed`
 /// (skipped, saying so).
-pub fn render(results: &[CaseResult], unplayed: &[Case]) -> String {
+pub fn render(results: &[CaseResult], unplayed: &[UnplayedCase]) -> String {
     let mut suites: Vec<TestSuite> = Vec::new();
     for result in results {
         let mut case = TestCase::new(visible(&result.pairing_label()), status(result));
@@ -56,9 +56,9 @@ pub fn render(results: &[CaseResult], unplayed: &[Case]) -> String {
     for case in unplayed {
         let mut status = TestCaseStatus::skipped();
         status.set_message("not played: the run was interrupted");
-        let mut test_case = TestCase::new(visible(&case.pairing()), status);
-        test_case.set_classname(format!("rtc-interop.{}", visible(&case.scenario.name)));
-        suite_of(&mut suites, &case.scenario.name).add_test_case(test_case);
+        let mut test_case = TestCase::new(visible(&case.pairing), status);
+        test_case.set_classname(format!("rtc-interop.{}", visible(&case.scenario)));
+        suite_of(&mut suites, &case.scenario).add_test_case(test_case);
     }
     let mut report = Report::new("rtc-interop");
     report.add_test_suites(suites);

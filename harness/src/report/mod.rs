@@ -1,6 +1,7 @@
 //! Reports: consumers of the runner's events. Each format is one [`Reporter`].
 
 pub mod candidate_matrix;
+mod document;
 mod html;
 mod json;
 mod junit;
@@ -11,10 +12,11 @@ pub(crate) mod test_fixtures;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use html::HtmlReport;
+pub use document::{ReportDocument, RunInfo, ShardInfo, UnplayedCase, merge};
+pub use html::{HtmlReport, expanded as html_with_evidence};
 pub use json::JsonReport;
 pub use junit::JunitReport;
-pub use terminal::TerminalReport;
+pub use terminal::{TerminalReport, table};
 
 use crate::outcome::{CaseResult, RunSummary};
 use crate::plan::Case;
@@ -24,8 +26,8 @@ use crate::plan::Case;
 pub enum RunEvent<'a> {
     /// The environment is ready and these cases are about to run.
     Started {
-        /// The run's id (also its folder name under `reports/`).
-        run_id: &'a str,
+        /// The run: its id (also its folder name under `reports/`), versions and selection.
+        run: &'a RunInfo,
         /// Every case, in the order they run.
         cases: &'a [Case],
     },
@@ -48,7 +50,7 @@ pub enum RunEvent<'a> {
         /// Their counts.
         summary: &'a RunSummary,
         /// The cases an interruption (Ctrl-C) left unfinished; empty when the run ran to its end.
-        unplayed: &'a [Case],
+        unplayed: &'a [UnplayedCase],
     },
 }
 

@@ -8,18 +8,71 @@ use super::candidate_matrix::{self, MatrixRow};
 use super::{Reporter, RunEvent};
 use crate::outcome::{CaseResult, RunSummary, Sides, pass_rates};
 
-/// Prints progress to stderr and the final table to stdout.
-#[derive(Default)]
+/// Prints progress to stderr and the final table to stdout. On a terminal a live line shows the
+/// cases done, running and left, the failures so far and an estimate of the time left; elsewhere
+/// (CI logs, pipes) only plain lines are printed, one per finished case.
 pub struct TerminalReport {
     total: usize,
     done: usize,
+    running: usize,
+    failed: usize,
+    progress: Option<indicatif::ProgressBar>,
+    live: bool,
+}
+
+impl Default for TerminalReport {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl TerminalReport {
-    /// A terminal report.
+    /// A terminal report, with the live line when stderr is a terminal.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_live_line(std::io::IsTerminal::is_terminal(&std::io::stderr()))
     }
+
+    /// A terminal report, with the live line or without.
+    pub fn with_live_line(live: bool) -> Self {
+        Self {
+            total: 0,
+            done: 0,
+            running: 0,
+            failed: 0,
+            progress: None,
+            live,
+        }
+    }
+
+    /// A line above the live line (or a plain one without it).
+    fn line(&self, text: String) {
+        match &self.progress {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn update_live_line(&self) {
+        if let Some(bar) = &self.progress {
+            bar.set_position(self.done as u64);
+            bar.set_message(progress_message(
+                self.done,
+                self.running,
+                self.total,
+                self.failed,
+            ));
+        }
+    }
+}
+
+/// `12 done, 2 running, 67 left, 1 failed`.
+fn progress_message(done: usize, running: usize, total: usize, failed: usize) -> String {
+    let left = total.saturating_sub(done + running);
+    let mut text = format!("{done} done, {running} running, {left} left");
+    if failed > 0 {
+        text.push_str(&format!(", {failed} failed"));
+    }
+    text
 }
 
 impl Reporter for TerminalReport {
@@ -29,14 +82,47 @@ impl Reporter for TerminalReport {
 
     fn on_event(&mut self, event: &RunEvent<'_>) -> io::Result<()> {
         match event {
-            RunEvent::Started { run_id, cases } => {
+            RunEvent::Started { run, cases } => {
                 self.total = cases.len();
-                eprintln!("rtc-interop: run {run_id}: {} case(s)", cases.len());
+                let shard = run
+                    .shard
+                    .as_ref()
+                    .map(|s| {
+                        format!(
+                            " (shard {}/{} of {} selected)",
+                            s.index, s.count, run.selected_cases
+                        )
+                    })
+                    .unwrap_or_default();
+                eprintln!(
+                    "rtc-interop: run {}: {} case(s){shard}",
+                    run.run_id,
+                    cases.len()
+                );
+                if self.live && !cases.is_empty() {
+                    let bar = indicatif::ProgressBar::new(cases.len() as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:24} {pos}/{len} {msg} · {elapsed} elapsed, ~{eta} left",
+                        )
+                        .expect("a valid template"),
+                    );
+                    bar.enable_steady_tick(std::time::Duration::from_millis(500));
+                    self.progress = Some(bar);
+                    self.update_live_line();
+                }
             }
-            RunEvent::CaseStarted { .. } => {}
+            RunEvent::CaseStarted { .. } => {
+                self.running += 1;
+                self.update_live_line();
+            }
             RunEvent::CaseFinished { result } => {
                 self.done += 1;
-                eprintln!(
+                self.running = self.running.saturating_sub(1);
+                if result.status.fails_run() {
+                    self.failed += 1;
+                }
+                self.line(format!(
                     "[{}/{}] {} {} [{}] in {:.1}s{}",
                     self.done,
                     self.total,
@@ -49,11 +135,15 @@ impl Reporter for TerminalReport {
                         .as_deref()
                         .map(|f| format!(": {}", super::visible(f)))
                         .unwrap_or_default()
-                );
+                ));
+                self.update_live_line();
             }
             RunEvent::Finished {
                 results, unplayed, ..
             } => {
+                if let Some(bar) = self.progress.take() {
+                    bar.finish_and_clear();
+                }
                 let mut out = io::stdout().lock();
                 out.write_all(table(results).as_bytes())?;
                 if !unplayed.is_empty() {
@@ -263,6 +353,43 @@ mod tests {
     use crate::outcome::Status;
     use crate::report::test_fixtures::{candidate, case, end, network};
     use crate::scenario::{CandidateType, NatType, PeerKind};
+
+    #[test]
+    fn the_live_line_counts_done_running_left_and_failed() {
+        assert_eq!(
+            progress_message(12, 2, 81, 0),
+            "12 done, 2 running, 67 left"
+        );
+        assert_eq!(
+            progress_message(80, 1, 81, 3),
+            "80 done, 1 running, 0 left, 3 failed"
+        );
+        let mut report = TerminalReport::with_live_line(false);
+        report
+            .on_event(&RunEvent::CaseStarted {
+                case: &crate::plan::Case {
+                    scenario: std::sync::Arc::new(
+                        crate::scenario::parse(
+                            "[data_channel]\nlabel = \"x\"\n",
+                            "s",
+                            std::path::Path::new("s.toml"),
+                        )
+                        .unwrap(),
+                    ),
+                    offerer: PeerKind::Native,
+                    answerer: PeerKind::Native,
+                    repetition: None,
+                },
+                index: 0,
+            })
+            .unwrap();
+        assert_eq!((report.running, report.progress.is_none()), (1, true));
+        let failed = case(PeerKind::Native, PeerKind::Native, Status::Failed);
+        report
+            .on_event(&RunEvent::CaseFinished { result: &failed })
+            .unwrap();
+        assert_eq!((report.done, report.running, report.failed), (1, 0, 1));
+    }
 
     #[test]
     fn table_aligns_columns_but_not_the_failure() {

@@ -9,6 +9,7 @@ pub(crate) fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> Cas
     CaseResult {
         scenario: "datachannel-echo".into(),
         pairing: format!("{offerer}→{answerer}"),
+        index: 0,
         repetition: None,
         attempts: Vec::new(),
         offerer,

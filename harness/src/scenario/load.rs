@@ -114,6 +114,11 @@ pub fn parse(text: &str, default_name: &str, path: &Path) -> Result<Scenario, Sc
     if scenario.name.is_empty() {
         scenario.name = default_name.to_string();
     }
+    scenario.digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     validate(&scenario).map_err(|(field, message)| ScenarioError::Invalid {
         path: path.to_path_buf(),
         field,

@@ -18,6 +18,10 @@ pub struct Scenario {
     /// The scenario's name; defaults to the file name without `.toml`.
     #[serde(default)]
     pub name: String,
+    /// A digest of the scenario file's text: reports name the version of each scenario they
+    /// played, and shards of different versions are not merged.
+    #[serde(skip)]
+    pub digest: String,
     /// What the scenario checks, in a sentence.
     #[serde(default)]
     pub description: String,

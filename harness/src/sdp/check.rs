@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::SdpError;
 use super::normalize::normalize;
@@ -116,7 +116,7 @@ pub fn snapshot_form(sdp: &str) -> Result<String, SdpError> {
 }
 
 /// What a snapshot check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckOutcome {
     /// The accepted snapshot has the same contents.
@@ -145,14 +145,14 @@ impl CheckOutcome {
 }
 
 /// The snapshot check of one description, as reports show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotCheck {
     /// The snapshot's name.
     pub name: String,
     /// The accepted snapshot's file, `NAME.snap` in the snapshot folder.
     pub snapshot: PathBuf,
     /// `offerer` or `answerer`: who set the description.
-    pub side: &'static str,
+    pub side: String,
     /// The kind of peer that set it.
     pub peer: PeerKind,
     /// `offer` or `answer`, with ` #2` and so on for later ones of the same kind.
@@ -249,7 +249,7 @@ pub fn check_case(
             let mut check = SnapshotCheck {
                 name: id.name.clone(),
                 snapshot: snapshots.store.snap_path(&id.name),
-                side: side.as_str(),
+                side: side.as_str().to_string(),
                 peer,
                 description,
                 outcome: CheckOutcome::Error,
@@ -321,7 +321,7 @@ mod tests {
         let check = SnapshotCheck {
             name: "s__chromium-to-native__offerer-offer".into(),
             snapshot: "scenarios/snapshots/s__chromium-to-native__offerer-offer.snap".into(),
-            side: "offerer",
+            side: "offerer".to_string(),
             peer: PeerKind::Chromium,
             description: "offer".into(),
             outcome: CheckOutcome::Changed,

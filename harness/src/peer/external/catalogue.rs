@@ -282,6 +282,11 @@ pub fn read_project_file(path: &Path) -> Result<Vec<ExternalKind>, String> {
     struct Project {
         #[serde(default)]
         peers: BTreeMap<String, Manifest>,
+        // Read by `crate::remote` (remote browsers); named here so that other keys stay errors.
+        #[serde(default, rename = "webdriver")]
+        _webdriver: toml::Table,
+        #[serde(default, rename = "advertise_address")]
+        _advertise_address: Option<toml::Value>,
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let project: Project = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;

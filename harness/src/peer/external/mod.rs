@@ -123,6 +123,7 @@ impl Peer for ExternalPeer {
             version: self.version.clone(),
             user_agent: self.kind.about.clone(),
             driver_version: String::new(),
+            endpoint: None,
         })
     }
 

@@ -7,6 +7,11 @@ use crate::relay::TraceEntry;
 use crate::report::test_fixtures::{candidate, case, end, network};
 use crate::scenario::CandidateType;
 
+/// The page as a browser shows it with every case opened.
+fn render(run_id: &str, results: &[CaseResult], unplayed: &[UnplayedCase]) -> String {
+    evidence::expanded(&super::render(run_id, results, unplayed)).unwrap()
+}
+
 fn transitions(list: &[(&str, f64)]) -> Vec<Transition> {
     list.iter()
         .map(|&(state, at_ms)| Transition {
@@ -168,6 +173,7 @@ fn markup_from_peers_never_reaches_the_page_unescaped() {
         version: evil.into(),
         user_agent: evil.into(),
         driver_version: evil.into(),
+        endpoint: Some(evil.into()),
     }];
     r.channels.offerer = vec![DataChannelLog {
         label: evil.into(),
@@ -175,11 +181,14 @@ fn markup_from_peers_never_reaches_the_page_unescaped() {
         ..Default::default()
     }];
     let html = render(evil, &[r], &[]);
+    // The page's own script, and the evidence chunk (base64).
+    assert_eq!(html.matches("id=\"evidence-").count(), 1);
     assert_eq!(
         html.matches("<script").count(),
-        1,
+        2,
         "only the page's own script"
     );
+    assert_eq!(html.matches("</script").count(), 2);
     assert!(!html.contains("alert(1)</script>"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
@@ -381,7 +390,10 @@ fn report_is_written_on_finish_and_is_deterministic() {
     let mut report = HtmlReport::new(path.clone());
     report
         .on_event(&RunEvent::Started {
-            run_id: "20261123-183526",
+            run: &crate::report::RunInfo {
+                run_id: "20261123-183526".into(),
+                ..Default::default()
+            },
             cases: &[],
         })
         .unwrap();
@@ -400,7 +412,7 @@ fn report_is_written_on_finish_and_is_deterministic() {
         !written.contains(" src=") && !written.contains("<link"),
         "no external assets"
     );
-    assert_eq!(written, render("20261123-183526", &results, &[]));
+    assert_eq!(written, super::render("20261123-183526", &results, &[]));
 }
 
 #[test]
@@ -420,7 +432,7 @@ fn sdp_comparison_and_snapshot_checks_are_shown() {
     native.snapshots = vec![SnapshotCheck {
         name: "datachannel-echo__native-to-chromium__offerer-offer".into(),
         snapshot: "scenarios/snapshots/x.snap".into(),
-        side: "offerer",
+        side: "offerer".into(),
         peer: PeerKind::Native,
         description: "offer".into(),
         outcome: CheckOutcome::Changed,
