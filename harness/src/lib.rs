@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod capture;
 pub mod clock;
 pub mod decide;
 pub mod ice_servers;

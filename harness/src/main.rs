@@ -94,6 +94,11 @@ enum Command {
         /// `advertise_address` in ./rtc-interop.toml.
         #[arg(long, value_name = "IP")]
         advertise_address: Option<std::net::IpAddr>,
+        /// Record each case's packets (a pcap cut from a capture of loopback, by the ports of the
+        /// case's candidates) and a bug bundle (scenario, command line, versions, report entry,
+        /// consoles, capture) into the run's folder, linked from report.html. Needs tcpdump.
+        #[arg(long)]
+        capture: bool,
     },
     /// Rebuild report.html and junit.xml of a run from its report.json (a run from another
     /// machine or an older version, or a merged one).
@@ -413,6 +418,7 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             shard_durations,
             webdrivers,
             advertise_address,
+            capture,
         } => {
             let remote = match RemoteBrowsers::configure(
                 Path::new(catalogue::PROJECT_FILE),
@@ -458,6 +464,7 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
                 shard: shard.map(|shard| shard::ShardPlan { shard, durations }),
                 remote_drivers: remote.drivers,
                 advertise: remote.advertise,
+                case_files: None,
             };
             run(
                 cases,
@@ -465,6 +472,7 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
                 keep_reports as usize,
                 settings,
                 turn,
+                capture,
                 interrupt,
             )
             .await
@@ -614,8 +622,9 @@ async fn run(
     args: CaseArgs,
     reports: PathBuf,
     keep_reports: usize,
-    settings: RunSettings,
+    mut settings: RunSettings,
     turn: Option<TurnServerKind>,
+    capture: bool,
     interrupt: impl Future<Output = ()>,
 ) -> ExitCode {
     let cases = match load_cases(&args, turn) {
@@ -638,6 +647,9 @@ async fn run(
         Box::new(JunitReport::new(folder.join("junit.xml"))),
         Box::new(HtmlReport::new(folder.join("report.html"))),
     ];
+    if capture {
+        settings.case_files = Some(folder.clone());
+    }
     let run_info = report::RunInfo::new(&run_id, &cases);
     match runner::run(run_info, &cases, &settings, &mut reporters, interrupt).await {
         Err(e) => {
@@ -876,7 +888,7 @@ async fn doctor() -> ExitCode {
     // What some scenarios and reviews need besides the peers; informational, the exit code is
     // about the built-in peers.
     out!();
-    let tools: [(&str, &str, LocateTool); 2] = [
+    let tools: [(&str, &str, LocateTool); 3] = [
         (
             "cargo-insta",
             "reviewing SDP snapshots",
@@ -887,6 +899,7 @@ async fn doctor() -> ExitCode {
             "`turn = { server = \"coturn\" }`, `--turn coturn`",
             provision::locate_coturn,
         ),
+        ("tcpdump", "`run --capture`", provision::locate_tcpdump),
     ];
     for (name, for_what, locate) in tools {
         match tokio::task::spawn_blocking(locate).await {
@@ -977,10 +990,11 @@ async fn install(peers: Vec<String>) -> ExitCode {
     // The tools beside the browsers: cargo-insta for reviewing SDP snapshots, coturn for
     // scenarios (and tests) that run the external TURN server, nftables for the NATs of
     // `[network]` scenarios.
-    let tools: [(&str, EnsureTool); 3] = [
+    let tools: [(&str, EnsureTool); 4] = [
         ("cargo-insta", provision::cargo_insta),
         ("coturn", provision::coturn),
         ("nftables", provision::nftables),
+        ("tcpdump", provision::tcpdump),
     ];
     for (name, ensure) in tools.into_iter().filter(|_| everything) {
         match tokio::task::spawn_blocking(move || ensure(true)).await {

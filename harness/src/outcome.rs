@@ -366,6 +366,20 @@ pub struct CaseResult {
     /// Where each peer sat, for `[network]` scenarios.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Sides<PeerPlace>>,
+    /// Files written for this case beside the reports (`--capture`: its packets, a bug bundle).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A file written for one case, beside the run's reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Its file name (`capture.pcap`).
+    pub name: String,
+    /// Where it is, relative to the run's folder.
+    pub path: String,
+    /// What it holds, in words.
+    pub about: String,
 }
 
 /// When each step of a case was reached, in ms since the case started; a step that was never

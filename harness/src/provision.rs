@@ -291,6 +291,22 @@ pub fn coturn_missing(what: &str) -> ProvisionError {
     }
 }
 
+/// Finds `tcpdump` (`run --capture`); installs Debian's tcpdump first when `install` is set and
+/// it is missing.
+pub fn tcpdump(install: bool) -> Result<PathBuf, ProvisionError> {
+    ensure_apt(locate_tcpdump, "tcpdump", "tcpdump", install)
+}
+
+/// Finds `tcpdump` without installing anything.
+pub fn locate_tcpdump() -> Result<PathBuf, ProvisionError> {
+    find_in_path(&["tcpdump"])
+        .or_else(|| Some(PathBuf::from("/usr/bin/tcpdump")).filter(|p| p.is_file()))
+        .ok_or_else(|| ProvisionError::Missing {
+            what: "tcpdump".into(),
+            command: "sudo apt-get update && sudo apt-get install -y tcpdump".into(),
+        })
+}
+
 /// The packages behind `[network]` scenarios' NATs and namespaces.
 const NETWORK_PACKAGES: &str = "nftables iproute2";
 

@@ -1,11 +1,13 @@
 //! Running cases: setting up what they need, playing each pairing, and emitting events that
 //! reporters consume.
 
+mod case_files;
 mod network;
 
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +36,7 @@ use crate::scenario::{HostCandidates, KnownFailure, LintLevel, PeerKind};
 use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
 
+use crate::capture::Capture;
 use network::{CaseNetwork, NetworkSetupError};
 
 /// How often the runner reads the peers' observations while a case runs.
@@ -72,6 +75,9 @@ pub enum SetupError {
     /// An external peer kind is not in the catalogue (`peers/`, the project file).
     #[error("peer kind `{0}` is not known here (see `rtc-interop doctor`)")]
     UnknownKind(PeerKind),
+    /// `--capture` could not start capturing.
+    #[error("cannot capture packets: {0}")]
+    Capture(String),
 }
 
 /// How a run is set up.
@@ -96,6 +102,8 @@ pub struct RunSettings {
     /// The address remote browsers reach this machine on (`--advertise-address`): the relay, page
     /// server and STUN/TURN servers listen where they can reach them, and URLs name it.
     pub advertise: Option<IpAddr>,
+    /// `--capture`: the run's folder, where each case's packets and bug bundle are written.
+    pub case_files: Option<PathBuf>,
 }
 
 impl Default for RunSettings {
@@ -109,6 +117,7 @@ impl Default for RunSettings {
             shard: None,
             remote_drivers: BTreeMap::new(),
             advertise: None,
+            case_files: None,
         }
     }
 }
@@ -139,6 +148,8 @@ pub struct Environment {
     /// Random, per environment: the first part of every room name, so that a local process that
     /// knows the run id and the case names still cannot join a live case.
     room_secret: String,
+    /// `--capture`: the tcpdump that records each `[network]` case inside its namespaces.
+    tcpdump: Option<PathBuf>,
 }
 
 impl Environment {
@@ -314,6 +325,7 @@ impl Environment {
             snapshots: settings.snapshots.clone(),
             ice_servers: IceServers::none(),
             room_secret: room_secret(),
+            tcpdump: None,
         })
     }
 
@@ -325,6 +337,11 @@ impl Environment {
     /// Checks later cases' SDP against these snapshots instead (`None`: no checks).
     pub fn set_snapshots(&mut self, snapshots: Option<SdpSnapshots>) {
         self.snapshots = snapshots;
+    }
+
+    /// Captures the packets of `[network]` cases in their namespaces with `tcpdump`.
+    pub fn capture_networks_with(&mut self, tcpdump: PathBuf) {
+        self.tcpdump = Some(tcpdump);
     }
 
     /// The relay every case of this environment signals through.
@@ -468,7 +485,22 @@ impl Environment {
         ];
         match CaseNetwork::build(case, spec, &ports, self.install).await {
             Ok(network) => {
+                let captures = self.capture_namespaces(&network).await;
                 let mut played = self.play(case, room, Some(&network)).await;
+                let mut artifacts = Vec::new();
+                for (namespace, capture) in captures {
+                    match capture {
+                        Ok(capture) => artifacts.push(case_files::namespace_capture(
+                            &namespace,
+                            capture.file().to_path_buf(),
+                            capture.stop().await,
+                        )),
+                        Err(e) => played.problems.push(Problem::new(
+                            ProblemKind::Setup,
+                            format!("cannot capture in {namespace}: {e}"),
+                        )),
+                    }
+                }
                 let leftovers = network.tear_down().await;
                 if !leftovers.is_empty() {
                     played.problems.push(Problem::new(
@@ -476,7 +508,9 @@ impl Environment {
                         format!("cleaning up its network: {}", leftovers.join("; ")),
                     ));
                 }
-                judge(case, played, self.snapshots.as_ref(), None)
+                let mut result = judge(case, played, self.snapshots.as_ref(), None);
+                result.artifacts = artifacts;
+                result
             }
             Err(NetworkSetupError::Failed(reason)) => {
                 let played = self.not_played(room, started_at_ms, reason);
@@ -488,6 +522,29 @@ impl Environment {
                 judge(case, played, None, Some(&skipped))
             }
         }
+    }
+
+    /// `--capture`: a tcpdump on every interface of every namespace of `network`, so that the
+    /// NATs' rewriting and the STUN/TURN traffic are visible on both sides of each.
+    async fn capture_namespaces(
+        &self,
+        network: &CaseNetwork,
+    ) -> Vec<(String, Result<Capture, String>)> {
+        let Some(tcpdump) = &self.tcpdump else {
+            return Vec::new();
+        };
+        let folder = match crate::leftovers::run_folder() {
+            Ok(folder) => folder,
+            Err(e) => return vec![("the run folder".into(), Err(e))],
+        };
+        futures_util::future::join_all(network.all_namespaces().iter().map(|ns| async move {
+            let file = folder.join(format!("{}.pcap", ns.name()));
+            (
+                ns.name().to_string(),
+                Capture::start(tcpdump, "any", file, Some(ns)).await,
+            )
+        }))
+        .await
     }
 
     /// The evidence of a case whose peers never started, because of `problem`.
@@ -944,6 +1001,7 @@ fn judge(
         problems,
         ice_servers,
         network,
+        artifacts: Vec::new(),
     }
 }
 
@@ -1048,7 +1106,40 @@ pub async fn run(
                 .unzip()
         }
     };
-    let environment = Environment::for_cases(&cases, settings).await?;
+    let tcpdump = match &settings.case_files {
+        None => None,
+        Some(_) => {
+            let install = settings.install;
+            match tokio::task::spawn_blocking(move || provision::tcpdump(install)).await {
+                Ok(Ok(tcpdump)) => Some(tcpdump),
+                Ok(Err(e)) => return Err(SetupError::Capture(e.to_string())),
+                Err(e) => return Err(SetupError::Capture(format!("finding tcpdump stopped: {e}"))),
+            }
+        }
+    };
+    let mut environment = Environment::for_cases(&cases, settings).await?;
+    // One capture of loopback for the whole run; each case's packets are cut from it afterwards
+    // (cases run concurrently, and a browser's ports are known only from its candidates).
+    // `[network]` cases are captured inside their namespaces.
+    let capture = match &tcpdump {
+        None => None,
+        Some(tcpdump) => {
+            environment.capture_networks_with(tcpdump.clone());
+            let started = match crate::leftovers::run_folder() {
+                Ok(folder) => {
+                    Capture::start(tcpdump, "lo", folder.join("loopback.pcap"), None).await
+                }
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(capture) => Some(capture),
+                Err(e) => {
+                    environment.shutdown().await;
+                    return Err(SetupError::Capture(e));
+                }
+            }
+        }
+    };
     let phases = cases
         .iter()
         .take_while(|c| c.scenario.network.is_none())
@@ -1078,11 +1169,25 @@ pub async fn run(
         }
     }
     environment.shutdown().await;
+    let capture = match capture {
+        Some(capture) => {
+            let file = capture.file().to_path_buf();
+            let dropped = capture.stop().await;
+            Some((file, dropped))
+        }
+        None => None,
+    };
     let (mut results, mut unplayed) = (Vec::new(), Vec::new());
     for ((case, result), index) in cases.iter().zip(played).zip(positions) {
         match result {
             Some(mut result) => {
                 result.index = index;
+                if let Some(folder) = &settings.case_files {
+                    let (file, dropped) = capture
+                        .as_ref()
+                        .map_or((None, None), |(f, d)| (Some(f.as_path()), *d));
+                    case_files::write_case_files(folder, file, dropped, case, &mut result);
+                }
                 results.push(result);
             }
             None => unplayed.push(UnplayedCase::of(case, index)),

@@ -25,8 +25,6 @@ fn every_shipped_stack_connects_to_native_chromium_and_itself() {
         "video-vp8",
         "--snapshots",
         "off",
-        "-j",
-        "1",
         "--reports",
     ]
     .map(String::from)

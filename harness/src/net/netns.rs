@@ -435,6 +435,11 @@ impl Topology {
         &self.peers
     }
 
+    /// Every namespace this topology made.
+    pub fn all_netns(&self) -> &[NetNs] {
+        &self.namespaces
+    }
+
     /// The names of every namespace this topology made.
     pub fn namespaces(&self) -> Vec<String> {
         self.namespaces

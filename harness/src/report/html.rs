@@ -401,9 +401,30 @@ fn case_section(index: usize, r: &CaseResult) -> (String, String) {
         );
         html.push_str(&failure_block(attempt.failure.as_deref().unwrap_or("?")));
     }
+    html.push_str(&artifacts(r));
     html.push_str(&evidence::placeholder(index));
     html.push_str("</div>\n</details>\n");
     (html, case_evidence(r))
+}
+
+/// Links to the files written for the case (`--capture`), relative to the run's folder.
+fn artifacts(r: &CaseResult) -> String {
+    if r.artifacts.is_empty() {
+        return String::new();
+    }
+    let links: Vec<String> = r
+        .artifacts
+        .iter()
+        .map(|a| {
+            format!(
+                "<a href=\"{}\">{}</a> <span class=\"muted\">({})</span>",
+                escape(&a.path),
+                escape(&a.name),
+                escape(&a.about)
+            )
+        })
+        .collect();
+    format!("<p class=\"artifacts\">Files: {}</p>\n", links.join(" · "))
 }
 
 /// Everything a case's section shows below its failure.

@@ -1,5 +1,6 @@
 //! Reports: consumers of the runner's events. Each format is one [`Reporter`].
 
+pub mod bundle;
 pub mod candidate_matrix;
 mod document;
 mod html;

@@ -42,6 +42,7 @@ pub(crate) fn case(offerer: PeerKind, answerer: PeerKind, status: Status) -> Cas
         problems: Vec::new(),
         ice_servers: Vec::new(),
         network: None,
+        artifacts: Vec::new(),
     }
 }
 

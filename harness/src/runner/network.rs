@@ -98,6 +98,11 @@ impl CaseNetwork {
         &self.ice_servers
     }
 
+    /// Every namespace of the case's network: peers, NATs, the public segment.
+    pub fn all_namespaces(&self) -> &[NetNs] {
+        self.topology().all_netns()
+    }
+
     /// The namespace of the peer playing `role`.
     pub fn namespace(&self, role: Role) -> &NetNs {
         let index = match role {

@@ -114,6 +114,7 @@ pub fn parse(text: &str, default_name: &str, path: &Path) -> Result<Scenario, Sc
     if scenario.name.is_empty() {
         scenario.name = default_name.to_string();
     }
+    scenario.source = path.to_path_buf();
     scenario.digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
         .as_ref()
         .iter()

@@ -22,6 +22,9 @@ pub struct Scenario {
     /// played, and shards of different versions are not merged.
     #[serde(skip)]
     pub digest: String,
+    /// The file it was loaded from (empty for a scenario made in code).
+    #[serde(skip)]
+    pub source: std::path::PathBuf,
     /// What the scenario checks, in a sentence.
     #[serde(default)]
     pub description: String,

@@ -79,7 +79,9 @@ pub async fn play_on_every_pairing(name: &str) -> Vec<CaseResult> {
     results
 }
 
-/// Prepares what `cases` need (installing a missing browser, as `run` does) and runs them in order.
+/// Prepares what `cases` need (installing a missing browser, as `run` does) and runs them as a
+/// run does: as many at a time as there are cores, `[network]` cases after the others (never
+/// beside them). The results are in the order of `cases`.
 pub async fn run(cases: &[Case]) -> Vec<CaseResult> {
     run_with_servers(cases).await.0
 }
@@ -97,20 +99,28 @@ pub struct ServersSeen {
 pub async fn run_with_servers(cases: &[Case]) -> (Vec<CaseResult>, ServersSeen) {
     let settings = RunSettings {
         install: true,
-        jobs: 1,
         ..RunSettings::default()
     };
     let environment = Environment::for_cases(cases, &settings)
         .await
         .unwrap_or_else(|e| panic!("cannot prepare the environment: {e}"));
-    let mut results = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        results.push(
-            environment
-                .run_case(case, &format!("test/{i}-{}", case.slug()))
-                .await,
-        );
+    type Numbered = Vec<(usize, Case)>;
+    let (in_networks, on_host): (Numbered, Numbered) = cases
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(_, c)| c.scenario.network.is_some());
+    let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
+    for (phase, group) in [on_host, in_networks].into_iter().enumerate() {
+        let (positions, group): (Vec<usize>, Vec<Case>) = group.into_iter().unzip();
+        let played = environment
+            .run_cases(&format!("test{phase}"), &group, settings.jobs, &mut [])
+            .await;
+        for (at, result) in positions.into_iter().zip(played) {
+            results[at] = Some(result);
+        }
     }
+    let results: Vec<CaseResult> = results.into_iter().map(|r| r.expect("played")).collect();
     let servers = environment.ice_servers();
     let running = servers.running();
     let seen = ServersSeen {

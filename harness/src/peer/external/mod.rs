@@ -25,6 +25,8 @@ use crate::scenario::{MediaKind, PeerKind, Scenario, StepKind};
 
 /// How long a program may take to write its last observations after SIGTERM.
 const TERM_GRACE: Duration = Duration::from_secs(2);
+/// How long the last output of a program that exited may take to be read.
+const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many lines of a program's stderr are kept (the last ones).
 const STDERR_LINES_KEPT: usize = 2000;
 /// How many of those a failure quotes.
@@ -47,6 +49,9 @@ struct Running {
     /// Holds the plan and the observations; removed with the peer.
     folder: tempfile::TempDir,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    /// The tasks reading its output: once it exited, its last lines are read before its report
+    /// is final (its exit can be seen before they are).
+    readers: Vec<tokio::task::JoinHandle<()>>,
     /// The last report that validated.
     last: Observations,
     /// Set once the program exited: its report is then final.
@@ -166,16 +171,18 @@ impl Peer for ExternalPeer {
         // Both output streams are the program's log: stacks log to either (pion's logger writes
         // to stdout), and the report keeps the last lines of both, in arrival order.
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let mut readers = Vec::new();
         if let Some(pipe) = child.take_stderr() {
-            keep_lines(pipe, stderr.clone());
+            readers.push(keep_lines(pipe, stderr.clone()));
         }
         if let Some(pipe) = child.take_stdout() {
-            keep_lines(pipe, stderr.clone());
+            readers.push(keep_lines(pipe, stderr.clone()));
         }
         self.running = Some(Running {
             child,
             folder,
             stderr,
+            readers,
             last: Observations::default(),
             done: None,
         });
@@ -206,6 +213,11 @@ impl Peer for ExternalPeer {
                 Some(Err((invalid, true))) => Err(PeerError::new(&label, invalid)),
                 _ => Ok(running.with_stderr(running.last.clone())),
             };
+        }
+        // What it wrote before it exited; a process it left behind holding the pipes open
+        // does not hold the case up.
+        for reader in running.readers.drain(..) {
+            let _ = tokio::time::timeout(OUTPUT_DRAIN_TIMEOUT, reader).await;
         }
         let done = match report {
             Some(Ok(mut o)) => {
@@ -250,7 +262,7 @@ impl Peer for ExternalPeer {
 fn keep_lines(
     pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     kept: Arc<Mutex<VecDeque<String>>>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(pipe).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -260,7 +272,7 @@ fn keep_lines(
             }
             kept.push_back(line);
         }
-    });
+    })
 }
 
 /// Why `kind` cannot play `scenario`, if it declared a feature the scenario needs unsupported:
