@@ -767,7 +767,10 @@ fn merge(runs: &[PathBuf], out: &Path, force: bool) -> ExitCode {
         .iter()
         .map(|run| {
             let file = report_json(run);
-            ReportDocument::read(&file).map(|d| (run.display().to_string(), d))
+            let mut document = ReportDocument::read(&file)?;
+            // Its cases' files stay where they are; the merged report links them from `out`.
+            document.move_file_links(file.parent().unwrap_or(Path::new(".")), out);
+            Ok((run.display().to_string(), document))
         })
         .collect::<Result<Vec<_>, String>>()
         .and_then(|parts| {

@@ -197,7 +197,10 @@ async fn a_network_case_is_captured_in_its_namespaces_with_the_nat_rewriting() {
     for capture in &captures {
         for m in stun_messages(&run.join(capture)).unwrap() {
             if m.class == StunClass::Request {
-                sources.entry(m.transaction_id.clone()).or_default().insert(m.src.ip());
+                sources
+                    .entry(m.transaction_id.clone())
+                    .or_default()
+                    .insert(m.src.ip());
             }
         }
     }

@@ -174,6 +174,18 @@ impl ReportDocument {
         Ok(document.derived())
     }
 
+    /// Points the paths of every case's files (`--capture`), relative to `from` (the folder this
+    /// report was read from), at the same files from `to` (where a merged report is written).
+    pub fn move_file_links(&mut self, from: &Path, to: &Path) {
+        for case in &mut self.cases {
+            for artifact in &mut case.artifacts {
+                artifact.path = relative_path(to, &from.join(&artifact.path))
+                    .display()
+                    .to_string();
+            }
+        }
+    }
+
     /// The JSON text of `report.json`.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report is JSON")
@@ -201,6 +213,24 @@ impl ReportDocument {
         }
         Ok(())
     }
+}
+
+/// `target` as a path relative to the folder `base` (both made absolute against the current
+/// folder first).
+fn relative_path(base: &Path, target: &Path) -> std::path::PathBuf {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (base, target) = (absolute(base), absolute(target));
+    let base: Vec<_> = base.components().collect();
+    let target: Vec<_> = target.components().collect();
+    let common = base.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut relative = std::path::PathBuf::new();
+    for _ in common..base.len() {
+        relative.push("..");
+    }
+    for part in &target[common..] {
+        relative.push(part);
+    }
+    relative
 }
 
 /// Combines the reports of a run's shards into the report of the whole selection: its cases in
@@ -438,6 +468,32 @@ mod tests {
             "{e}"
         );
         assert!(merge("m", Vec::new(), true).is_err());
+    }
+
+    #[test]
+    fn merged_reports_link_the_shards_files_from_their_own_folder() {
+        assert_eq!(
+            relative_path(
+                Path::new("/r/merged"),
+                Path::new("/r/shards/s1/run/cases/0/a.pcap")
+            ),
+            Path::new("../shards/s1/run/cases/0/a.pcap")
+        );
+        assert_eq!(
+            relative_path(Path::new("/r"), Path::new("/r/x/a.pcap")),
+            Path::new("x/a.pcap")
+        );
+        let mut report = whole_run();
+        report.cases[0].artifacts.push(crate::outcome::Artifact {
+            name: "capture.pcap".into(),
+            path: "cases/0-x/capture.pcap".into(),
+            about: String::new(),
+        });
+        report.move_file_links(Path::new("/r/shards/1/run"), Path::new("/r/merged"));
+        assert_eq!(
+            report.cases[0].artifacts[0].path,
+            "../shards/1/run/cases/0-x/capture.pcap"
+        );
     }
 
     #[test]
