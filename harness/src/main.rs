@@ -730,17 +730,8 @@ async fn bench_relay(settings: RelayBenchSettings) -> ExitCode {
     }
 }
 
-/// The report.json of a run folder, or the file itself.
-fn report_json(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join("report.json")
-    } else {
-        path.to_path_buf()
-    }
-}
-
 fn rerender(run: &Path) -> ExitCode {
-    let file = report_json(run);
+    let file = ReportDocument::file_of(run);
     let folder = file.parent().unwrap_or(Path::new("."));
     let written = ReportDocument::read(&file).and_then(|document| {
         document
@@ -766,7 +757,7 @@ fn merge(runs: &[PathBuf], out: &Path, force: bool) -> ExitCode {
     let merged = runs
         .iter()
         .map(|run| {
-            let file = report_json(run);
+            let file = ReportDocument::file_of(run);
             let mut document = ReportDocument::read(&file)?;
             // Its cases' files stay where they are; the merged report links them from `out`.
             document.move_file_links(file.parent().unwrap_or(Path::new(".")), out);

@@ -41,12 +41,7 @@ pub struct Durations(HashMap<(String, String), f64>);
 impl Durations {
     /// The durations of the cases in a `report.json` (a run's folder or the file itself).
     pub fn read(path: &Path) -> Result<Durations, String> {
-        let file = if path.is_dir() {
-            path.join("report.json")
-        } else {
-            path.to_path_buf()
-        };
-        let report = ReportDocument::read(&file)?;
+        let report = ReportDocument::read(&ReportDocument::file_of(path))?;
         Ok(Durations(
             report
                 .cases

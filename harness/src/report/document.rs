@@ -159,6 +159,15 @@ impl ReportDocument {
         self.summary
     }
 
+    /// The report.json of a run folder, or `path` itself when it is a file.
+    pub fn file_of(path: &Path) -> std::path::PathBuf {
+        if path.is_dir() {
+            path.join("report.json")
+        } else {
+            path.to_path_buf()
+        }
+    }
+
     /// Reads `report.json`, naming the file and the field that does not fit.
     pub fn read(path: &Path) -> Result<ReportDocument, String> {
         let text = std::fs::read_to_string(path)
