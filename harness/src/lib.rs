@@ -38,6 +38,7 @@ pub mod relay;
 pub mod relay_bench;
 pub mod remote;
 pub mod report;
+pub mod report_bench;
 pub mod runner;
 pub mod scenario;
 pub mod sdp;

@@ -20,6 +20,7 @@ use rtc_interop::remote::RemoteBrowsers;
 use rtc_interop::report::{
     self, HtmlReport, JsonReport, JunitReport, ReportDocument, Reporter, TerminalReport,
 };
+use rtc_interop::report_bench::ReportBenchSettings;
 use rtc_interop::runner::{self, RunSettings};
 use rtc_interop::scenario::{NativeProfile, PeerKind};
 use rtc_interop::sdp::check::{self, SdpSnapshots};
@@ -208,6 +209,19 @@ enum BenchCommand {
         /// Seconds of ping-pong per round.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// How long report.html takes to open in Chromium and Firefox: a report of `--cases` cases
+    /// grown from a run's report, against that run's own report (medians, ratios).
+    Report {
+        /// The run to grow the big report from (its folder or report.json).
+        #[arg(long, default_value = "reports/latest")]
+        from: PathBuf,
+        /// Cases in the big report.
+        #[arg(long, default_value_t = 5000)]
+        cases: usize,
+        /// Openings of each report in each browser (medians are reported).
+        #[arg(long, default_value_t = 5)]
+        openings: usize,
     },
 }
 
@@ -491,6 +505,24 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             bench_relay(settings).await
         }
         Command::Bench {
+            what:
+                Some(BenchCommand::Report {
+                    from,
+                    cases,
+                    openings,
+                }),
+            no_install,
+            ..
+        } => {
+            let settings = ReportBenchSettings {
+                from,
+                cases: cases.max(1),
+                iterations: openings.max(1),
+                install: !no_install,
+            };
+            bench_report(settings).await
+        }
+        Command::Bench {
             iterations,
             pairings,
             no_install,
@@ -699,6 +731,24 @@ async fn bench(settings: BenchSettings) -> ExitCode {
                 "{}",
                 rtc_interop::bench::render(&report, settings.iterations)
             );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: {e}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
+}
+
+async fn bench_report(settings: ReportBenchSettings) -> ExitCode {
+    eprintln!(
+        "rtc-interop: benchmarking report.html: {} cases grown from {} …",
+        settings.cases,
+        settings.from.display()
+    );
+    match rtc_interop::report_bench::run(&settings).await {
+        Ok(rows) => {
+            out_part!("{}", rtc_interop::report_bench::render(&rows, &settings));
             ExitCode::SUCCESS
         }
         Err(e) => {

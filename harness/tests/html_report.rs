@@ -1,6 +1,7 @@
 //! report.html as people use it: opened from disk in headless Chromium and Firefox (no network,
 //! no external assets). The pairing matrix, a failed case's section and its timelines render,
-//! nothing logs an error, and a 5 000-case merged report opens in under 3 s.
+//! nothing logs an error, and a 5 000-case merged report opens with its failed cases' evidence.
+//! How fast it opens is `rtc-interop bench report`'s to measure, not a test's.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{BIN, browser_turn, write_scenario};
 use rtc_interop::peer::DriverService;
+use rtc_interop::report::ReportDocument;
 use rtc_interop::scenario::{HostCandidates, PeerKind};
 use serde_json::{Value, json};
 
@@ -40,24 +42,13 @@ fn real_report(dir: &Path) -> std::path::PathBuf {
         .join(std::fs::read_link(latest).unwrap())
 }
 
-/// A merged report of `count` cases made of the real run's two, re-rendered by `report`.
+/// A merged report of `count` cases grown from the real run's two (as `bench report` grows
+/// one), re-rendered by `report`.
 fn big_report(real: &Path, out: &Path, count: usize) {
-    let mut report: Value =
-        serde_json::from_str(&std::fs::read_to_string(real.join("report.json")).unwrap()).unwrap();
-    let originals = report["cases"].as_array().unwrap().clone();
-    let cases: Vec<Value> = (0..count)
-        .map(|i| {
-            // One failure in fifty, as in a matrix with a few known problems.
-            let mut case = originals[usize::from(i % 50 == 0)].clone();
-            case["index"] = json!(i);
-            case["scenario"] = json!(format!("scenario-{:03}", i / 25));
-            case["repetition"] = json!(i % 25 + 1);
-            case
-        })
-        .collect();
-    report["cases"] = json!(cases);
+    let real = ReportDocument::read(&ReportDocument::file_of(real)).unwrap();
+    let report = rtc_interop::report_bench::grow(&real, count).to_json();
     std::fs::create_dir_all(out).unwrap();
-    std::fs::write(out.join("report.json"), report.to_string()).unwrap();
+    std::fs::write(out.join("report.json"), report).unwrap();
     let output = Command::new(BIN).arg("report").arg(out).output().unwrap();
     assert!(
         output.status.success(),
@@ -160,35 +151,25 @@ async fn check_in(kind: PeerKind, small: &Path, big: &Path) {
     assert!(passed["timelines"].as_u64() >= Some(1), "{kind}: {passed}");
     assert_eq!(passed["errors"], json!([]), "{kind}: {passed}");
 
-    let started = Instant::now();
     client.goto(&url(big)).await.unwrap();
-    let wall = started.elapsed();
     // Its failed cases are open from the start; their evidence is unpacked as they come near
     // the screen: the one at the top at once, the last one once scrolled to.
     show_first_failed_case(&client).await;
-    let filled = started.elapsed();
     eval(&client, "var f = document.querySelectorAll('details.case.failed'); f[f.length - 1].scrollIntoView();").await;
     wait_until(&client, "(function(){ var f = document.querySelectorAll('details.case.failed'); return f[f.length - 1].querySelector('.evidence.filled'); })()").await;
     let opened = eval(
         &client,
-        "var n = performance.getEntriesByType('navigation')[0];
-         return { loaded: n.loadEventEnd, cases: document.querySelectorAll('details.case').length,
+        "return { cases: document.querySelectorAll('details.case').length,
                   open: document.querySelectorAll('details.case[open] svg.timeline').length, errors: window.reportErrors };",
     )
     .await;
     assert_eq!(opened["cases"], 5000, "{kind}: {opened}");
     assert_eq!(opened["errors"], json!([]), "{kind}: {opened}");
-    let loaded = opened["loaded"].as_f64().unwrap();
-    eprintln!(
-        "{kind}: the 5000-case report loaded in {loaded:.0} ms ({wall:?} including WebDriver; \
-         the first failed case's evidence was shown after {filled:?})"
-    );
-    assert!(loaded < 3000.0, "{kind}: {loaded} ms");
     let _ = client.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_report_renders_in_both_browsers_and_a_5000_case_report_opens_in_3_s() {
+async fn the_report_renders_in_both_browsers_and_a_5000_case_report_opens_with_its_evidence() {
     let _turn = browser_turn().await;
     let dir = tempfile::tempdir().unwrap();
     let real = real_report(dir.path());

@@ -229,8 +229,7 @@ impl DriverService {
         hosts: HostCandidates,
         page_origin: Option<&str>,
     ) -> Result<(Client, BrowserInfo), String> {
-        // Two TLS back-ends are linked (webrtc-rs uses ring, hyper-rustls defaults to aws-lc-rs);
-        // rustls needs one chosen. WebDriver traffic is plain HTTP on loopback anyway.
+        // rustls's process-wide provider: ring, the one back-end linked (webrtc-rs uses it too).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let n = self.sessions.fetch_add(1, Ordering::Relaxed);
         // A remote endpoint makes its own profile on its own machine.
@@ -253,8 +252,13 @@ impl DriverService {
         };
         let driver = self.kind();
         let client = with_timeout(SESSION_TIMEOUT, "opening a browser session", async {
-            ClientBuilder::rustls()
-                .map_err(|e| e.to_string())?
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .map_err(|e| format!("reading the system's TLS roots: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            ClientBuilder::new(connector)
                 .capabilities(capabilities)
                 .connect(&self.url)
                 .await
