@@ -992,6 +992,11 @@ async fn install(peers: Vec<String>) -> ExitCode {
     for problem in catalogue::problems() {
         eprintln!("rtc-interop: skipping a broken peer manifest: {problem}");
     }
+    // What `cargo install` builds (geckodriver, cargo-insta) compiles while the packages below
+    // download; joined before the browsers, whose check needs geckodriver.
+    let firefox = kinds.contains(&PeerKind::Firefox);
+    let from_crates =
+        tokio::task::spawn_blocking(move || provision::install_from_crates(firefox, everything));
     for kind in &kinds {
         let PeerKind::External(name) = *kind else {
             continue;
@@ -1010,6 +1015,17 @@ async fn install(peers: Vec<String>) -> ExitCode {
                 eprintln!("rtc-interop: {kind}: installing stopped: {e}");
                 return ExitCode::from(EXIT_SETUP);
             }
+        }
+    }
+    match from_crates.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("rtc-interop: {e}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: installing from crates.io stopped: {e}");
+            return ExitCode::from(EXIT_SETUP);
         }
     }
     for kind in kinds.into_iter().filter(|k| k.is_browser()) {

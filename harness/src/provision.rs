@@ -176,6 +176,22 @@ pub fn ensure(kind: PeerKind, install: bool) -> Result<BrowserInstall, Provision
     }
 }
 
+/// Installs the missing tools that come from crates.io, with `cargo install`: Firefox's driver
+/// (geckodriver) when `firefox` is set, and cargo-insta when `insta` is. `install` runs this
+/// beside the package installs: compiling keeps the cores busy while packages download.
+pub fn install_from_crates(firefox: bool, insta: bool) -> Result<(), ProvisionError> {
+    if let (true, Some(krate)) = (
+        firefox && FIREFOX.find_driver().is_none(),
+        FIREFOX.driver_crate,
+    ) {
+        cargo_install(FIREFOX.driver_name, krate, &cargo_command(krate))?;
+    }
+    if insta {
+        cargo_insta(true)?;
+    }
+    Ok(())
+}
+
 /// Installs whatever `kind` lacks (browser packages, driver), one progress line per step.
 pub fn install_missing(kind: PeerKind) -> Result<(), ProvisionError> {
     let recipe = recipe(kind)?;
@@ -359,8 +375,15 @@ fn apt_install(what: &str, packages: &str) -> Result<(), ProvisionError> {
             command,
         });
     }
+    // One `apt-get update` per process is enough for every install that follows.
+    static UPDATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let update = if UPDATED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        ""
+    } else {
+        "apt-get update -q; "
+    };
     let script = format!(
-        "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q; apt-get install -y -q {packages}"
+        "set -e; export DEBIAN_FRONTEND=noninteractive; {update}apt-get install -y -q {packages}"
     );
     run_installer(
         what,

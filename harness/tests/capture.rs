@@ -1,7 +1,7 @@
 //! `run --capture`: each case's packets cut from a capture of loopback, with the case's real STUN
 //! binding requests in them (parsed), and a bug bundle holding what reproducing it needs.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::Read;

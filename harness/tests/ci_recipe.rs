@@ -120,3 +120,43 @@ fn the_recipe_links_the_workflow_file() {
         .unwrap();
     assert!(doc.contains("(ci/github-actions.yml)"));
 }
+
+/// Each package's features, as `cargo tree` resolves them for the harness with `edges`.
+fn resolved_features(edges: &str) -> std::collections::BTreeMap<String, String> {
+    let output = Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-p", "rtc-interop", "-e", edges])
+        .args(["--prefix", "none", "-f", "{p}|{f}"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let (package, features) = line.trim_end_matches(" (*)").split_once('|')?;
+            Some((package.to_string(), features.to_string()))
+        })
+        .collect()
+}
+
+/// `cargo run --release -- install && cargo test --release` compiles the webrtc stack and the
+/// harness once only if the test-only dependencies turn on no feature of a shared dependency:
+/// one did (yaml-rust2's default `encoding` changed simdutf8's features), and CI compiled
+/// rkyv..webrtc and the harness twice, several minutes.
+#[test]
+fn test_only_dependencies_change_no_feature_of_the_harness_dependencies() {
+    let normal = resolved_features("normal,build");
+    let with_dev = resolved_features("normal,build,dev");
+    assert!(normal.len() > 100, "{normal:?}");
+    let changed: Vec<String> = normal
+        .iter()
+        .filter(|(package, features)| with_dev.get(*package) != Some(features))
+        .map(|(package, features)| format!("{package}: [{features}] → [{}]", with_dev[package]))
+        .collect();
+    assert!(changed.is_empty(), "{changed:#?}");
+}

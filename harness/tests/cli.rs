@@ -1,7 +1,7 @@
 //! The `rtc-interop` command as users run it: exit codes, error messages, reports on disk, the
 //! standalone relay, and no browser or driver left behind.
 
-mod common;
+use crate::common;
 
 use common::{
     BIN, interrupt_and_expect_a_clean_stop, run_to_end, standalone_relay, start_run_and_wait_for,

@@ -6,7 +6,7 @@
 //! native --plan … --observations …`): a real WebRTC stack behind the contract, with no browser
 //! and nothing else to install, so this runs in the fast tier.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

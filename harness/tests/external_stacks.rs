@@ -3,7 +3,7 @@
 //! passes, or fails as its scenario's known failures say, or is skipped for a feature the stack
 //! declares unsupported — never anything else.
 
-mod common;
+use crate::common;
 
 use common::{repo_root, run_to_end};
 use rtc_interop::peer::external::catalogue;

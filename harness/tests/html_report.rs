@@ -3,7 +3,7 @@
 //! nothing logs an error, and a 5 000-case merged report opens with its failed cases' evidence.
 //! How fast it opens is `rtc-interop bench report`'s to measure, not a test's.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

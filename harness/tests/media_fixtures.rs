@@ -2,7 +2,7 @@
 //! in the container webrtc-rs's readers take, with the frame rate, keyframe spacing and length the
 //! native peer's pacing and the media checks assume.
 
-mod common;
+use crate::common;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = common::repo_root().join("fixtures/media").join(name);

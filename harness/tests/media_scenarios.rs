@@ -3,7 +3,7 @@
 //! picture) and checked here against that evidence — and the failures the media checks must
 //! catch: a disabled camera, a codec one side does not accept, a receiver that gets no packets.
 
-mod common;
+use crate::common;
 
 use rtc_interop::observe::MediaTrackLog;
 use rtc_interop::outcome::{CaseResult, Status};

@@ -8,7 +8,7 @@
 //! These tests need root (they build namespaces); the machine kind this project targets runs as
 //! root, and CI does too.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! closes on `bye` (and closes its WebSocket properly), and `peer native` exits 0 only when it
 //! did everything it was asked.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

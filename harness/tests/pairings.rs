@@ -1,7 +1,7 @@
 //! End to end: real native and Chromium peers play scenarios through the real relay, and the
 //! verdicts rest on what they observed.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

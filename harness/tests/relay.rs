@@ -2,7 +2,7 @@
 //! limits that let it run unattended (slow readers, silent and idle connections, the connection
 //! limit, the bounded trace, tokens and origins, memory under load).
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

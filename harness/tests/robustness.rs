@@ -1,7 +1,7 @@
 //! A browser or driver that dies mid-run fails the case that was using it, with the cause, and the
 //! run goes on with a fresh one.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The scenario loader: every shipped file loads, and each kind of bad file is rejected with an
 //! error that names the file, the line and the field.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

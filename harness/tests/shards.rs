@@ -2,7 +2,7 @@
 //! browser): every case in exactly one shard, merged shards equal to one run over all cases,
 //! reports rebuilt from report.json alone, and plain progress lines when stderr is not a terminal.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! SDP snapshots in real runs: the review flow with the real `rtc-interop` and `cargo insta`,
 //! snapshots that are the same run after run, and the accepted snapshots that are committed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

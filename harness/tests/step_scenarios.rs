@@ -2,7 +2,7 @@
 //! data-channel options) on all nine pairings of real native, Chromium and Firefox peers, each
 //! case judged on what the peers observed and checked here against the evidence it rests on.
 
-mod common;
+use crate::common;
 
 use rtc_interop::outcome::{CaseResult, Status};
 use rtc_interop::scenario::PeerKind::{Chromium, Firefox, Native};

@@ -4,7 +4,7 @@
 //! webrtc-rs 0.21 only speaks TURN over UDP (it skips `?transport=tcp` URLs), so TURN over TCP is
 //! exercised with the `turn` crate's client over a TCP connection and, end to end, with Chromium.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

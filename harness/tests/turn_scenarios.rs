@@ -1,7 +1,7 @@
 //! The shipped TURN scenarios end to end: real peers through the STUN/TURN servers a run starts,
 //! judged on what they observed, and checked against what the servers themselves allocated.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 
