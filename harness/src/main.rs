@@ -351,10 +351,9 @@ fn main() -> ExitCode {
         eprintln!("rtc-interop: {e}");
         return ExitCode::from(EXIT_SETUP);
     }
-    // webrtc-rs logs through `log`: silent unless RUST_LOG asks (`RUST_LOG=rtc_dtls=debug`).
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
-        .format_timestamp_millis()
-        .init();
+    // webrtc-rs logs through `log`: silent unless RUST_LOG asks (`RUST_LOG=rtc_dtls=debug`);
+    // `run --capture` also keeps it for each case's native.log.
+    rtc_interop::native_log::install();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1117,6 +1117,8 @@ pub async fn run(
             }
         }
     };
+    // webrtc-rs's log, kept for each case's native.log.
+    let native_log = tcpdump.as_ref().map(|_| crate::native_log::start_tap());
     let mut environment = Environment::for_cases(&cases, settings).await?;
     // One capture of loopback for the whole run; each case's packets are cut from it afterwards
     // (cases run concurrently, and a browser's ports are known only from its candidates).
@@ -1178,15 +1180,19 @@ pub async fn run(
         None => None,
     };
     let (mut results, mut unplayed) = (Vec::new(), Vec::new());
+    let windows: Vec<_> = played.iter().flatten().map(case_files::window).collect();
+    let recordings = case_files::RunRecordings {
+        capture: capture.as_ref().map(|(file, _)| file.as_path()),
+        dropped: capture.as_ref().and_then(|(_, dropped)| *dropped),
+        native_log: native_log.as_deref(),
+    };
     for ((case, result), index) in cases.iter().zip(played).zip(positions) {
         match result {
             Some(mut result) => {
                 result.index = index;
                 if let Some(folder) = &settings.case_files {
-                    let (file, dropped) = capture
-                        .as_ref()
-                        .map_or((None, None), |(f, d)| (Some(f.as_path()), *d));
-                    case_files::write_case_files(folder, file, dropped, case, &mut result);
+                    let beside = case_files::played_beside(&result, &windows);
+                    case_files::write_case_files(folder, recordings, beside, case, &mut result);
                 }
                 results.push(result);
             }

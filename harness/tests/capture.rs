@@ -131,6 +131,7 @@ async fn each_case_gets_its_packets_and_a_bundle() {
             "bundle/command.txt",
             "bundle/versions.txt",
             "bundle/case.json",
+            "bundle/native.log",
         ] {
             assert!(names.contains(&wanted), "{wanted} not in {names:?}");
         }
@@ -145,6 +146,21 @@ async fn each_case_gets_its_packets_and_a_bundle() {
         assert!(file("bundle/versions.txt").contains("webrtc-rs "));
         let entry: Value = serde_json::from_str(file("bundle/case.json")).unwrap();
         assert_eq!(entry["pairing"], case["pairing"]);
+        // webrtc-rs's log of the case's time: its ICE agent's records, and the pair it selected
+        // between the case's own candidates.
+        let native_log = std::fs::read_to_string(run.join(path_of("native.log"))).unwrap();
+        assert_eq!(file("bundle/native.log"), &native_log);
+        assert!(
+            native_log.lines().any(|l| l.contains(" rtc_ice::agent: ")),
+            "{native_log}"
+        );
+        assert!(
+            native_log
+                .lines()
+                .any(|l| l.contains("selected candidate pair")
+                    && ports.iter().any(|p| l.contains(&format!(":{p} ")))),
+            "no selected pair with one of {ports:?}: {native_log}"
+        );
     }
     let chromium = cases.iter().find(|c| c["offerer"] == "chromium").unwrap();
     assert!(

@@ -8,21 +8,40 @@ use std::time::{Duration, SystemTime};
 use crate::outcome::{Artifact, CaseResult};
 use crate::plan::Case;
 use crate::report::bundle::{BundleEntry, write_bundle};
+use crate::scenario::PeerKind;
 
-/// Packets this long after a case's end still belong to it (the last ones tcpdump writes).
+/// Packets and log lines this long after a case's end still belong to it (the last ones tcpdump
+/// writes, the peers' closing).
 const CAPTURE_MARGIN: Duration = Duration::from_secs(1);
 
-/// Writes `cases/<index>-<slug>/capture.pcap` (the case's packets, cut from the run's capture
-/// `run_capture` by the ports of its candidates and its time) and `bundle.tar.gz` into
-/// `run_folder`, and lists them in `result.artifacts`. A file that cannot be written is named in
-/// the case's errors instead.
+/// What a run recorded for all its cases together, that each case's files are cut from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunRecordings<'a> {
+    /// The run's capture of loopback.
+    pub capture: Option<&'a Path>,
+    /// Packets that capture lost.
+    pub dropped: Option<u64>,
+    /// The filter webrtc-rs's log was tapped by ([`crate::native_log`]), when it was.
+    pub native_log: Option<&'a str>,
+}
+
+/// Writes `cases/<index>-<slug>/capture.pcap` (the case's packets, cut from the run's capture by
+/// the ports of its candidates and its time), `native.log` (webrtc-rs's log of the case's time,
+/// where a native peer took part) and `bundle.tar.gz` into `run_folder`, and lists them in
+/// `result.artifacts`. `beside`: how many other cases played during this one's time. A file
+/// that cannot be written is named in the case's errors instead.
 pub fn write_case_files(
     run_folder: &Path,
-    run_capture: Option<&Path>,
-    dropped: Option<u64>,
+    recordings: RunRecordings<'_>,
+    beside: usize,
     case: &Case,
     result: &mut CaseResult,
 ) {
+    let RunRecordings {
+        capture: run_capture,
+        dropped,
+        native_log,
+    } = recordings;
     let relative = format!("cases/{}-{}", result.index, case.slug());
     let folder = run_folder.join(&relative);
     if let Err(e) = std::fs::create_dir_all(&folder) {
@@ -73,6 +92,38 @@ pub fn write_case_files(
             )),
         }
     }
+    if let Some(filter) = native_log.filter(|_| case.kinds().contains(&PeerKind::Native)) {
+        let (from, to) = window(result);
+        let (lines, dropped) = crate::native_log::lines_between(from, to);
+        let file = folder.join("native.log");
+        match std::fs::write(&file, lines.join("\n") + "\n") {
+            Ok(()) => {
+                let mut about = format!(
+                    "{} line(s) of webrtc-rs's log (RUST_LOG={filter}) from the case's time",
+                    lines.len()
+                );
+                if beside > 0 {
+                    about += &format!(
+                        "; {beside} other case(s) played meanwhile in this process, their \
+                         native peers' lines can be among these"
+                    );
+                }
+                if dropped > 0 {
+                    about += &format!("; the run's log outgrew its limit, {dropped} line(s) lost");
+                }
+                result.artifacts.push(Artifact {
+                    name: "native.log".into(),
+                    path: format!("{relative}/native.log"),
+                    about,
+                });
+                bundle.push(BundleEntry::file(file, "native.log"));
+            }
+            Err(e) => result
+                .errors
+                .offerer
+                .push(format!("cannot write {}: {e}", file.display())),
+        }
+    }
     bundle.extend(bundle_entries(case, result));
     let out = folder.join("bundle.tar.gz");
     match write_bundle(&out, &bundle) {
@@ -80,7 +131,7 @@ pub fn write_case_files(
             name: "bundle.tar.gz".into(),
             path: format!("{relative}/bundle.tar.gz"),
             about: "the scenario, the command line, versions, this case's report entry, \
-                    consoles and capture: what reproducing it needs"
+                    consoles, native log and capture: what reproducing it needs"
                 .into(),
         }),
         Err(e) => result
@@ -120,7 +171,18 @@ fn case_ports(result: &CaseResult) -> BTreeSet<u16> {
 }
 
 /// From the case's start until a moment after its end.
-fn window(result: &CaseResult) -> (SystemTime, SystemTime) {
+/// How many of `others` (every played case's [`window`], this one's included) overlap `result`'s.
+pub fn played_beside(result: &CaseResult, others: &[(SystemTime, SystemTime)]) -> usize {
+    let (from, to) = window(result);
+    others
+        .iter()
+        .filter(|(start, end)| *start < to && *end > from)
+        .count()
+        .saturating_sub(1)
+}
+
+/// A case's time: from its start to a little after its end (the last packets and log lines).
+pub fn window(result: &CaseResult) -> (SystemTime, SystemTime) {
     let at = |ms: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(ms.max(0.0) / 1000.0);
     (
         at(result.started_at_ms),
