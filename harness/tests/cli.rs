@@ -13,6 +13,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use rtc_interop::scenario::PeerKind;
+
 fn rtc_interop(args: &[&str], dir: &Path) -> Output {
     Command::new(BIN)
         .args(args)
@@ -397,6 +399,39 @@ fn repeat_reports_pass_rates_and_retries_keep_every_failed_attempt() {
     assert_eq!(reruns, 2, "{xml}");
 }
 
+/// Whether a Chromium started by harness process `owner` has a renderer (a page). Renderers come
+/// from Chromium's zygote with a clean environment, so they are found by their parents.
+fn has_a_renderer(owner: u32) -> bool {
+    let browsers: Vec<u32> = rtc_interop::leftovers::running_under(owner)
+        .iter()
+        .filter(|p| p.contains("chromium") && !p.contains("--type="))
+        .filter_map(|p| p.split(':').next()?.parse().ok())
+        .collect();
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--type=renderer"))
+        })
+        .any(|pid| {
+            std::iter::successors(parent(pid), |p| parent(*p))
+                .take(3)
+                .any(|p| browsers.contains(&p))
+        })
+}
+
 /// Relay-only ICE without a TURN server: Chromium waits for the whole time limit.
 const STUCK_IN_CHROMIUM: &str = "peers = [\"chromium\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n";
 
@@ -414,9 +449,17 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
             Duration::from_secs(60),
         );
         let pid = run.id();
-        // Well into the case: the browser has its windows (killed while it starts, it may go
-        // down with its driver).
-        std::thread::sleep(Duration::from_secs(2));
+        // Well into the case: the browser has a renderer for the peer page (killed while it
+        // starts, it may go down with its driver; on a loaded machine that takes a while).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !has_a_renderer(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no Chromium renderer within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(1));
         // SAFETY: a plain signal to our own child.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         run.wait().unwrap();
@@ -783,38 +826,44 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
 }
 
-/// A chromedriver started on its own port, as on another machine: the run opens its Chromium
-/// sessions there, and browsers reach this machine on its advertised (non-loopback) address.
-#[test]
-fn a_remote_webdriver_endpoint_serves_a_browser_kind() {
-    let found = rtc_interop::provision::locate(rtc_interop::scenario::PeerKind::Chromium)
-        .expect("chromium is installed (`rtc-interop install`)");
+/// A driver started on its own port, as on another machine: the run opens the kind's sessions
+/// there, and browsers reach this machine on its advertised (non-loopback) address.
+fn play_through_a_remote_driver(kind: PeerKind, dir: &Path, advertised: &str) {
+    let found = rtc_interop::provision::locate(kind)
+        .unwrap_or_else(|e| panic!("{kind} is installed (`rtc-interop install`): {e}"));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut driver = Command::new(&found.driver)
-        .arg(format!("--port={port}"))
+    let mut command = Command::new(&found.driver);
+    match kind {
+        // A grid node knows where its Firefox is; Debian's is not on PATH as `firefox`.
+        PeerKind::Firefox => command
+            .args(["--port", &port.to_string(), "--binary"])
+            .arg(&found.browser),
+        _ => command.arg(format!("--port={port}")),
+    };
+    let mut driver = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let advertised = rtc_interop::net::addrs::server_ip().to_string();
-    let dir = tempfile::tempdir().unwrap();
     write_scenario(
-        dir.path(),
+        dir,
         "remote",
-        "peers = [\"native\", \"chromium\"]\n[data_channel]\nlabel = \"echo\"\n[expect]\necho = true\n",
+        &format!(
+            "peers = [\"native\", \"{kind}\"]\n[data_channel]\nlabel = \"echo\"\n[expect]\necho = true\n"
+        ),
     );
     let url = format!("http://127.0.0.1:{port}");
-    let webdriver = format!("chromium={url}");
+    let webdriver = format!("{kind}={url}");
     // The driver takes a moment to listen; the run checks its status before anything else.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
-            "chromedriver did not listen"
+            "{kind}'s driver did not listen"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -824,25 +873,26 @@ fn a_remote_webdriver_endpoint_serves_a_browser_kind() {
             "--snapshots",
             "off",
             "--pairing",
-            "chromium:native",
+            &format!("{kind}:native"),
             "--pairing",
-            "native:chromium",
+            &format!("native:{kind}"),
             "--webdriver",
             &webdriver,
             "--advertise-address",
-            &advertised,
+            advertised,
         ],
-        dir.path(),
+        dir,
     );
     let _ = driver.kill();
     let _ = driver.wait();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(0), "{kind}: {}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("reports/latest/report.json")).unwrap(),
+        &std::fs::read_to_string(dir.join("reports/latest/report.json")).unwrap(),
     )
     .unwrap();
     for case in report["cases"].as_array().unwrap() {
         let browser = &case["browsers"][0];
+        assert_eq!(browser["kind"], kind.to_string(), "{case}");
         assert_eq!(browser["endpoint"], url.as_str(), "{case}");
         assert!(
             browser["version"]
@@ -855,6 +905,22 @@ fn a_remote_webdriver_endpoint_serves_a_browser_kind() {
         assert_eq!(case["status"], "passed", "{case}");
     }
     assert_eq!(report["cases"].as_array().unwrap().len(), 2);
+}
+
+/// Chromium's and Firefox's drivers, each on its own port as on another machine (the protocol a
+/// Selenium Grid speaks), serve their kind's sessions.
+#[test]
+fn a_remote_webdriver_endpoint_serves_a_browser_kind() {
+    let advertised = rtc_interop::net::addrs::server_ip().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [PeerKind::Chromium, PeerKind::Firefox] {
+        play_through_a_remote_driver(kind, dir.path(), &advertised);
+    }
+    write_scenario(
+        dir.path(),
+        "remote",
+        "peers = [\"native\", \"chromium\"]\n[data_channel]\nlabel = \"echo\"\n",
+    );
 
     // An endpoint that is not there stops the run, naming it.
     let output = rtc_interop(
