@@ -459,14 +459,17 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_secs(1));
         // SAFETY: a plain signal to our own child.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         run.wait().unwrap();
-        // The kernel kills the driver with its parent, but not the browser the driver started.
         std::thread::sleep(Duration::from_millis(500));
+        // The kernel ends the driver with its parent, not what the driver started: Chromium's
+        // crash handlers always stay, and the browser too unless its driver got to close it.
         let left = rtc_interop::leftovers::running_under(pid);
-        assert!(left.iter().any(|p| p.contains("chromium")), "{left:?}");
+        assert!(
+            left.iter().any(|p| p.contains("/usr/lib/chromium/")),
+            "{left:?}"
+        );
         assert_eq!(common::run_folders_of(pid).len(), 1);
         pid
     };
@@ -496,7 +499,7 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
     let output = rtc_interop(&["clean"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let said = String::from_utf8_lossy(&output.stdout);
-    assert!(said.contains("chromium ("), "{said}");
+    assert!(said.contains("killed ") && said.contains("chrom"), "{said}");
     assert!(
         said.contains(&format!("rtc-interop-run-{killed}-")),
         "{said}"
