@@ -1003,47 +1003,26 @@ async fn install(peers: Vec<String>) -> ExitCode {
         let Some(external) = catalogue::find(name) else {
             continue;
         };
-        match tokio::task::spawn_blocking(move || provision::ensure_external(&external, true)).await
-        {
-            Ok(Ok(version)) => eprintln!("rtc-interop: {kind} ready: {version}"),
-            Ok(Err(e)) => {
-                eprintln!("rtc-interop: {kind}: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
-            Err(e) => {
-                eprintln!("rtc-interop: {kind}: installing stopped: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
+        let joined =
+            tokio::task::spawn_blocking(move || provision::ensure_external(&external, true)).await;
+        match install_step(&kind.to_string(), joined) {
+            Ok(version) => eprintln!("rtc-interop: {kind} ready: {version}"),
+            Err(code) => return code,
         }
     }
-    match from_crates.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("rtc-interop: {e}");
-            return ExitCode::from(EXIT_SETUP);
-        }
-        Err(e) => {
-            eprintln!("rtc-interop: installing from crates.io stopped: {e}");
-            return ExitCode::from(EXIT_SETUP);
-        }
+    if let Err(code) = install_step("crates.io tools", from_crates.await) {
+        return code;
     }
     for kind in kinds.into_iter().filter(|k| k.is_browser()) {
-        let result = tokio::task::spawn_blocking(move || provision::ensure(kind, true)).await;
-        match result {
-            Ok(Ok(found)) => eprintln!(
+        let joined = tokio::task::spawn_blocking(move || provision::ensure(kind, true)).await;
+        match install_step(&kind.to_string(), joined) {
+            Ok(found) => eprintln!(
                 "rtc-interop: {kind} ready: {} {}, driver {}",
                 found.browser.display(),
                 found.browser_version,
                 found.driver_version
             ),
-            Ok(Err(e)) => {
-                eprintln!("rtc-interop: {kind}: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
-            Err(e) => {
-                eprintln!("rtc-interop: {kind}: installing stopped: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
+            Err(code) => return code,
         }
     }
     // The tools beside the browsers: cargo-insta for reviewing SDP snapshots, coturn for
@@ -1056,19 +1035,34 @@ async fn install(peers: Vec<String>) -> ExitCode {
         ("tcpdump", provision::tcpdump),
     ];
     for (name, ensure) in tools.into_iter().filter(|_| everything) {
-        match tokio::task::spawn_blocking(move || ensure(true)).await {
-            Ok(Ok(path)) => eprintln!("rtc-interop: {name} ready: {}", path.display()),
-            Ok(Err(e)) => {
-                eprintln!("rtc-interop: {name}: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
-            Err(e) => {
-                eprintln!("rtc-interop: {name}: installing stopped: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
+        match install_step(
+            name,
+            tokio::task::spawn_blocking(move || ensure(true)).await,
+        ) {
+            Ok(path) => eprintln!("rtc-interop: {name} ready: {}", path.display()),
+            Err(code) => return code,
         }
     }
     ExitCode::SUCCESS
+}
+
+/// One `install` step, run on a blocking thread: what it found, or the exit code once it has
+/// said (naming `what`) why it stopped.
+fn install_step<T>(
+    what: &str,
+    joined: Result<Result<T, provision::ProvisionError>, tokio::task::JoinError>,
+) -> Result<T, ExitCode> {
+    match joined {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(e)) => {
+            eprintln!("rtc-interop: {what}: {e}");
+            Err(ExitCode::from(EXIT_SETUP))
+        }
+        Err(e) => {
+            eprintln!("rtc-interop: {what}: installing stopped: {e}");
+            Err(ExitCode::from(EXIT_SETUP))
+        }
+    }
 }
 
 /// `plan`: the plan a scenario gives one side, as an external program receives it.
