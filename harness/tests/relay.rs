@@ -123,6 +123,8 @@ async fn malformed_frames_get_an_error_and_other_rooms_keep_working() {
         (r#"{"m":"x"}"#, "no `type`"),
         (r#"{"type":7}"#, "must be a string"),
         (r#"["hello"]"#, "JSON object"),
+        // Which of two `type`s a peer would act on is anyone's guess.
+        (r#"{"type":"offer","type":"answer"}"#, "duplicate"),
     ] {
         send(&mut bad, frame).await;
         let error = next_text(&mut bad, LONG).await.expect("an error frame");

@@ -242,8 +242,8 @@ async fn read_frames(
             }
             Err(e) => return Ending::Failed(e),
             Ok(Message::Text(text)) => match check_frame(&text) {
-                Ok(message) => {
-                    state.forward(room, connection, text, message, config);
+                Ok(()) => {
+                    state.forward(room, connection, text, config);
                     None
                 }
                 Err(reason) => Some(reason),
@@ -305,18 +305,66 @@ async fn write_frames(
     }
 }
 
+/// The part of a frame the relay reads to accept it: its `type`. Deserializing into it checks the
+/// whole frame is JSON without building it (that is done only for traced rooms).
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
 /// Accepts any JSON object with a string `type`, so clients with their own message kinds still work.
-fn check_frame(text: &str) -> Result<serde_json::Value, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("frame is not JSON: {e}"))?;
-    match value.get("type") {
+fn check_frame(text: &str) -> Result<(), String> {
+    // serde reads a struct from an array as well (`["offer"]`); a message is an object.
+    let object = text.trim_start().starts_with('{');
+    let head = object
+        .then(|| serde_json::from_str::<Head<'_>>(text).ok())
+        .flatten();
+    match head {
         // The relay's own answer to a bad frame: a client sending one would be taken for it.
-        Some(serde_json::Value::String(kind)) if kind == "error" => {
+        Some(head) if head.kind == "error" => {
             Err("`error` is the relay's own message type; clients may not send it".into())
         }
-        Some(serde_json::Value::String(_)) => Ok(value),
-        Some(_) => Err("field `type` must be a string".into()),
-        None if value.is_object() => Err("message has no `type` field".into()),
-        None => Err("message must be a JSON object".into()),
+        Some(_) => Ok(()),
+        None => Err(why_not_a_message(text)),
+    }
+}
+
+/// Why a frame that is not a JSON object with a string `type` was refused (the slow path: the
+/// fast one only knows that it failed).
+fn why_not_a_message(text: &str) -> String {
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(e) => return format!("frame is not JSON: {e}"),
+    };
+    match value.get("type") {
+        Some(serde_json::Value::String(_)) => {
+            "frame has a duplicate or malformed `type` field".into()
+        }
+        Some(_) => "field `type` must be a string".into(),
+        None if value.is_object() => "message has no `type` field".into(),
+        None => "message must be a JSON object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_frame;
+
+    #[test]
+    fn frames_are_signaling_messages_only_with_one_string_type_other_than_error() {
+        assert_eq!(check_frame(r#"{"type":"offer","sdp":"v=0"}"#), Ok(()));
+        assert_eq!(check_frame(r#"{"type":"o\u0066fer"}"#), Ok(()));
+        for (frame, reason) in [
+            ("not json", "not JSON"),
+            (r#"{"m":"x"}"#, "no `type`"),
+            (r#"{"type":7}"#, "must be a string"),
+            (r#"["hello"]"#, "JSON object"),
+            (r#"{"type":"offer","type":"answer"}"#, "duplicate"),
+            (r#"{"type":"error"}"#, "relay's own"),
+        ] {
+            let refused = check_frame(frame).expect_err(frame);
+            assert!(refused.contains(reason), "{frame}: {refused}");
+        }
     }
 }

@@ -75,14 +75,7 @@ impl State {
 
     /// Queues `text` for every other member of `room` without ever waiting: a member whose queue
     /// is full is told to go. Records it when the room is traced.
-    fn forward(
-        &self,
-        room: &str,
-        connection: u64,
-        text: Utf8Bytes,
-        message: serde_json::Value,
-        config: &RelayConfig,
-    ) {
+    fn forward(&self, room: &str, connection: u64, text: Utf8Bytes, config: &RelayConfig) {
         let delay = self.delays.lock().unwrap().get(room).copied();
         let due = Instant::now() + delay.unwrap_or_default();
         // Record and forward under one lock so the trace order is the delivery order.
@@ -102,6 +95,8 @@ impl State {
         if !traces.is_traced(room) {
             return;
         }
+        // The frame was checked to be a JSON object before it was forwarded.
+        let message: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let entry = TraceEntry {
             at_ms: epoch_ms(),
             room: room.to_string(),
