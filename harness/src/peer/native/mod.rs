@@ -737,9 +737,7 @@ impl Session {
     }
 
     async fn on_bye(&self) {
-        self.state
-            .update(|obs| obs.bye_received_at_ms = Some(epoch_ms()));
-        self.hang_up().await;
+        self.hang_up(Some(epoch_ms())).await;
         self.state.end("the other side hung up (`bye`)");
     }
 
@@ -1102,7 +1100,7 @@ impl Session {
                     .await?;
             }
             (StepKind::HangUp, true) => {
-                self.hang_up().await;
+                self.hang_up(None).await;
             }
             (StepKind::HangUp, false) => {
                 // `bye` ends every other wait; this one's predicate is read before that reason.
@@ -1282,24 +1280,32 @@ impl Session {
 
     // ---- The end. ----
 
-    /// Hangs up: final evidence first (a closed connection has no selected pair), then `bye`, the
-    /// connection and the WebSocket closed.
-    async fn hang_up(&self) {
+    /// Hangs up: final evidence first (a closed connection has no selected pair), then `bye` unless
+    /// `bye_received_at_ms` says the other side sent one, the connection and the WebSocket closed.
+    async fn hang_up(&self, bye_received_at_ms: Option<f64>) {
         if self.hung_up() {
+            if bye_received_at_ms.is_some() {
+                self.state.update(|obs| {
+                    obs.bye_received_at_ms = obs.bye_received_at_ms.or(bye_received_at_ms)
+                });
+            }
             return;
         }
         let pair = selected_pair(&self.connection).await;
         self.state
             .update(|obs| obs.selected_pair = obs.selected_pair.take().or(pair));
-        if self.state.read(|o| o.bye_received_at_ms.is_none()) {
+        if bye_received_at_ms.is_none() && self.state.read(|o| o.bye_received_at_ms.is_none()) {
             self.send(SignalMessage::Bye {
                 m: self.plan.id.clone(),
             });
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.connection.close()).await;
         // W3C close() fires no events, and webrtc-rs has no getters: every state is now `closed`.
+        // One update with the `bye`: a side waiting for `bye` and `closed` must not see the
+        // connection's own `closed` event before the rest (ICE, channels) is recorded.
         let now = epoch_ms();
         self.state.update(|obs| {
+            obs.bye_received_at_ms = obs.bye_received_at_ms.or(bye_received_at_ms);
             for states in [
                 &mut obs.connection_states,
                 &mut obs.ice_connection_states,
