@@ -178,8 +178,8 @@ pub struct BenchReport {
     pub rows: Vec<BenchRow>,
     /// One row per pairing and shape of the video call.
     pub video: Vec<VideoRow>,
-    /// Each browser's in-page call (pc1/pc2) in each shape: offer created → first frame, median
-    /// ms, and how many of the iterations gave a figure.
+    /// Each browser's in-page calls (pc1/pc2): the data echo and the video call in each shape,
+    /// medians, and how many of the iterations gave a figure.
     pub in_page: Vec<InPageRow>,
 }
 
@@ -203,15 +203,34 @@ pub struct VideoRow {
     pub every_receiver_ms: Option<f64>,
 }
 
-/// One browser's in-page baseline in one shape.
+/// What an in-page baseline measures: two connections in one page of a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPageCall {
+    /// A data channel: offer created → the echo of the first message back (the floor of the
+    /// warm cases' offer→echo).
+    Echo,
+    /// Video in this shape: offer created → the last receiving side's first frame.
+    Video(CallShape),
+}
+
+impl InPageCall {
+    fn label(self) -> &'static str {
+        match self {
+            InPageCall::Echo => "data echo",
+            InPageCall::Video(shape) => shape.label(),
+        }
+    }
+}
+
+/// One browser's in-page baseline of one call.
 #[derive(Debug, Clone)]
 pub struct InPageRow {
     /// The browser.
     pub kind: PeerKind,
-    /// Which way video went.
-    pub shape: CallShape,
-    /// Offer created → the last receiving side's first frame, median ms.
-    pub first_frame_ms: Option<f64>,
+    /// What was measured.
+    pub call: InPageCall,
+    /// Its median, ms.
+    pub ms: Option<f64>,
     /// Iterations that gave a figure, and the last error of those that did not.
     pub passed: usize,
     /// Iterations run.
@@ -283,58 +302,70 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         .map(|((kind, _), s)| (kind, s.driver_ms, s.session_ms))
         .collect();
 
-    let video = video_rows(&environment, settings).await;
-    let mut in_page = Vec::new();
-    for kind in [PeerKind::Chromium, PeerKind::Firefox] {
-        if !cases.iter().any(|c| c.kinds().contains(&kind)) {
-            continue;
-        }
-        for shape in CallShape::ALL {
-            let mut figures = Vec::new();
-            let mut error = None;
-            for _ in 0..settings.iterations {
-                match environment
-                    .in_page_first_frame(kind, shape == CallShape::TwoWay)
-                    .await
-                {
-                    Ok(ms) => figures.push(ms),
-                    Err(e) => error = Some(e),
-                }
-            }
-            in_page.push(InPageRow {
-                kind,
-                shape,
-                first_frame_ms: median(figures.iter().copied()),
-                passed: figures.len(),
-                ran: settings.iterations,
-                error,
-            });
-        }
-    }
+    let browsers: Vec<PeerKind> = [PeerKind::Chromium, PeerKind::Firefox]
+        .into_iter()
+        .filter(|kind| cases.iter().any(|c| c.kinds().contains(kind)))
+        .collect();
+    let video_cases = video_cases(settings);
+    let mut in_page = InPageFigures::default();
 
-    // Warm: one case at a time, so cases do not slow each other down.
-    let mut rows = Vec::new();
-    for case in &cases {
-        let profiles: &[Option<NativeProfile>] = if case.kinds().contains(&PeerKind::Native) {
-            &[Some(NativeProfile::Default), Some(NativeProfile::Fast)]
-        } else {
-            &[None]
-        };
-        for &profile in profiles {
-            let mut variant = scenario.clone();
-            variant.native_profile = profile.unwrap_or_default();
-            let case = Case {
-                scenario: Arc::new(variant),
-                ..case.clone()
+    // Warm: one case at a time, so cases do not slow each other down; each iteration plays every
+    // case and then each browser's in-page floor once, so a drift of the machine's speed during
+    // the run touches both sides of every ratio alike.
+    let variants: Vec<(Case, Option<NativeProfile>)> = cases
+        .iter()
+        .flat_map(|case| {
+            let profiles: &[Option<NativeProfile>] = if case.kinds().contains(&PeerKind::Native) {
+                &[Some(NativeProfile::Default), Some(NativeProfile::Fast)]
+            } else {
+                &[None]
             };
-            let mut results = Vec::with_capacity(settings.iterations);
-            for i in 0..settings.iterations {
-                let room = format!("bench/{}-{i}", case.slug());
-                results.push(environment.run_case(&case, &room).await);
-            }
-            rows.push(row(&case, profile, &results));
+            profiles.iter().map(|&profile| {
+                let mut variant = scenario.clone();
+                variant.native_profile = profile.unwrap_or_default();
+                let case = Case {
+                    scenario: Arc::new(variant),
+                    ..case.clone()
+                };
+                (case, profile)
+            })
+        })
+        .collect();
+    let mut results: Vec<Vec<CaseResult>> = vec![Vec::new(); variants.len()];
+    for i in 0..settings.iterations {
+        for ((case, _), results) in variants.iter().zip(&mut results) {
+            let room = format!("bench/{}-{i}", case.slug());
+            results.push(environment.run_case(case, &room).await);
+        }
+        for &kind in &browsers {
+            in_page.measure(&environment, kind, InPageCall::Echo).await;
         }
     }
+    let rows = variants
+        .iter()
+        .zip(&results)
+        .map(|((case, profile), results)| row(case, *profile, results))
+        .collect();
+
+    let mut video_results: Vec<Vec<CaseResult>> = vec![Vec::new(); video_cases.len()];
+    for i in 0..settings.iterations {
+        for ((_, case), results) in video_cases.iter().zip(&mut video_results) {
+            let room = format!("bench/{}-{i}", case.slug());
+            results.push(environment.run_case(case, &room).await);
+        }
+        for &kind in &browsers {
+            for shape in CallShape::ALL {
+                in_page
+                    .measure(&environment, kind, InPageCall::Video(shape))
+                    .await;
+            }
+        }
+    }
+    let video = video_cases
+        .iter()
+        .zip(&video_results)
+        .map(|((shape, case), results)| video_row(case, *shape, results))
+        .collect();
     environment.shutdown().await;
     Ok(BenchReport {
         cold_matrix_ms,
@@ -342,14 +373,90 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         startups,
         rows,
         video,
-        in_page,
+        in_page: in_page.rows(settings.iterations),
     })
+}
+
+/// The in-page floors measured so far, per browser and call, in the order first measured.
+#[derive(Default)]
+struct InPageFigures {
+    measured: Vec<(PeerKind, InPageCall, Vec<f64>, Option<String>)>,
+}
+
+impl InPageFigures {
+    /// Measures `call` once in `kind`'s browser.
+    async fn measure(&mut self, environment: &Environment, kind: PeerKind, call: InPageCall) {
+        let figure = in_page_once(environment, kind, call).await;
+        let index = match self
+            .measured
+            .iter()
+            .position(|(k, c, ..)| (*k, *c) == (kind, call))
+        {
+            Some(index) => index,
+            None => {
+                self.measured.push((kind, call, Vec::new(), None));
+                self.measured.len() - 1
+            }
+        };
+        let (_, _, figures, error) = &mut self.measured[index];
+        match figure {
+            Ok(ms) => figures.push(ms),
+            Err(e) => *error = Some(e),
+        }
+    }
+
+    fn rows(self, iterations: usize) -> Vec<InPageRow> {
+        self.measured
+            .into_iter()
+            .map(|(kind, call, figures, error)| InPageRow {
+                kind,
+                call,
+                ms: median(figures.iter().copied()),
+                passed: figures.len(),
+                ran: iterations,
+                error,
+            })
+            .collect()
+    }
+}
+
+/// One in-page call: offer created → its end (the echo back, or the last receiving side's first
+/// frame), in ms.
+async fn in_page_once(
+    environment: &Environment,
+    kind: PeerKind,
+    call: InPageCall,
+) -> Result<f64, String> {
+    let (function, options) = match call {
+        InPageCall::Echo => ("dataEcho", serde_json::json!({ "timeout_ms": 8000 })),
+        InPageCall::Video(shape) => (
+            "firstFrame",
+            serde_json::json!({ "timeout_ms": 8000, "two_way": shape == CallShape::TwoWay }),
+        ),
+    };
+    let measured = environment.in_page(kind, function, options).await?;
+    let at = |field: &str| measured.get(field).and_then(serde_json::Value::as_f64);
+    let end = match call {
+        InPageCall::Echo => at("echo_at_ms"),
+        InPageCall::Video(CallShape::OneWay) => at("first_frame_at_ms"),
+        InPageCall::Video(CallShape::TwoWay) => at("first_frame_at_ms")
+            .zip(at("pc1_first_frame_at_ms"))
+            .map(|(a, b)| a.max(b)),
+    };
+    match (at("offer_created_at_ms"), end) {
+        (Some(offer), Some(end)) => Ok(end - offer),
+        _ => Err(format!(
+            "{kind} in-page {} returned {measured}",
+            call.label()
+        )),
+    }
 }
 
 /// The video call in each shape on every selected pairing, `iterations` times each, one case at
 /// a time.
-async fn video_rows(environment: &Environment, settings: &BenchSettings) -> Vec<VideoRow> {
-    let mut rows = Vec::new();
+/// The video call's cases: each shape on every selected pairing.
+fn video_cases(settings: &BenchSettings) -> Vec<(CallShape, Case)> {
+    let mut all = Vec::new();
     for shape in CallShape::ALL {
         let scenario = scenario::parse(shape.scenario(), "bench-video", "bench.toml".as_ref())
             .expect("the video bench scenarios are valid");
@@ -360,16 +467,9 @@ async fn video_rows(environment: &Environment, settings: &BenchSettings) -> Vec<
         let cases = selection
             .apply(plan::expand(&Arc::new(scenario), &settings.kinds()))
             .expect("no scenario pattern to miss");
-        for case in &cases {
-            let mut results = Vec::with_capacity(settings.iterations);
-            for i in 0..settings.iterations {
-                let room = format!("bench/{}-{i}", case.slug());
-                results.push(environment.run_case(case, &room).await);
-            }
-            rows.push(video_row(case, shape, &results));
-        }
+        all.extend(cases.into_iter().map(|case| (shape, case)));
     }
-    rows
+    all
 }
 
 /// Offer created → the first video frame `offerer`'s side got, in one iteration.
@@ -508,6 +608,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         "ready→echo",
         "offer→echo",
         "× baseline",
+        "× in-page",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for r in &report.rows {
@@ -519,6 +620,19 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
         let ratio = match (r.offer_to_echo_ms(), baseline) {
             (Some(v), Some(b)) if b > 0.0 => format!("{:.2}", v / b),
+            _ => "-".into(),
+        };
+        // A browser against itself has a floor: the same call inside one of its pages.
+        let floor = match r.pairing.split_once('→') {
+            Some((offerer, answerer)) if offerer == answerer => report
+                .in_page
+                .iter()
+                .find(|b| b.call == InPageCall::Echo && b.kind.to_string() == offerer)
+                .and_then(|b| b.ms),
+            _ => None,
+        };
+        let in_page_ratio = match (r.offer_to_echo_ms(), floor) {
+            (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
             _ => "-".into(),
         };
         rows.push(vec![
@@ -534,6 +648,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
             value(r.ready_to_echo_ms()),
             value(r.offer_to_echo_ms()),
             ratio,
+            in_page_ratio,
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -556,6 +671,13 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
+    for b in report.in_page.iter().filter(|b| b.call == InPageCall::Echo) {
+        text.push_str(&in_page_line(b));
+    }
+    text.push_str(
+        "× in-page: a browser against itself, against its in-page data echo (two connections in \
+         one page, no relay). Target: ≤ 1.5×.\n",
+    );
     text.push_str(&after_first_connection(report));
     text.push_str(&video_call(report));
     match baseline {
@@ -627,8 +749,8 @@ fn video_call(report: &BenchReport) -> String {
         report
             .in_page
             .iter()
-            .find(|b| b.kind == kind && b.shape == shape)
-            .and_then(|b| b.first_frame_ms)
+            .find(|b| b.kind == kind && b.call == InPageCall::Video(shape))
+            .and_then(|b| b.ms)
     };
     let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     let ratio = |v: Option<f64>, b: Option<f64>| match (v, b) {
@@ -667,18 +789,12 @@ fn video_call(report: &BenchReport) -> String {
          call of the same shape, same run):\n",
     );
     text.push_str(&table(&rows));
-    for b in &report.in_page {
-        text.push_str(&format!(
-            "in-page baseline, {} {}: {} ms ({}/{} iterations){}\n",
-            b.kind,
-            b.shape.label(),
-            value(b.first_frame_ms),
-            b.passed,
-            b.ran,
-            b.error
-                .as_deref()
-                .map_or(String::new(), |e| format!("; last error: {e}"))
-        ));
+    for b in report
+        .in_page
+        .iter()
+        .filter(|b| matches!(b.call, InPageCall::Video(_)))
+    {
+        text.push_str(&in_page_line(b));
     }
     text.push_str(
         "one-way: the offerer's camera to the answerer; two-way: a camera each way. sees: that \
@@ -688,6 +804,21 @@ fn video_call(report: &BenchReport) -> String {
          in-page.\n",
     );
     text
+}
+
+/// `in-page baseline, chromium one-way: 100.0 ms (3/3 iterations)`, with the last error if any.
+fn in_page_line(b: &InPageRow) -> String {
+    format!(
+        "in-page baseline, {} {}: {} ms ({}/{} iterations){}\n",
+        b.kind,
+        b.call.label(),
+        b.ms.map_or("-".into(), |v| format!("{v:.1}")),
+        b.passed,
+        b.ran,
+        b.error
+            .as_deref()
+            .map_or(String::new(), |e| format!("; last error: {e}"))
+    )
 }
 
 /// Rows as left-aligned columns.
@@ -753,6 +884,15 @@ mod tests {
                     renegotiation_ms: Some(10.0),
                     ice_restart_ms: None,
                 },
+                BenchRow {
+                    pairing: "chromium→chromium".into(),
+                    profile: None,
+                    passed: 3,
+                    ran: 3,
+                    median: phases(20.0, 80.0),
+                    renegotiation_ms: None,
+                    ice_restart_ms: None,
+                },
             ],
             video: vec![
                 VideoRow {
@@ -777,16 +917,24 @@ mod tests {
             in_page: vec![
                 InPageRow {
                     kind: PeerKind::Chromium,
-                    shape: CallShape::OneWay,
-                    first_frame_ms: Some(100.0),
+                    call: InPageCall::Echo,
+                    ms: Some(40.0),
                     passed: 3,
                     ran: 3,
                     error: None,
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
-                    shape: CallShape::TwoWay,
-                    first_frame_ms: Some(300.0),
+                    call: InPageCall::Video(CallShape::OneWay),
+                    ms: Some(100.0),
+                    passed: 3,
+                    ran: 3,
+                    error: None,
+                },
+                InPageRow {
+                    kind: PeerKind::Chromium,
+                    call: InPageCall::Video(CallShape::TwoWay),
+                    ms: Some(300.0),
                     passed: 3,
                     ran: 3,
                     error: None,
@@ -801,12 +949,21 @@ mod tests {
         assert!(text.contains("chromium  driver    20.0 ms"), "{text}");
         let fast = text.lines().find(|l| l.contains(" fast ")).unwrap();
         let fields: Vec<&str> = fast.split_whitespace().collect();
-        // sctp+open 1.0, echo 47.0, ready→echo 60.0, offer→echo 50.0, a quarter of the baseline.
+        // sctp+open 1.0, echo 47.0, ready→echo 60.0, offer→echo 50.0, a quarter of the baseline;
+        // no in-page floor for a native peer.
         assert_eq!(
             fields[7..],
-            ["1.0", "47.0", "60.0", "50.0", "0.25"],
+            ["1.0", "47.0", "60.0", "50.0", "0.25", "-"],
             "{fast}"
         );
+        // A browser against itself also against its in-page echo: 60 / 40.
+        let browsers = text
+            .lines()
+            .find(|l| l.starts_with("chromium→chromium  -"))
+            .unwrap();
+        let fields: Vec<&str> = browsers.split_whitespace().collect();
+        assert_eq!(fields[10..], ["60.0", "0.30", "1.50"], "{browsers}");
+        assert!(text.contains("in-page baseline, chromium data echo: 40.0 ms (3/3 iterations)"));
         assert!(text.contains("offer→echo 200.0 ms"), "{text}");
         let fast = text
             .lines()
@@ -819,7 +976,7 @@ mod tests {
         // one way, 330 / 300 both ways.
         let video: Vec<Vec<&str>> = text
             .lines()
-            .filter(|l| l.starts_with("chromium→chromium"))
+            .filter(|l| l.starts_with("chromium→chromium") && l.contains("-way"))
             .map(|l| l.split_whitespace().collect())
             .collect();
         assert_eq!(

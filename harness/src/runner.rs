@@ -349,11 +349,15 @@ impl Environment {
         &self.relay
     }
 
-    /// The browser's own time to a first decoded video frame, with no relay or harness in the
-    /// way: two connections in one page of the shared `kind` browser (seed 004's pc1/pc2), the
-    /// fake camera sent from one to the other (and, `two_way`, back on the same transceiver).
-    /// Returns offer created → the last receiving side's first frame, in ms.
-    pub async fn in_page_first_frame(&self, kind: PeerKind, two_way: bool) -> Result<f64, String> {
+    /// Calls `window.rtcInteropLoopback.<function>(options)` in a fresh window of the run's `kind`
+    /// browser (the benchmark's in-page floors: two connections in one page) and returns what it
+    /// resolved with, or why it did not.
+    pub async fn in_page(
+        &self,
+        kind: PeerKind,
+        function: &str,
+        options: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
         let browser = self
             .browsers
             .get(&(kind, HostCandidates::Ip))
@@ -362,25 +366,18 @@ impl Environment {
         let measured = browser
             .execute(
                 &window,
-                "return window.rtcInteropLoopback.firstFrame(arguments[0])\
-                 .then(r => r, e => ({ error: String(e) }))",
-                vec![serde_json::json!({ "timeout_ms": 8000, "two_way": two_way })],
+                &format!(
+                    "return window.rtcInteropLoopback.{function}(arguments[0])\
+                     .then(r => r, e => ({{ error: String(e) }}))"
+                ),
+                vec![options],
             )
             .await;
         browser.close_window(&window).await;
         let measured = measured?;
-        if let Some(error) = measured.get("error").and_then(|e| e.as_str()) {
-            return Err(format!("{kind} in-page call: {error}"));
-        }
-        let at = |field: &str| measured.get(field).and_then(serde_json::Value::as_f64);
-        match (
-            at("offer_created_at_ms"),
-            at("first_frame_at_ms"),
-            at("pc1_first_frame_at_ms"),
-        ) {
-            (Some(offer), Some(frame), None) if !two_way => Ok(frame - offer),
-            (Some(offer), Some(frame), Some(back)) if two_way => Ok(frame.max(back) - offer),
-            _ => Err(format!("{kind} in-page call returned {measured}")),
+        match measured.get("error").and_then(|e| e.as_str()) {
+            Some(error) => Err(format!("{kind} in-page {function}: {error}")),
+            None => Ok(measured),
         }
     }
 
