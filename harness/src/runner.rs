@@ -2,6 +2,7 @@
 //! reporters consume.
 
 mod case_files;
+mod early_end;
 mod network;
 
 use std::collections::HashMap;
@@ -639,10 +640,18 @@ impl Environment {
         let deadline = Instant::now() + case.scenario.time_limit();
         if problems.is_empty() {
             let stopped_on_a_step = |o: &Observations| !o.finished || o.failed_step().is_some();
-            match watch(&mut peers, deadline, &mut observed).await {
+            match watch(case, &mut peers, deadline, &mut observed).await {
                 // Not connecting is what such a scenario expects; the verdict checks it.
                 Ok(_) if !case.scenario.expect.connects => {}
-                Ok(false) => problems.push(Problem::new(
+                Ok(Watched::Decided(why)) => problems.push(Problem::new(
+                    ProblemKind::Timeout,
+                    last_states(
+                        &format!("ended before its time limit: {why}"),
+                        case,
+                        &observed,
+                    ),
+                )),
+                Ok(Watched::TimedOut) => problems.push(Problem::new(
                     ProblemKind::Timeout,
                     last_states(
                         &format!("timed out after {}s", case.scenario.time_limit_secs),
@@ -652,7 +661,7 @@ impl Environment {
                 )),
                 // Whether a side's step limit or the case's ran out first is a matter of
                 // milliseconds: either way the failure says where both sides stood.
-                Ok(true)
+                Ok(Watched::Finished)
                     if stopped_on_a_step(&observed.offerer)
                         || stopped_on_a_step(&observed.answerer) =>
                 {
@@ -661,7 +670,7 @@ impl Environment {
                         last_states("a step failed", case, &observed),
                     ))
                 }
-                Ok(true) => {}
+                Ok(Watched::Finished) => {}
                 Err(e) => {
                     problems.push(Problem::new(ProblemKind::Setup, e.to_string()));
                     check_expectations = false;
@@ -743,13 +752,24 @@ fn peer_id(case: &Case, role: Role) -> String {
     format!("{}-{kind}", role.as_str())
 }
 
-/// Reads both peers' observations until both are finished (`Ok(true)`) or the deadline passes
-/// (`Ok(false)`). `observed` always holds the latest reading.
+/// How watching a case ended.
+enum Watched {
+    /// Both sides finished, or one gave up on a failed step.
+    Finished,
+    /// The deadline passed with a side still busy.
+    TimedOut,
+    /// Waiting longer could not change the outcome, for this reason.
+    Decided(String),
+}
+
+/// Reads both peers' observations until both are finished, the deadline passes or the outcome is
+/// decided. `observed` always holds the latest reading.
 async fn watch(
+    case: &Case,
     peers: &mut Sides<Box<dyn Peer>>,
     deadline: Instant,
     observed: &mut Sides<Observations>,
-) -> Result<bool, PeerError> {
+) -> Result<Watched, PeerError> {
     loop {
         let read_until = deadline.max(Instant::now()) + FINAL_READ_TIMEOUT;
         let (offerer, answerer) = tokio::time::timeout_at(read_until, async {
@@ -760,16 +780,21 @@ async fn watch(
         observed.offerer = offerer?;
         observed.answerer = answerer?;
         if observed.offerer.finished && observed.answerer.finished {
-            return Ok(true);
+            return Ok(Watched::Finished);
         }
         if Instant::now() >= deadline {
-            return Ok(false);
+            return Ok(Watched::TimedOut);
         }
         // A side whose step failed has decided the case: the other may wait out a step that can
         // no longer complete, and that wait would only cost time.
         let gave_up = |o: &Observations| o.finished && o.failed_step().is_some();
         if gave_up(&observed.offerer) || gave_up(&observed.answerer) {
-            return Ok(true);
+            return Ok(Watched::Finished);
+        }
+        if let Some(why) =
+            early_end::cannot_connect(case, &observed.offerer, &observed.answerer, epoch_ms())
+        {
+            return Ok(Watched::Decided(why));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

@@ -211,7 +211,7 @@ require = ["relay"]
 }
 
 const CANNOT_CONNECT: &str = r#"
-time_limit_secs = 4
+time_limit_secs = 20
 [ice]
 transport_policy = "relay"
 [data_channel]
@@ -221,20 +221,24 @@ ice_states = ["new", "checking", "connected"]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_case_that_cannot_connect_fails_within_its_limit_with_the_last_states() {
+async fn a_case_that_can_never_connect_ends_before_its_limit_with_the_reason_and_last_states() {
     let _turn = common::browser_turn().await;
-    // Relay-only ICE with no TURN server: Chromium accepts it and never gathers a candidate.
+    // Relay-only ICE with no TURN server: Chromium accepts it and never gathers a candidate, so
+    // no pair can ever form and the case need not wait out its 20 s.
     let scenario = common::scenario("cannot-connect", CANNOT_CONNECT);
     let results = common::run(&common::cases(scenario, &[(Chromium, Chromium)])).await;
     let r = &results[0];
     assert_eq!(r.status, Status::Failed);
     let failure = r.failure.as_deref().unwrap();
-    // Its steps' limits and the case's are both 4 s: whichever ran out first, the failure says
-    // where both sides stood.
     let states = "offerer (chromium) last saw ICE `new`, connection `new`; answerer (chromium) last saw ICE `new`";
+    let why = " (chromium) finished gathering without a single candidate, so no candidate pair can \
+               form, and no ICE restart is left to gather anew";
     assert!(
-        failure.starts_with(&format!("timed out after 4s: {states}"))
-            || failure.starts_with(&format!("a step failed: {states}")),
+        ["offerer", "answerer"]
+            .iter()
+            .any(|role| failure.starts_with(&format!(
+                "ended before its time limit: {role}{why}: {states}"
+            ))),
         "{failure}"
     );
     assert!(
@@ -242,19 +246,8 @@ async fn a_case_that_cannot_connect_fails_within_its_limit_with_the_last_states(
         "{failure}"
     );
     assert!(
-        r.candidates.offerer.local.is_empty(),
+        r.candidates.offerer.local.is_empty() && r.candidates.answerer.local.is_empty(),
         "relay policy gathers nothing here"
-    );
-    // The time limit, plus closing the peers; never an open-ended wait.
-    assert!(
-        r.duration_ms >= 4_000.0,
-        "gave up early: {} ms",
-        r.duration_ms
-    );
-    assert!(
-        r.duration_ms < 4_000.0 + 8_000.0,
-        "took {} ms",
-        r.duration_ms
     );
 }
 
