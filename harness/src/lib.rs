@@ -26,6 +26,7 @@ pub mod decide;
 pub mod ice_servers;
 pub mod leftovers;
 pub mod lint;
+pub mod matrix_bench;
 pub mod native_log;
 pub mod net;
 pub mod observe;

@@ -210,6 +210,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Where a run's wall time went: cases per second over the whole run, and for host and
+    /// `[network]` cases apart, with the time their peers took to start (from its report.json).
+    Matrix {
+        /// The run (its folder or report.json).
+        #[arg(long, default_value = "reports/latest")]
+        from: PathBuf,
+    },
     /// How long report.html takes to open in Chromium and Firefox: a report of `--cases` cases
     /// grown from a run's report, against that run's own report (medians, ratios).
     Report {
@@ -503,6 +510,19 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             };
             bench_relay(settings).await
         }
+        Command::Bench {
+            what: Some(BenchCommand::Matrix { from }),
+            ..
+        } => match rtc_interop::matrix_bench::run(&from) {
+            Ok(text) => {
+                out_part!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rtc-interop: {e}");
+                ExitCode::from(EXIT_SETUP)
+            }
+        },
         Command::Bench {
             what:
                 Some(BenchCommand::Report {
