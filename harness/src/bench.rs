@@ -671,13 +671,20 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
-    for b in report.in_page.iter().filter(|b| b.call == InPageCall::Echo) {
+    let echo_floors: Vec<&InPageRow> = report
+        .in_page
+        .iter()
+        .filter(|b| b.call == InPageCall::Echo)
+        .collect();
+    for b in &echo_floors {
         text.push_str(&in_page_line(b));
     }
-    text.push_str(
-        "× in-page: a browser against itself, against its in-page data echo (two connections in \
-         one page, no relay). Target: ≤ 1.5×.\n",
-    );
+    if !echo_floors.is_empty() {
+        text.push_str(
+            "× in-page: a browser against itself, against its in-page data echo (two connections \
+             in one page, no relay). Target: ≤ 1.5×.\n",
+        );
+    }
     text.push_str(&after_first_connection(report));
     text.push_str(&video_call(report));
     match baseline {
