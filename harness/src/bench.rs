@@ -334,8 +334,7 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
     let mut results: Vec<Vec<CaseResult>> = vec![Vec::new(); variants.len()];
     for i in 0..settings.iterations {
         for ((case, _), results) in variants.iter().zip(&mut results) {
-            let room = format!("bench/{}-{i}", case.slug());
-            results.push(environment.run_case(case, &room).await);
+            results.push(play(&environment, case, i).await);
         }
         for &kind in &browsers {
             in_page.measure(&environment, kind, InPageCall::Echo).await;
@@ -350,8 +349,7 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
     let mut video_results: Vec<Vec<CaseResult>> = vec![Vec::new(); video_cases.len()];
     for i in 0..settings.iterations {
         for ((_, case), results) in video_cases.iter().zip(&mut video_results) {
-            let room = format!("bench/{}-{i}", case.slug());
-            results.push(environment.run_case(case, &room).await);
+            results.push(play(&environment, case, i).await);
         }
         for &kind in &browsers {
             for shape in CallShape::ALL {
@@ -375,6 +373,12 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         video,
         in_page: in_page.rows(settings.iterations),
     })
+}
+
+/// Plays `case` once as warm iteration `i`, in a room of its own.
+async fn play(environment: &Environment, case: &Case, i: usize) -> CaseResult {
+    let room = format!("bench/{}-{i}", case.slug());
+    environment.run_case(case, &room).await
 }
 
 /// The in-page floors measured so far, per browser and call, in the order first measured.
@@ -452,8 +456,6 @@ async fn in_page_once(
     }
 }
 
-/// The video call in each shape on every selected pairing, `iterations` times each, one case at
-/// a time.
 /// The video call's cases: each shape on every selected pairing.
 fn video_cases(settings: &BenchSettings) -> Vec<(CallShape, Case)> {
     let mut all = Vec::new();

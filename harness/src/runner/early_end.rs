@@ -20,17 +20,6 @@ pub fn cannot_connect(
     answerer: &Observations,
     now_ms: f64,
 ) -> Option<String> {
-    let restart_left = case
-        .scenario
-        .steps()
-        .iter()
-        .enumerate()
-        .any(|(index, step)| {
-            step.kind == StepKind::RestartIce && !ended(offerer, index) && !ended(answerer, index)
-        });
-    if restart_left {
-        return None;
-    }
     let empty_handed = |role: &str, kind, obs: &Observations| {
         let complete = obs.ice_gathering_states.last()?;
         (complete.state == "complete"
@@ -43,8 +32,18 @@ pub fn cannot_connect(
             )
         })
     };
-    empty_handed("offerer", case.offerer, offerer)
-        .or_else(|| empty_handed("answerer", case.answerer, answerer))
+    let why = empty_handed("offerer", case.offerer, offerer)
+        .or_else(|| empty_handed("answerer", case.answerer, answerer))?;
+    // Read every poll, so the plan's steps are only looked at once a side came up empty-handed.
+    let restart_left = case
+        .scenario
+        .steps()
+        .iter()
+        .enumerate()
+        .any(|(index, step)| {
+            step.kind == StepKind::RestartIce && !ended(offerer, index) && !ended(answerer, index)
+        });
+    (!restart_left).then_some(why)
 }
 
 fn ended(obs: &Observations, index: usize) -> bool {
