@@ -28,6 +28,9 @@ pub const LONG_TERM_USER: &str = "rtc-interop";
 /// How long REST credentials minted for a case stay valid: longer than any case.
 const REST_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// How long releasing a case's TURN allocations may take.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// One server a run starts: an implementation, and how clients authenticate to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerNeed {
@@ -92,6 +95,9 @@ pub struct CaseIceServers {
     pub servers: Vec<IceServer>,
     /// The same, described for the report.
     pub used: Vec<IceServerUse>,
+    /// The case's own TURN user on each server that has one, released by
+    /// [`IceServers::release`] when the case ends.
+    users: Vec<(ServerNeed, String)>,
 }
 
 /// The STUN/TURN servers of a run; [`IceServers::close`] stops them.
@@ -182,10 +188,11 @@ impl IceServers {
             .unwrap_or_default()
     }
 
-    /// The ICE servers a case with these settings gives its peers: the STUN server, the TURN
-    /// server (fresh REST credentials each call), then `[[ice.servers]]` as written. An error names
-    /// a server the run did not start.
-    pub fn for_case(&self, ice: &IceSettings) -> Result<CaseIceServers, String> {
+    /// The ICE servers the case `case_name` (unique in the run) gives its peers: the STUN
+    /// server, the TURN server (with a user of the case's own on the embedded server, fresh REST
+    /// credentials each call), then `[[ice.servers]]` as written. An error names a server the run
+    /// did not start.
+    pub fn for_case(&self, ice: &IceSettings, case_name: &str) -> Result<CaseIceServers, String> {
         let servers = self.servers.lock().unwrap();
         let mut case = CaseIceServers::default();
         if let Some(kind) = ice.stun {
@@ -211,7 +218,8 @@ impl IceServers {
             let server = servers
                 .get(&need)
                 .ok_or_else(|| format!("the run started no {need}"))?;
-            let ice_server = server.ice_server(&[turn.transport]);
+            let (ice_server, user) = server.case_ice_server(&[turn.transport], case_name);
+            case.users.extend(user.map(|user| (need, user)));
             case.used.push(IceServerUse {
                 kind: turn.server.as_str().into(),
                 urls: ice_server.urls.clone(),
@@ -234,6 +242,26 @@ impl IceServers {
             });
         }
         Ok(case)
+    }
+
+    /// Ends the allocations the case made with its own TURN users, so that none outlives it: a
+    /// later case's client on the same local port would otherwise be refused (437 Allocation
+    /// Mismatch) while the stale allocation lives.
+    pub async fn release(&self, case: &CaseIceServers) {
+        let handles: Vec<_> = {
+            let servers = self.servers.lock().unwrap();
+            case.users
+                .iter()
+                .filter_map(|(need, user)| {
+                    let server = servers.get(need)?.allocations()?;
+                    Some((server, user.clone()))
+                })
+                .collect()
+        };
+        for (server, user) in handles {
+            let released = server.delete_allocations_by_username(user);
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, released).await;
+        }
     }
 
     /// Stops every server and waits until they are gone. Safe to call more than once.
@@ -324,6 +352,91 @@ mod tests {
         assert!(servers_needed(&cases("")).is_empty());
     }
 
+    /// Allocates with `user`/`password` and leaves without deallocating (a peer that crashed or
+    /// just quit): the allocation stays on the server. Returns its relayed address.
+    async fn allocate_and_vanish(server: SocketAddr, user: &str, password: &str) -> SocketAddr {
+        use turn::client::{Client, ClientConfig};
+        use webrtc_util::Conn;
+        let conn = tokio::net::UdpSocket::bind(SocketAddr::new(server.ip(), 0))
+            .await
+            .unwrap();
+        let client = Client::new(ClientConfig {
+            stun_serv_addr: server.to_string(),
+            turn_serv_addr: server.to_string(),
+            username: user.into(),
+            password: password.into(),
+            realm: String::new(),
+            software: String::new(),
+            rto_in_ms: 100,
+            conn: Arc::new(conn),
+            vnet: None,
+        })
+        .await
+        .unwrap();
+        client.listen().await.unwrap();
+        let relay = client.allocate().await.unwrap();
+        let relayed = relay.local_addr().unwrap();
+        // Dropped, not closed: no Refresh with lifetime 0 is sent.
+        drop(relay);
+        relayed
+    }
+
+    /// Whether the server still holds the relayed socket of an allocation.
+    fn still_allocated(relayed: SocketAddr) -> bool {
+        std::net::UdpSocket::bind(relayed).is_err()
+    }
+
+    /// Whether the relayed socket of a deleted allocation is freed within a second. The server
+    /// forgets the allocation before `release` returns, but its relay task drops the socket a
+    /// moment later, on its own schedule (on a busy 2-core machine, after the assertion).
+    async fn freed_soon(relayed: SocketAddr) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while still_allocated(relayed) {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// A client that leaves without deallocating keeps its allocation for 10 minutes, and a later
+    /// client on the same local port (the same 5-tuple) is refused with 437 Allocation Mismatch:
+    /// so a case's own TURN user's allocations end with the case, and only that case's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_case_ends_its_own_allocations_and_no_other_cases() {
+        let long_term = need(TurnServerKind::Embedded, TurnCredentials::LongTerm);
+        let servers = IceServers::start(&BTreeSet::from([long_term]), false)
+            .await
+            .unwrap();
+        let addr = servers.endpoint(long_term).unwrap().addr();
+        let ice = &cases("[ice]\nturn = { server = \"embedded\" }\n")[0]
+            .scenario
+            .ice;
+        let allocate = |case: &CaseIceServers| {
+            let server = case.servers[0].clone();
+            async move { allocate_and_vanish(addr, &server.username, &server.credential).await }
+        };
+        let first = servers.for_case(ice, "case-1").unwrap();
+        let second = servers.for_case(ice, "case-2").unwrap();
+        assert_ne!(first.servers[0].username, second.servers[0].username);
+        let (one, two) = (allocate(&first).await, allocate(&second).await);
+        assert!(still_allocated(one) && still_allocated(two));
+
+        servers.release(&first).await;
+        assert!(
+            freed_soon(one).await,
+            "case 1's allocation outlived the case"
+        );
+        assert!(
+            still_allocated(two),
+            "case 2's allocation ended with case 1"
+        );
+        servers.release(&second).await;
+        assert!(freed_soon(two).await);
+        servers.close().await;
+    }
+
     #[tokio::test]
     async fn a_case_gets_urls_and_credentials_and_the_report_gets_no_password() {
         let needed = BTreeSet::from([
@@ -346,7 +459,7 @@ mod tests {
         let case = &cases(
             "[ice]\nstun = \"embedded\"\nturn = { server = \"embedded\", transport = \"tcp\", credentials = \"rest\" }\n",
         )[0];
-        let first = servers.for_case(&case.scenario.ice).unwrap();
+        let first = servers.for_case(&case.scenario.ice, "case-1").unwrap();
         let stun_url = first.servers[0].urls[0].clone();
         assert!(
             stun_url == format!("stun:{long_term}") || stun_url == format!("stun:{rest}"),
@@ -358,7 +471,7 @@ mod tests {
             [format!("turn:{rest}?transport=tcp")]
         );
         assert!(
-            first.servers[1].username.ends_with(":rtc-interop"),
+            first.servers[1].username.ends_with(":rtc-interop.case-1"),
             "{:?}",
             first.servers[1]
         );
@@ -376,17 +489,17 @@ mod tests {
         assert!(!json.contains(&first.servers[1].credential), "{json}");
 
         let case = &cases("[ice]\nturn = { server = \"embedded\" }\n")[0];
-        let long = servers.for_case(&case.scenario.ice).unwrap();
+        let long = servers.for_case(&case.scenario.ice, "case-2").unwrap();
         assert_eq!(long.servers.len(), 1);
         assert_eq!(
             long.servers[0].urls,
             [format!("turn:{long_term}?transport=udp")]
         );
-        assert_eq!(long.servers[0].username, LONG_TERM_USER);
+        assert_eq!(long.servers[0].username, format!("{LONG_TERM_USER}.case-2"));
         assert_eq!(long.servers[0].credential.len(), 32);
 
         let case = &cases("[ice]\nturn = { server = \"coturn\" }\n")[0];
-        let e = servers.for_case(&case.scenario.ice).unwrap_err();
+        let e = servers.for_case(&case.scenario.ice, "case-3").unwrap_err();
         assert_eq!(
             e,
             "the run started no coturn server with long-term credentials"

@@ -100,6 +100,11 @@ enum Command {
         /// consoles, capture) into the run's folder, linked from report.html. Needs tcpdump.
         #[arg(long)]
         capture: bool,
+        /// With --capture: each case's browsers are its own (not the run's shared ones), and
+        /// their own logs, WebRTC's ICE, DTLS and negotiation lines included, go into the case's
+        /// files and bundle (`offerer-chromium.log`, …). Slower: a browser starts per case.
+        #[arg(long, requires = "capture")]
+        browser_logs: bool,
     },
     /// Rebuild report.html and junit.xml of a run from its report.json (a run from another
     /// machine or an older version, or a merged one).
@@ -439,6 +444,7 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
             webdrivers,
             advertise_address,
             capture,
+            browser_logs,
         } => {
             let remote = match RemoteBrowsers::configure(
                 Path::new(catalogue::PROJECT_FILE),
@@ -485,6 +491,7 @@ async fn execute(command: Command, interrupt: impl Future<Output = ()>) -> ExitC
                 remote_drivers: remote.drivers,
                 advertise: remote.advertise,
                 case_files: None,
+                browser_logs,
             };
             run(
                 cases,

@@ -22,13 +22,16 @@ use crate::net::netns::NetNs;
 use crate::net::{IceServer, TurnError};
 use crate::observe::Observations;
 use crate::outcome::{
-    CandidateSets, CaseResult, PeerPlace, Phases, RunSummary, Sides, relative_transitions, round_ms,
+    Artifact, CandidateSets, CaseResult, PeerPlace, Phases, RunSummary, Sides,
+    relative_transitions, round_ms,
 };
 use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::external::{self, ExternalKind, ExternalPeer, catalogue};
 use crate::peer::native::NativePeer;
-use crate::peer::{DriverEndpoint, Peer, PeerError, PeerPlan, Role, SharedBrowser};
+use crate::peer::{
+    BROWSER_LOG_LEVELS, DriverEndpoint, Peer, PeerError, PeerPlan, Role, SharedBrowser,
+};
 use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
@@ -105,6 +108,8 @@ pub struct RunSettings {
     pub advertise: Option<IpAddr>,
     /// `--capture`: the run's folder, where each case's packets and bug bundle are written.
     pub case_files: Option<PathBuf>,
+    /// `--browser-logs`: each case's browsers are its own, and their logs go into its files.
+    pub browser_logs: bool,
 }
 
 impl Default for RunSettings {
@@ -119,6 +124,7 @@ impl Default for RunSettings {
             remote_drivers: BTreeMap::new(),
             advertise: None,
             case_files: None,
+            browser_logs: false,
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct Environment {
     room_secret: String,
     /// `--capture`: the tcpdump that records each `[network]` case inside its namespaces.
     tcpdump: Option<PathBuf>,
+    /// `--browser-logs`: where each case's browsers (its own, not the shared ones) log.
+    browser_logs: Option<PathBuf>,
 }
 
 impl Environment {
@@ -327,6 +335,7 @@ impl Environment {
             ice_servers: IceServers::none(),
             room_secret: room_secret(),
             tcpdump: None,
+            browser_logs: None,
         })
     }
 
@@ -343,6 +352,50 @@ impl Environment {
     /// Captures the packets of `[network]` cases in their namespaces with `tcpdump`.
     pub fn capture_networks_with(&mut self, tcpdump: PathBuf) {
         self.tcpdump = Some(tcpdump);
+    }
+
+    /// Gives every case's browser peers browsers of their own, which log (WebRTC's lines
+    /// included) into a file per case and peer in `folder`.
+    pub fn keep_browser_logs_in(&mut self, folder: PathBuf) {
+        self.browser_logs = Some(folder);
+    }
+
+    /// The log file of the browser playing `role` in the case in `room` (`None`: no browser, or
+    /// no `--browser-logs`).
+    fn browser_log(&self, room: &str, role: Role, kind: PeerKind) -> Option<PathBuf> {
+        let folder = self.browser_logs.as_ref()?;
+        let case = room.rsplit('/').next().unwrap_or(room);
+        // A browser on a remote WebDriver endpoint is not this machine's to log.
+        self.installs
+            .contains_key(&kind)
+            .then(|| folder.join(format!("{case}-{}-{kind}.log", role.as_str())))
+    }
+
+    /// The case's browser logs that were written, as artifacts to move into its folder.
+    fn browser_log_artifacts(&self, case: &Case, room: &str) -> Vec<Artifact> {
+        [
+            (Role::Offerer, case.offerer),
+            (Role::Answerer, case.answerer),
+        ]
+        .into_iter()
+        .filter_map(|(role, kind)| {
+            let file = self.browser_log(room, role, kind)?;
+            let lines = std::fs::read(&file).ok()?.split(|b| *b == b'\n').count();
+            let what = match kind {
+                PeerKind::Firefox => format!("MOZ_LOG={}", BROWSER_LOG_LEVELS.1),
+                _ => BROWSER_LOG_LEVELS.0.to_string(),
+            };
+            Some(Artifact {
+                name: format!("{}-{kind}.log", role.as_str()),
+                path: file.to_string_lossy().into_owned(),
+                about: format!(
+                    "{lines} line(s): the {} ({kind}) browser's and driver's own log, WebRTC's \
+                         included ({what})",
+                    role.as_str()
+                ),
+            })
+        })
+        .collect()
     }
 
     /// The relay every case of this environment signals through.
@@ -409,17 +462,29 @@ impl Environment {
         kind: PeerKind,
         role: Role,
         case: &Case,
+        room: &str,
         network: Option<&CaseNetwork>,
     ) -> Box<dyn Peer> {
         if let PeerKind::External(_) = kind {
             let namespace = network.map(|n| n.namespace(role).clone());
             return Box::new(self.external(kind).peer(namespace));
         }
+        let log = self.browser_log(room, role, kind);
         if let Some(network) = network {
-            return network.make_peer(kind, role, case, &self.installs, &self.pages.page_url());
+            let page_url = self.pages.page_url();
+            return network.make_peer(kind, role, case, &self.installs, &page_url, log);
         }
         match kind {
             PeerKind::Native => Box::new(NativePeer::new(case.scenario.native_profile)),
+            browser @ (PeerKind::Chromium | PeerKind::Firefox) if log.is_some() => {
+                Box::new(BrowserPeer::own_browser(
+                    self.installs[&browser].clone(),
+                    case.scenario.host_candidates,
+                    None,
+                    log,
+                    self.pages.page_url(),
+                ))
+            }
             browser @ (PeerKind::Chromium | PeerKind::Firefox) => {
                 let shared = self.browsers[&(browser, case.scenario.host_candidates)].clone();
                 Box::new(BrowserPeer::new(shared, self.pages.page_url()))
@@ -474,7 +539,9 @@ impl Environment {
         }
         let Some(spec) = &case.scenario.network else {
             let played = self.play(case, room, None).await;
-            return judge(case, played, self.snapshots.as_ref(), None);
+            let mut result = judge(case, played, self.snapshots.as_ref(), None);
+            result.artifacts = self.browser_log_artifacts(case, room);
+            return result;
         };
         let started_at_ms = epoch_ms();
         let ports = [
@@ -507,6 +574,7 @@ impl Environment {
                     ));
                 }
                 let mut result = judge(case, played, self.snapshots.as_ref(), None);
+                artifacts.extend(self.browser_log_artifacts(case, room));
                 result.artifacts = artifacts;
                 result
             }
@@ -563,8 +631,8 @@ impl Environment {
     /// Plays one case, inside `network` when given.
     async fn play(&self, case: &Case, room: &str, network: Option<&CaseNetwork>) -> Evidence {
         let peers = Sides {
-            offerer: self.make_peer(case.offerer, Role::Offerer, case, network),
-            answerer: self.make_peer(case.answerer, Role::Answerer, case, network),
+            offerer: self.make_peer(case.offerer, Role::Offerer, case, room, network),
+            answerer: self.make_peer(case.answerer, Role::Answerer, case, room, network),
         };
         self.play_peers(case, room, network, peers).await
     }
@@ -598,8 +666,9 @@ impl Environment {
         }
         let mut problems: Vec<Problem> = Vec::new();
         let ice_servers = network.map_or(&self.ice_servers, CaseNetwork::ice_servers);
+        let case_name = room.rsplit('/').next().unwrap_or(room);
         let ice = ice_servers
-            .for_case(&case.scenario.ice)
+            .for_case(&case.scenario.ice, case_name)
             .unwrap_or_else(|e| {
                 problems.push(Problem::new(ProblemKind::Setup, e));
                 Default::default()
@@ -682,6 +751,7 @@ impl Environment {
             .flatten()
             .collect();
         tokio::join!(peers.offerer.close(), peers.answerer.close());
+        ice_servers.release(&ice).await;
         let signaling = self.relay.take_trace(room);
         if signaling.dropped > 0 {
             problems.push(Problem::new(
@@ -1142,6 +1212,22 @@ pub async fn run(
     // webrtc-rs's log, kept for each case's native.log.
     let native_log = tcpdump.as_ref().map(|_| crate::native_log::start_tap());
     let mut environment = Environment::for_cases(&cases, settings).await?;
+    if settings.browser_logs {
+        let folder = crate::leftovers::run_folder().map(|f| f.join("browser-logs"));
+        match folder.and_then(|f| {
+            std::fs::create_dir_all(&f)
+                .map(|()| f)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(folder) => environment.keep_browser_logs_in(folder),
+            Err(e) => {
+                environment.shutdown().await;
+                return Err(SetupError::Capture(format!(
+                    "no folder for the browser logs: {e}"
+                )));
+            }
+        }
+    }
     // One capture of loopback for the whole run; each case's packets are cut from it afterwards
     // (cases run concurrently, and a browser's ports are known only from its candidates).
     // `[network]` cases are captured inside their namespaces.

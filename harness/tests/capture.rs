@@ -45,30 +45,32 @@ fn unpacked(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `run --snapshots off --capture ARGS…` in `dir`, which must pass: the run's folder and its
+/// report.json.
+fn captured_run(dir: &Path, args: &[&str]) -> (std::path::PathBuf, Value) {
+    let output = Command::new(BIN)
+        .args(["run", "--snapshots", "off", "--capture"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let run = dir.join("reports/latest");
+    let report =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    (run, report)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn each_case_gets_its_packets_and_a_bundle() {
     let _turn = common::browser_turn().await;
     let dir = tempfile::tempdir().unwrap();
     write_scenario(dir.path(), "echo", ECHO);
-    let output = Command::new(BIN)
-        .args([
-            "run",
-            "--snapshots",
-            "off",
-            "--capture",
-            "--pairing",
-            "native:native",
-            "--pairing",
-            "chromium:native",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let run = dir.path().join("reports/latest");
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let (run, report) = captured_run(
+        dir.path(),
+        &["--pairing", "native:native", "--pairing", "chromium:native"],
+    );
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     let cases = report["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 2);
@@ -168,6 +170,72 @@ async fn each_case_gets_its_packets_and_a_bundle() {
             .iter()
             .any(|(n, _)| n == "bundle/versions.txt"),
         "{chromium}"
+    );
+}
+
+/// `--browser-logs`: each browser of the case is its own, and its log (WebRTC's ICE lines
+/// included, naming the case's own candidates) is a file of the case and of its bundle.
+#[tokio::test(flavor = "multi_thread")]
+async fn browser_logs_hold_each_browsers_own_webrtc_lines() {
+    let _turn = common::browser_turn().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(
+        dir.path(),
+        "echo",
+        "[data_channel]\nlabel = \"echo\"\n[expect]\necho = true\n",
+    );
+    let (run, report) = captured_run(
+        dir.path(),
+        &["--browser-logs", "--pairing", "chromium:firefox"],
+    );
+    let case = &report["cases"][0];
+    let ports = candidate_ports(case);
+    let log_of = |name: &str| {
+        let artifact = case["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {}", case["artifacts"]));
+        std::fs::read_to_string(run.join(artifact["path"].as_str().unwrap())).unwrap()
+    };
+    let chromium = log_of("offerer-chromium.log");
+    // WebRTC's port allocator gathered, and a connection to one of the case's candidates formed.
+    assert!(chromium.contains("basic_port_allocator.cc"), "{chromium}");
+    assert!(
+        chromium
+            .lines()
+            .any(|l| l.contains("connection.cc")
+                && ports.iter().any(|p| l.contains(&format!(":{p}")))),
+        "no connection with one of {ports:?}"
+    );
+    let firefox = log_of("answerer-firefox.log");
+    assert!(firefox.contains("/nicer"), "{firefox}");
+    assert!(
+        firefox.lines().any(|l| l.contains("/jsep")),
+        "no JSEP line in Firefox's log"
+    );
+    let bundle = unpacked(&run.join(format!(
+        "cases/{}-echo--chromium-firefox/bundle.tar.gz",
+        case["index"]
+    )));
+    for wanted in ["bundle/offerer-chromium.log", "bundle/answerer-firefox.log"] {
+        assert!(
+            bundle.iter().any(|(n, _)| n == wanted),
+            "{wanted} not in the bundle"
+        );
+    }
+    // Without --capture there is nowhere to put them: clap says so before anything starts.
+    let refused = Command::new(BIN)
+        .args(["run", "--browser-logs"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--capture"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
 }
 

@@ -103,3 +103,52 @@ fn every_shipped_stack_connects_to_native_chromium_and_itself() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// werift advertises `a=max-message-size:65536`, aiortc 262144: werift sends aiortc's maximum,
+/// which aiortc receives but may not echo back (RFC 8841 §6), and refuses to. The offerer's
+/// `expect_echo` waits only for what may come back, so the case passes — with the refusal on
+/// record in the answerer's channel log, so the large message really took that path.
+#[test]
+fn an_echo_larger_than_the_sender_advertises_is_not_expected_back() {
+    let reports = tempfile::tempdir().unwrap();
+    let reports_arg = reports.path().to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "--peers",
+        "werift,aiortc",
+        "--pairing",
+        "werift:aiortc",
+        "--scenario",
+        "datachannel-options",
+        "--snapshots",
+        "off",
+        "--reports",
+        &reports_arg,
+    ];
+    let (_, output) = run_to_end(&repo_root(), &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let text = std::fs::read_to_string(reports.path().join("latest/report.json"))
+        .unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["status"], "passed", "{}: {stderr}", case["failure"]);
+    let bulk = |side: &str| -> serde_json::Value {
+        case["channels"][side]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["label"] == "bulk")
+            .cloned()
+            .unwrap_or_else(|| panic!("{side} has no `bulk` channel: {case}"))
+    };
+    let (sender, echoer) = (bulk("offerer"), bulk("answerer"));
+    assert_eq!(sender["messages_sent"], 2, "{sender}");
+    assert_eq!(sender["echoes_matched"], 1, "{sender}");
+    let refusals = echoer["send_errors"].as_array().unwrap();
+    assert!(
+        refusals
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("65536")),
+        "the echoer should have refused the 262144-byte echo: {echoer}"
+    );
+}

@@ -100,3 +100,22 @@ fn the_opus_fixture_is_ogg_with_one_20ms_packet_per_page() {
     let pages = bytes.windows(4).filter(|w| *w == b"OggS").count();
     assert!((150..=155).contains(&(pages - 2)), "{pages} pages");
 }
+
+/// The Node.js stacks' packetizers and frame reassembly (`peers/node-common/media.mjs`) on every
+/// clip: `node --test peers/node-common/media.test.mjs` (node comes with `install`, for the
+/// libdatachannel and werift kinds).
+#[test]
+fn the_javascript_packetizers_reassemble_every_clip() {
+    let output = std::process::Command::new("node")
+        .args(["--test", "peers/node-common/media.test.mjs"])
+        .current_dir(common::repo_root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node (installed by `rtc-interop install`): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
+}

@@ -68,26 +68,43 @@ async fn until_finished(peer: &mut NativePeer, limit: Duration) -> Observations 
     }
 }
 
-#[tokio::test]
-async fn a_candidate_that_fails_to_add_is_recorded_and_the_rest_still_count() {
-    let relay = relay().await;
-    let url = relay.room_url("bad-candidate");
+/// A native answerer in `room` of `relay`, and a bare WebSocket in the same room that plays the
+/// other side frame by frame.
+async fn answerer_and_a_bare_socket(
+    relay: &Relay,
+    room: &str,
+) -> (
+    NativePeer,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
+    let url = relay.room_url(room);
     let mut answerer = NativePeer::new(NativeProfile::Default);
     answerer
         .start(&plan(Role::Answerer, url.clone(), echo_steps()))
         .await
         .unwrap();
-    // Another stack's broken candidate arrives before the offer, so it waits in the queue in
-    // front of the good ones.
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+    let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .unwrap();
+    (answerer, ws)
+}
+
+#[tokio::test]
+async fn a_candidate_that_fails_to_add_is_recorded_and_the_rest_still_count() {
+    let relay = relay().await;
+    let (mut answerer, mut ws) = answerer_and_a_bare_socket(&relay, "bad-candidate").await;
+    // Another stack's broken candidate arrives before the offer, so it waits in the queue in
+    // front of the good ones.
     let bad = r#"{"type":"candidate","candidate":"candidate:garbage","sdpMid":"0","sdpMLineIndex":0,"m":"offerer-native"}"#;
     ws.send(Message::text(bad)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut offerer = NativePeer::new(NativeProfile::Default);
     offerer
-        .start(&plan(Role::Offerer, url, echo_steps()))
+        .start(&plan(
+            Role::Offerer,
+            relay.room_url("bad-candidate"),
+            echo_steps(),
+        ))
         .await
         .unwrap();
     let answered = until_finished(&mut answerer, Duration::from_secs(15)).await;
@@ -106,6 +123,28 @@ async fn a_candidate_that_fails_to_add_is_recorded_and_the_rest_still_count() {
     assert!(!answered.remote_candidates.is_empty());
     let echo = offered.channels[0].echo.as_ref().unwrap();
     assert_eq!(echo.received.as_deref(), Some("probe"));
+}
+
+#[tokio::test]
+async fn an_offer_the_answerer_cannot_apply_fails_its_round_at_once() {
+    let relay = relay().await;
+    let (mut answerer, mut ws) = answerer_and_a_bare_socket(&relay, "unanswerable-offer").await;
+    // An offer webrtc-rs refuses to apply (no fingerprint, no ICE credentials): the other side
+    // offers each round once, so this round is lost and the step says so without waiting 10 s.
+    let hello = r#"{"type":"hello","m":"offerer-script"}"#;
+    let offer = r#"{"type":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n","m":"offerer-script"}"#;
+    ws.send(Message::text(hello)).await.unwrap();
+    ws.send(Message::text(offer)).await.unwrap();
+    let answered = until_finished(&mut answerer, Duration::from_secs(8)).await;
+    answerer.close().await;
+    assert!(answered.finished, "still waiting: {:?}", answered.steps);
+    let failed = answered.failed_step().expect("a failed step");
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("offer/answer round 1 never completed (its offer could not be answered)"),
+        "{error}"
+    );
+    assert!(error.contains("last error: "), "{error}");
 }
 
 #[tokio::test]

@@ -14,6 +14,17 @@ from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 from av.video.frame import PictureType
+from media_rules import (
+    REPAIR_CODECS,
+    codec_matches,
+    codec_name,
+    media_shortfall,
+    new_track_log,
+    now_ms,
+    packed_rgb,
+    picture_check,
+    shown_codec,
+)
 
 log = logging.getLogger("rtc-interop.aiortc")
 
@@ -26,56 +37,10 @@ LOOK_WIDTH = 160
 VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS = 320, 240, 30
 VIDEO_CLOCK_RATE = 90000
 AUDIO_RATE, AUDIO_PTIME = 48000, 0.02
-# Repair codecs ride along with whichever codecs are preferred.
-REPAIR_CODECS = {"rtx", "red", "ulpfec", "flexfec-03"}
-# fmtp parameters whose absence means a value (IMPLIED_PARAMS on the Rust side).
-IMPLIED_PARAMS = {
-    ("vp9", "profile-id"): "0",
-    ("av1", "profile"): "0",
-    ("av1", "level-idx"): "5",
-    ("av1", "tier"): "0",
-    ("h264", "packetization-mode"): "0",
-}
-
-
-def now_ms():
-    return time.time() * 1000.0
-
-
-def codec_name(mime):
-    return mime.split("/")[-1]
 
 
 def fmtp_of(parameters):
     return ";".join(f"{k}={v}" for k, v in (parameters or {}).items()) or None
-
-
-def parse_params(text):
-    pairs = []
-    for part in (text or "").split(";"):
-        part = part.strip()
-        if part:
-            key, _, value = part.partition("=")
-            pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
-def codec_matches(spec, mime, parameters):
-    """Whether a codec matches a spec `NAME[;key=value…]` (CodecSpec::matches on the Rust side)."""
-    name, _, rest = spec.partition(";")
-    name = name.strip()
-    if name.lower() != codec_name(mime).lower():
-        return False
-    given = {k.lower(): str(v) for k, v in (parameters or {}).items()}
-    for key, value in parse_params(rest):
-        actual = given.get(key.lower(), IMPLIED_PARAMS.get((name.lower(), key.lower())))
-        if actual is None or actual.lower() != value.lower():
-            return False
-    return True
-
-
-def shown_codec(mime, fmtp):
-    return f"{codec_name(mime)} {fmtp}" if fmtp else codec_name(mime)
 
 
 class NoCodec(Exception):
@@ -163,27 +128,7 @@ class TrackEntry:
         self.track = None
         self.look = None  # the last look at the received picture (width, height, RGB bytes)
         self.tasks = []
-        self.log = {
-            "kind": kind,
-            "direction": direction,
-            "mid": None,
-            "codec": None,
-            "fmtp": None,
-            "started_at_ms": None,
-            "first_frame_at_ms": None,
-            "packets": 0,
-            "bytes": 0,
-            "frames": 0,
-            "key_frames": 0,
-            "frame_width": None,
-            "frame_height": None,
-            "jitter_ms": None,
-            "packets_lost": None,
-            "nack_count": None,
-            "pli_count": None,
-            "frame_checks": [],
-            "samples": [],
-        }
+        self.log = new_track_log(kind, direction)
 
     def frame_out(self):
         self.log["frames"] += 1
@@ -321,37 +266,16 @@ class Media:
 
     def look(self, entry, frame):
         """Compares the received picture, scaled to at most LOOK_WIDTH pixels wide and read as
-        RGB, with the look a second before, as the browser page does with its canvas
-        (fixtures/browser/peer.js, lookAtPicture): `changed` if over 0.5 % of the pixels moved by
-        more than 24 in a channel, `black` if over 99 % have every channel below 24. Full colour,
-        not luma only: Firefox's fake camera changes its colour far more than its brightness."""
+        RGB, with the look a second before (media_rules.picture_check)."""
         width = min(LOOK_WIDTH, frame.width)
         height = max(1, round(frame.height * width / frame.width))
         rgb = frame.reformat(width=width, height=height, format="rgb24")
         plane = rgb.planes[0]
-        data = bytes(plane)
-        row = width * 3
-        pixels = b"".join(data[y * plane.line_size : y * plane.line_size + row] for y in range(height))
-        previous, entry.look = entry.look, (width, height, pixels)
-        if previous is None or previous[:2] != (width, height):
-            return
-        before = previous[2]
-        moved = dark = 0
-        for i in range(0, len(pixels), 3):
-            r, g, b = pixels[i], pixels[i + 1], pixels[i + 2]
-            if r < 24 and g < 24 and b < 24:
-                dark += 1
-            if abs(r - before[i]) > 24 or abs(g - before[i + 1]) > 24 or abs(b - before[i + 2]) > 24:
-                moved += 1
-        count = width * height
-        entry.log["frame_checks"].append(
-            {
-                "at_ms": now_ms(),
-                "changed": moved > count * 0.005,
-                "black": dark > count * 0.99,
-                "how": f"RGB {width}x{height} of {frame.width}x{frame.height}",
-            }
-        )
+        look = (width, height, packed_rgb(bytes(plane), width, height, plane.line_size))
+        previous, entry.look = entry.look, look
+        check = picture_check(previous, look, f"RGB {width}x{height} of {frame.width}x{frame.height}")
+        if check is not None:
+            entry.log["frame_checks"].append(check)
 
     # ---- Counters ----
 
@@ -418,33 +342,3 @@ class Media:
                 task.cancel()
             if entry.track is not None and entry.log["direction"] == "outbound":
                 entry.track.stop()
-
-
-def media_shortfall(expect, log_, within):
-    """What `expect` still lacks (None: nothing), in the words of observe::media::media_shortfall."""
-    kind = expect["kind"]
-    if log_ is None:
-        return f"{kind}: no {kind} track arrived {within}"
-    codec = shown_codec(log_["codec"], log_["fmtp"]) if log_["codec"] else "unknown"
-    min_packets = expect.get("min_packets", 25)
-    if log_["packets"] < min_packets:
-        return f"{kind}: {log_['packets']} of {min_packets} packets received {within} (codec {codec})"
-    if kind != "video":
-        return None
-    min_frames = expect.get("min_frames", 15)
-    if log_["frames"] < min_frames:
-        return f"{kind}: {log_['frames']} of {min_frames} frames decoded {within} ({log_['packets']} packets received, codec {codec})"
-    if not expect.get("moving", True):
-        return None
-    checks = log_["frame_checks"]
-    if not checks:
-        return f"{kind}: the picture was never looked at {within} ({log_['frames']} frames decoded)"
-    check = checks[-1]
-    if check["black"]:
-        return f"{kind}: the picture is black ({check['how']}; {log_['frames']} frames decoded, codec {codec})"
-    if not check["changed"]:
-        return (
-            f"{kind}: the picture is frozen: it did not change over a second ({check['how']}; {log_['frames']} frames "
-            f"decoded, codec {codec})"
-        )
-    return None

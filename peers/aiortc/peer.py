@@ -34,17 +34,25 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import candidate_from_sdp
 import websockets
 
+# Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py).
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python-common"))
+from channel_rules import (  # noqa: E402
+    MAX_SENT_MESSAGE_BYTES,
+    advertised_max_message_size,
+    make_message,
+    may_come_back,
+    resolve_size,
+    skip_reason,
+    to_bytes,
+)
 import media
+from media_rules import now_ms  # noqa: E402
 
 log = logging.getLogger("rtc-interop.aiortc")
 
 # How long a peer that has done its part waits for the other side's end-of-candidates
 # (END_OF_CANDIDATES_GRACE on the Rust side).
 END_OF_CANDIDATES_GRACE_S = 2.0
-# The largest message a `send` step sends (MAX_SENT_MESSAGE_BYTES on the Rust side).
-MAX_SENT_MESSAGE_BYTES = 16 * 1024 * 1024
-# What a description without `a=max-message-size` allows (RFC 8841).
-DEFAULT_MAX_MESSAGE_SIZE = 65536
 POLL_S = 0.01
 # How often the observations file is rewritten when something changed.
 SAVE_INTERVAL_S = 0.2
@@ -55,10 +63,6 @@ CLOSE_TIMEOUT_S = 1.0
 # Once finished, the connection stays up (echoing, answering) until `bye`, the relay closing, or
 # this long: the other side may still be waiting for an echo. The harness ends it with SIGTERM.
 LINGER_S = 30.0
-
-
-def now_ms():
-    return time.time() * 1000.0
 
 
 class StepFailure(Exception):
@@ -75,11 +79,6 @@ def ice_ufrag(sdp):
     return found.group(1) if found else None
 
 
-def advertised_max_message_size(sdp):
-    found = re.search(r"^a=max-message-size:(\d+)", sdp or "", re.M)
-    return int(found.group(1)) if found else DEFAULT_MAX_MESSAGE_SIZE
-
-
 def candidates_in(sdp):
     """The `candidate:…` lines of a description, in order."""
     return [line[2:].strip() for line in (sdp or "").splitlines() if line.startswith("a=candidate:")]
@@ -89,25 +88,6 @@ def candidate_key(text):
     """(component, protocol, address, port): the same candidate spelled a little differently."""
     fields = re.sub(r"^(a=)?candidate:", "", text.strip()).split()
     return (fields[1], fields[2].lower(), fields[4], fields[5]) if len(fields) >= 8 else None
-
-
-def make_message(step, i, count, size, default_text):
-    """Message i of a send step: the same bytes on every peer (scenario::steps::Payload::of)."""
-    text = step.get("text")
-    if text is None:
-        text = default_text
-    base = text if count == 1 else f"{text} #{i + 1}"
-    if step.get("binary"):
-        length = size if size is not None else len(base.encode())
-        return bytes((i + k) % 251 for k in range(length))
-    if size is None or base == "":
-        return base
-    raw = base.encode()
-    return "".join(chr(raw[k % len(raw)]) for k in range(size))
-
-
-def to_bytes(data):
-    return data.encode() if isinstance(data, str) else bytes(data)
 
 
 def shown(data):
@@ -121,6 +101,9 @@ class Channel:
         self.peer = peer
         self.channel = channel
         self.unmatched = []  # bytes sent and not yet seen back
+        # Messages sent larger than this side advertises: the echoer may not send them back
+        # (RFC 8841 §6), so expect_echo does not wait for them.
+        self.too_big_to_come_back = 0
         self.log = {
             "label": channel.label,
             "id": channel.id,
@@ -719,19 +702,8 @@ async def step_restart_ice(peer, ctx):
     )
 
 
-def resolve_size(size, advertised):
-    if size == "max-message-size":
-        return advertised
-    if size == "max-message-size+1":
-        return advertised + 1
-    return size
-
-
 def skip(entry, size, advertised):
-    entry["skipped"] = (
-        f"not sent: {size} bytes (the other side advertises max-message-size {advertised}) is more than the "
-        f"{MAX_SENT_MESSAGE_BYTES} bytes the harness sends"
-    )
+    entry["skipped"] = skip_reason(size, advertised)
 
 
 async def step_send(peer, ctx):
@@ -758,6 +730,7 @@ async def step_send(peer, ctx):
     size = resolve_size(step.get("size"), advertised)
     if size is not None and size > MAX_SENT_MESSAGE_BYTES:
         return skip(ctx.entry, size, advertised)
+    own = advertised_max_message_size(peer.pc.localDescription and peer.pc.localDescription.sdp)
     accepted, refused = [], []
     for i in range(count):
         data = make_message(step, i, count, size, peer.plan.get("echo_message", ""))
@@ -774,6 +747,8 @@ async def step_send(peer, ctx):
         entry.log["messages_sent"] += 1
         entry.log["bytes_sent"] += len(raw)
         entry.unmatched.append(raw)
+        if not may_come_back(len(raw), own):
+            entry.too_big_to_come_back += 1
         if entry.log["echo"] is None:
             entry.log["echo"] = {"sent": shown(data), "sent_at_ms": sent_at, "received": None, "received_at_ms": None}
     if step.get("expect_error") and accepted:
@@ -798,11 +773,12 @@ async def step_expect_echo(peer, ctx):
     if not ctx.acted:
         return
     label = ctx.step.get("channel")
-    counts = lambda: peer.channels[label].log if label in peer.channels else {}  # noqa: E731
+    entry = lambda: peer.channels.get(label)  # noqa: E731
+    matched = lambda: entry().log["echoes_matched"] if entry() else 0  # noqa: E731
+    wanted = lambda: entry().log["messages_sent"] - entry().too_big_to_come_back if entry() else 0  # noqa: E731
     await ctx.wait(
-        lambda: counts() and counts()["echoes_matched"] >= counts()["messages_sent"],
-        lambda: f"{counts().get('echoes_matched', 0)} of {counts().get('messages_sent', 0)} messages came back "
-        f"on `{label}` {ctx.within}",
+        lambda: entry() is not None and matched() >= wanted(),
+        lambda: f"{matched()} of {wanted()} messages came back on `{label}` {ctx.within}",
     )
 
 

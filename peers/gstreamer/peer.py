@@ -36,12 +36,22 @@ from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 import websockets  # noqa: E402
 
+# Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py).
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python-common"))
+from channel_rules import (  # noqa: E402
+    MAX_SENT_MESSAGE_BYTES,
+    advertised_max_message_size,
+    make_message,
+    may_come_back,
+    resolve_size,
+    skip_reason,
+    to_bytes,
+)
+import media  # noqa: E402  (peers/gstreamer/media.py)
+from media_rules import now_ms  # noqa: E402
+
 # How long a side that has done its part waits for the other side's end-of-candidates.
 END_OF_CANDIDATES_GRACE_S = 2.0
-# The largest message a `send` step sends (MAX_SENT_MESSAGE_BYTES on the Rust side).
-MAX_SENT_MESSAGE_BYTES = 16 * 1024 * 1024
-# What a description without `a=max-message-size` allows (RFC 8841).
-DEFAULT_MAX_MESSAGE_SIZE = 65536
 POLL_S = 0.01
 # How often the observations file is rewritten while something changed.
 WRITE_INTERVAL_S = 0.25
@@ -54,10 +64,6 @@ LINGER_MAX_S = 30.0
 STOP_TIMEOUT_S = 1.5
 
 ROUND_STEPS = ("negotiate", "restart_ice")
-
-
-def now_ms():
-    return time.time() * 1000.0
 
 
 def log(text):
@@ -88,36 +94,6 @@ def media_mids(sdp):
         found = re.search(r"^a=mid:(\S+)", section, re.M)
         mids.append(found.group(1) if found else None)
     return mids
-
-
-def advertised_max_message_size(sdp):
-    found = re.search(r"^a=max-message-size:(\d+)", sdp or "", re.M)
-    return int(found.group(1)) if found else DEFAULT_MAX_MESSAGE_SIZE
-
-
-def resolve_size(size, advertised):
-    if size == "max-message-size":
-        return advertised
-    if size == "max-message-size+1":
-        return advertised + 1
-    return size
-
-
-def make_message(step, i, count, size, default_text):
-    """Message `i` of a send step: the same bytes on every peer (steps.rs Payload::of)."""
-    text = step.get("text") if step.get("text") is not None else default_text
-    base = text if count == 1 else f"{text} #{i + 1}"
-    if step.get("binary"):
-        length = size if size is not None else len(base.encode())
-        return bytes((i + k) % 251 for k in range(length))
-    if size is None or base == "":
-        return base
-    data = base.encode()
-    return (data * (size // len(data) + 1))[:size].decode("latin-1")
-
-
-def to_bytes(data):
-    return data.encode() if isinstance(data, str) else bytes(data)
 
 
 def describe_data(data):
@@ -156,6 +132,9 @@ class Channel:
     def __init__(self, peer, channel, echoes):
         self.channel = channel
         self.unmatched = []  # bytes sent, not yet echoed back
+        # Messages sent larger than this side advertises: the echoer may not send them back
+        # (RFC 8841 §6), so expect_echo does not wait for them.
+        self.too_big_to_come_back = 0
         self.log = {
             "label": channel.props.label,
             "id": None,
@@ -192,6 +171,9 @@ class Channel:
 
 
 class Peer:
+    StepFailure = StepFailure  # for media.py
+    log_line = staticmethod(log)
+
     def __init__(self, plan, observations_path):
         self.plan = plan
         self.path = observations_path
@@ -239,6 +221,8 @@ class Peer:
         self.finishing = False
         self.sent_end_of_candidates = False
         self.last_message_at = 0.0  # time.monotonic() of the last data channel message
+        self.media = media.Media(self)
+        self.obs["tracks"] = self.media.logs
 
     # ---- Observations ----
 
@@ -364,7 +348,7 @@ class Peer:
         webrtc.connect("on-negotiation-needed", lambda *_: log("on-negotiation-needed"))
         webrtc.connect("on-ice-candidate", self.on_ice_candidate)
         webrtc.connect("on-data-channel", self.on_data_channel)
-        webrtc.connect("pad-added", self.on_pad_added)
+        webrtc.connect("pad-added", self.media.on_pad_added)
         for prop, key in (
             ("ice-connection-state", "ice_connection_states"),
             ("connection-state", "connection_states"),
@@ -375,7 +359,7 @@ class Peer:
 
         bus = self.pipeline.get_bus()
         bus.add_signal_watch()
-        bus.connect("message::error", lambda _b, m: self.post(self.error, "pipeline", m.parse_error()[0].message))
+        bus.connect("message::error", lambda _b, m: self.post(self.pipeline_error, m))
         bus.connect("message::warning", lambda _b, m: log(f"pipeline warning: {m.parse_warning()[0].message}"))
 
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
@@ -390,6 +374,17 @@ class Peer:
 
     def state(self, prop):
         return nick(self.webrtc.get_property(prop))
+
+    def pipeline_error(self, message):
+        error, debug = message.parse_error()
+        where = message.src.get_path_string() if message.src is not None else "?"
+        if self.closed:
+            # The connection is being torn down (hang-up, bye): a sink writing to a closed
+            # socket says so; that is not something the case went through.
+            log(f"pipeline error while closing (not recorded): {error.message} ({where})")
+            return
+        log(f"pipeline error: {error.message} ({where}): {debug}")
+        self.error("pipeline", f"{error.message} ({where})")
 
     def on_state(self, webrtc, _pspec, prop, key):
         state, at = nick(webrtc.get_property(prop)), now_ms()
@@ -567,6 +562,8 @@ class Peer:
         offers_before = self.remote_offers_taken
         self.making_offer = True
         try:
+            self.media.bind_for_offer()
+            await self.media.wait_for_send_caps()
             reply = await self.promise("create-offer", None, timeout=ctx.left())
             self.obs["offer_created_at_ms"] = self.obs["offer_created_at_ms"] or now_ms()
             gathered = await self.set_local("offer", reply["offer"])
@@ -610,6 +607,8 @@ class Peer:
         self.remote_offers_taken += 1
         self.answering = True
         try:
+            self.media.prepare_for_offer(sdp)
+            await self.media.wait_for_send_caps()
             await self.set_remote("offer", sdp)
             reply = await self.promise("create-answer", None, timeout=self.longest_step_s())
             gathered = await self.set_local("answer", reply["answer"])
@@ -674,6 +673,7 @@ class Peer:
         if self.closed:
             return
         self.closed = True
+        self.media.stop()
         for entry in self.channels.values():
             try:
                 entry.channel.close()
@@ -935,6 +935,7 @@ class Peer:
         size = resolve_size(step.get("size"), advertised)
         if size is not None and size > MAX_SENT_MESSAGE_BYTES:
             return self.skip(ctx.log, size, advertised)
+        own = advertised_max_message_size(self.local_sdp)
         accepted, refused = [], []
         for i in range(count):
             data = make_message(step, i, count, size, self.plan.get("echo_message", ""))
@@ -951,6 +952,8 @@ class Peer:
             entry.log["messages_sent"] += 1
             entry.log["bytes_sent"] += len(payload)
             entry.unmatched.append(payload)
+            if not may_come_back(len(payload), own):
+                entry.too_big_to_come_back += 1
             if entry.log["echo"] is None:
                 entry.log["echo"] = {"sent": describe_data(data), "sent_at_ms": sent_at, "received": None, "received_at_ms": None}
             self.changed()
@@ -962,10 +965,7 @@ class Peer:
             raise StepFailure(refused[0])
 
     def skip(self, entry, size, advertised):
-        entry["skipped"] = (
-            f"not sent: {size} bytes (the other side advertises max-message-size {advertised}) is more than the "
-            f"{MAX_SENT_MESSAGE_BYTES} bytes the harness sends"
-        )
+        entry["skipped"] = skip_reason(size, advertised)
         self.changed()
 
     def messages_sent_up_to(self, index, label):
@@ -992,8 +992,9 @@ class Peer:
         label = ctx.step["channel"]
 
         def counts():
+            """(echoes matched, echoes wanted)."""
             entry = self.channels.get(label)
-            return (entry.log["echoes_matched"], entry.log["messages_sent"]) if entry else (0, 0)
+            return (entry.log["echoes_matched"], entry.log["messages_sent"] - entry.too_big_to_come_back) if entry else (0, 0)
 
         await ctx.wait(
             lambda: label in self.channels and counts()[0] >= counts()[1],
@@ -1057,25 +1058,15 @@ class Peer:
         await ctx.wait(lambda: read() == state, lambda: f"{of} never became `{state}` {ctx.within}; last saw `{read()}`")
 
     async def step_add_track(self, ctx):
-        # Declared unsupported in peer.toml: this adapter sends no media yet.
         if ctx.acted:
-            raise StepFailure("the gstreamer adapter does not add tracks (media is not implemented)")
+            self.media.add_track(ctx)
 
     async def step_expect_media(self, ctx):
         if ctx.acted:
-            raise StepFailure("the gstreamer adapter does not measure received media (media is not implemented)")
+            await self.media.expect(ctx)
 
-    def on_pad_added(self, _webrtc, pad):
-        # A received track: media is not implemented, so it goes to a fakesink (an unlinked pad
-        # would stop webrtcbin's streaming with not-linked) and is only logged.
-        if pad.get_direction() != Gst.PadDirection.SRC:
-            return
-        sink = Gst.ElementFactory.make("fakesink")
-        sink.set_property("async", False)
-        self.pipeline.add(sink)
-        sink.sync_state_with_parent()
-        pad.link(sink.get_static_pad("sink"))
-        self.post(log, f"received a media stream on {pad.get_name()} ({pad.get_current_caps()}); discarded")
+    async def sleep(self, seconds):
+        await asyncio.sleep(seconds)
 
     # ---- The end ----
 
@@ -1083,7 +1074,10 @@ class Peer:
         if self.final_read or self.closed:
             return
         self.final_read = True
-        log("reading the final stats")
+        log(f"reading the final stats (webrtcbin reads ice-connection-state `{self.state('ice-connection-state')}`, "
+            f"connection-state `{self.state('connection-state')}`)")
+        if not self.media.stopped:
+            await self.media.sample()
         try:
             reply = await self.promise("get-stats", None, timeout=2.0)
             stats = reply.get("stats") or {}

@@ -13,9 +13,37 @@
 // one set. Callbacks from libdatachannel's threads arrive through one queue per callback kind
 // (N-API thread-safe functions), so candidates and state changes of different kinds may arrive in
 // another order than they happened; each kind keeps its own order.
+//
+// Media: libdatachannel carries RTP on tracks (an m-section each: Video/Audio descriptions, Track,
+// RtcpReceivingSession, RtcpNackResponder) but captures, encodes and decodes nothing, and has no
+// transceivers. The shim keeps W3C transceivers in JS and makes libdatachannel's tracks for them:
+// an offer's m-sections from this side's transceivers (codecs in the order setCodecPreferences
+// gave), an answer's from the remote offer's (its payload types, narrowed to the codecs this side
+// has and prefers) — pc.addTrack() with the m-section's mid replaces the description libdatachannel
+// made for it. getUserMedia's tracks play the fixture clips (peers/node-common/media.mjs), sent as
+// RTP with track.sendMessageBinary; received RTP (track.onMessage) is counted and reassembled;
+// getStats() reports both, as `inbound-rtp`/`outbound-rtp`/`codec` entries.
 import { createRequire } from "node:module";
 import path from "node:path";
 import { packageVersion } from "../node-common/runner.mjs";
+import {
+  InboundMedia, ClipPlayer, clipForCodec, codecName, fmtpParams, installNavigator, capabilitiesOf,
+  parseRtp, serializeRtp, randomSsrc, sameCodec,
+} from "../node-common/media.mjs";
+
+// The codecs the shim offers: kind, MIME type, clock rate, channels, fmtp, payload type.
+const CODECS = [
+  { kind: "audio", mime: "audio/opus", clockRate: 48000, channels: 2, fmtp: "minptime=10;useinbandfec=1", pt: 111 },
+  { kind: "video", mime: "video/VP8", clockRate: 90000, fmtp: "", pt: 96 },
+  { kind: "video", mime: "video/VP9", clockRate: 90000, fmtp: "profile-id=0", pt: 98 },
+  { kind: "video", mime: "video/H264", clockRate: 90000, fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", pt: 125 },
+  { kind: "video", mime: "video/AV1", clockRate: 90000, fmtp: "", pt: 45 },
+];
+const SEND_POLL_MS = 100;
+const NDC_DIRECTION = { sendrecv: "SendRecv", sendonly: "SendOnly", recvonly: "RecvOnly", inactive: "Inactive" };
+const REVERSE = { sendrecv: "sendrecv", sendonly: "recvonly", recvonly: "sendonly", inactive: "inactive" };
+const sends = (direction) => direction === "sendrecv" || direction === "sendonly";
+const receives = (direction) => direction === "sendrecv" || direction === "recvonly";
 
 const GATHERING = { new: "new", "in-progress": "gathering", complete: "complete" };
 
@@ -120,8 +148,85 @@ export function loadLibdatachannel(home, { debug, log }) {
     }
   }
 
+  let trackCount = 0;
+  class MediaStreamTrack {
+    constructor(kind, { remote = false } = {}) {
+      this.kind = kind;
+      this.id = `rtc-interop-${kind}-${++trackCount}`;
+      this.label = remote ? `remote ${kind}` : `${kind} clip`;
+      this.enabled = true;
+      this.readyState = "live";
+      this.rtcInteropClip = !remote;
+    }
+    stop() {
+      this.readyState = "ended";
+    }
+  }
+  class MediaStream {
+    constructor(tracks = []) {
+      this.id = `rtc-interop-stream-${++trackCount}`;
+      this.tracks = [...tracks];
+    }
+    getTracks() {
+      return [...this.tracks];
+    }
+  }
+  installNavigator((kind) => new MediaStreamTrack(kind), (tracks) => new MediaStream(tracks));
+
+  class RTCRtpSender {
+    constructor(track) {
+      this.track = track;
+      this.ssrc = randomSsrc();
+    }
+    async replaceTrack(track) {
+      this.track = track;
+    }
+  }
+  class RTCRtpReceiver {
+    constructor(kind, transceiver) {
+      this.track = new MediaStreamTrack(kind, { remote: true });
+      this.transceiver = transceiver;
+    }
+    async getStats() {
+      const report = new Map();
+      const inbound = this.transceiver.inbound;
+      if (inbound) report.set("IN", { id: "IN", type: "inbound-rtp", kind: inbound.kind, packetsReceived: inbound.packets, bytesReceived: inbound.bytes });
+      return report;
+    }
+    static getCapabilities(kind) {
+      return capabilitiesOf(CODECS, kind);
+    }
+  }
+  class RTCRtpTransceiver {
+    constructor(kind, direction, track) {
+      this.kind = kind;
+      this.direction = direction;
+      this.currentDirection = null;
+      this.mid = null;
+      this.stopped = false;
+      this.sender = new RTCRtpSender(track ?? null);
+      this.receiver = new RTCRtpReceiver(kind, this);
+      this.preferences = null; // setCodecPreferences
+      this.negotiated = []; // the codecs of the negotiated m-section: { pt, mime, fmtp, clockRate, channels }
+      this.native = null; // libdatachannel's Track for the m-section
+      this.inbound = null; // InboundMedia
+      this.trackFired = false;
+    }
+    setCodecPreferences(codecs) {
+      this.preferences = codecs && codecs.length > 0 ? codecs : null;
+    }
+    stop() {
+      this.stopped = true;
+      this.direction = "inactive";
+    }
+  }
+
   class RTCPeerConnection extends Target {
     #native;
+    #transceivers = [];
+    #players = new Map(); // transceiver → { player, codec, track }
+    #sendTimer = null;
+    #nativeTracks = []; // every libdatachannel Track wrapper made, kept alive
     #closed = false;
     #states;
     #channels = new Set();
@@ -136,6 +241,10 @@ export function loadLibdatachannel(home, { debug, log }) {
         iceServers: iceServers.flatMap(toLibdatachannelServers),
         iceTransportPolicy,
         disableAutoNegotiation: true,
+        // libdatachannel sets up DTLS-SRTP only when the first negotiation has media; a track added
+        // by a later round then fails to open ("The connection has no media transport",
+        // PeerConnection::openTracks, src/impl/peerconnection.cpp) unless this is set.
+        forceMediaTransport: true,
       });
       const native = this.#native;
       this.#states = {
@@ -167,6 +276,11 @@ export function loadLibdatachannel(home, { debug, log }) {
         change("gathering", "icegatheringstatechange", w3c);
       });
       native.onLocalCandidate((candidate, mid) => this.#localCandidate(candidate, mid));
+      // Tracks libdatachannel makes for a remote offer's m-sections get this side's description
+      // (same mid) once setRemoteDescription() returns: see #answerMedia(). Their JS wrappers are
+      // kept: node-datachannel closes a track when a wrapper of it is garbage-collected (the track
+      // then says "Track is closed" on the next send).
+      native.onTrack((track) => this.#nativeTracks.push(track));
       native.onDataChannel((channel) => {
         const wrapped = this.#adopt(new RTCDataChannel(channel));
         this.emit("datachannel", { channel: wrapped });
@@ -269,6 +383,7 @@ export function loadLibdatachannel(home, { debug, log }) {
       this.#assertOpen();
       const type = description?.type;
       try {
+        if ((type ?? (this.signalingState === "have-remote-offer" ? "answer" : "offer")) === "offer") this.#offerMedia();
         if (type) this.#native.setLocalDescription(type);
         else this.#native.setLocalDescription();
       } catch (e) {
@@ -285,6 +400,227 @@ export function loadLibdatachannel(home, { debug, log }) {
         throw new DOMException(e.message, "OperationError");
       } finally {
         this.#syncSignaling();
+      }
+      try {
+        if (type === "offer") this.#answerMedia(sdp);
+        else if (type === "answer" || type === "pranswer") this.#answeredMedia(sdp);
+      } catch (e) {
+        throw new DOMException(`media: ${e.message}`, "OperationError");
+      }
+    }
+
+    // ---- Media ----
+
+    getTransceivers() {
+      return [...this.#transceivers];
+    }
+    addTransceiver(trackOrKind, { direction = "sendrecv" } = {}) {
+      this.#assertOpen();
+      const track = typeof trackOrKind === "string" ? null : trackOrKind;
+      const transceiver = new RTCRtpTransceiver(track ? track.kind : trackOrKind, direction, track);
+      this.#transceivers.push(transceiver);
+      this.#startSending();
+      return transceiver;
+    }
+    addTrack(track) {
+      return this.addTransceiver(track, { direction: "sendrecv" }).sender;
+    }
+    getSenders() {
+      return this.#transceivers.map((t) => t.sender);
+    }
+    getReceivers() {
+      return this.#transceivers.map((t) => t.receiver);
+    }
+
+    // Before an offer is made: an m-section (a libdatachannel track) for each new transceiver.
+    #offerMedia() {
+      const used = new Set([
+        ...mediaSections(this.#native.localDescription()?.sdp).map((m) => m.mid),
+        ...mediaSections(this.#native.remoteDescription()?.sdp).map((m) => m.mid),
+        ...this.#transceivers.map((t) => t.mid).filter((m) => m != null),
+        "0", // libdatachannel's data channel m-section
+      ]);
+      for (const transceiver of this.#transceivers) {
+        if (transceiver.mid != null || transceiver.stopped) continue;
+        let n = 1;
+        while (used.has(String(n))) n += 1;
+        transceiver.mid = String(n);
+        used.add(transceiver.mid);
+        const own = CODECS.filter((c) => c.kind === transceiver.kind).map((c) => ({ pt: c.pt, mime: c.mime, fmtp: c.fmtp, clockRate: c.clockRate, channels: c.channels }));
+        const codecs = transceiver.preferences ? narrow(own, transceiver.preferences) : own;
+        this.#makeNativeTrack(transceiver, codecs, transceiver.direction);
+      }
+    }
+
+    // A remote offer: each audio/video m-section is taken by this side's transceiver of that mid,
+    // else by one of the same kind not yet in any (addTrack's, addTransceiver's: JSEP 5.10), else by
+    // a new recvonly one; its libdatachannel track gets this side's description for the answer.
+    #answerMedia(sdp) {
+      for (const section of mediaSections(sdp)) {
+        if (section.kind !== "audio" && section.kind !== "video") continue;
+        let transceiver = this.#transceivers.find((t) => t.mid === section.mid);
+        if (!transceiver) {
+          transceiver = this.#transceivers.find((t) => t.mid == null && !t.stopped && t.kind === section.kind);
+          if (!transceiver) {
+            transceiver = new RTCRtpTransceiver(section.kind, "recvonly", null);
+            this.#transceivers.push(transceiver);
+          }
+          transceiver.mid = section.mid;
+        }
+        if (section.port === 0 && !section.bundleOnly) {
+          transceiver.stopped = true;
+          continue;
+        }
+        const supported = section.codecs.filter((c) => CODECS.some((own) => own.kind === section.kind && sameCodec(c, { mime: own.mime, fmtp: own.fmtp })));
+        const codecs = transceiver.preferences ? narrow(supported, transceiver.preferences) : supported;
+        const direction = intersect(transceiver.direction, REVERSE[section.direction]);
+        transceiver.remoteSsrcs = section.ssrcs;
+        this.#makeNativeTrack(transceiver, codecs, codecs.length > 0 ? direction : "inactive");
+        transceiver.negotiated = codecs;
+        transceiver.currentDirection = codecs.length > 0 ? direction : "inactive";
+        this.#fireTrack(transceiver, section);
+      }
+      this.#startSending();
+    }
+
+    // A remote answer: what each m-section negotiated.
+    #answeredMedia(sdp) {
+      for (const section of mediaSections(sdp)) {
+        const transceiver = this.#transceivers.find((t) => t.mid === section.mid);
+        if (!transceiver) continue;
+        transceiver.negotiated = section.port === 0 ? [] : section.codecs;
+        transceiver.currentDirection = section.port === 0 ? "inactive" : REVERSE[section.direction];
+        transceiver.remoteSsrcs = section.ssrcs;
+        this.#fireTrack(transceiver, section);
+      }
+      this.#startSending();
+    }
+
+    // W3C: a `track` event for an m-section the other side sends on.
+    #fireTrack(transceiver, section) {
+      if (transceiver.trackFired || section.port === 0 || !sends(section.direction) || !receives(transceiver.currentDirection)) return;
+      transceiver.trackFired = true;
+      const track = transceiver.receiver.track;
+      track.watchFrames = (entryLog, intervalMs) => transceiver.inbound.watchFrames(entryLog, intervalMs);
+      this.emit("track", { track, transceiver, receiver: transceiver.receiver, streams: [] });
+    }
+
+    // libdatachannel's track for a transceiver's m-section: a description with `codecs` (their
+    // payload types), this side's SSRC when it sends; RTCP answered by an RtcpReceivingSession
+    // (receiver reports, REMB, PLI on requestKeyframe()) and an RtcpNackResponder (retransmits).
+    #makeNativeTrack(transceiver, codecs, direction) {
+      const media = transceiver.kind === "audio"
+        ? new ndc.Audio(transceiver.mid, NDC_DIRECTION[direction])
+        : new ndc.Video(transceiver.mid, NDC_DIRECTION[direction]);
+      for (const c of codecs) {
+        const name = codecName(c.mime);
+        // node-datachannel takes no `undefined` profile: the fmtp only where there is one.
+        const fmtp = c.fmtp ? [c.fmtp] : [];
+        if (name.toLowerCase() === "opus") media.addOpusCodec(c.pt, ...fmtp);
+        else if (name.toUpperCase() === "H264") media.addH264Codec(c.pt, ...fmtp);
+        else if (transceiver.kind === "video") media.addVideoCodec(c.pt, name, ...fmtp);
+        else media.addAudioCodec(c.pt, name, ...fmtp);
+      }
+      if (sends(direction)) media.addSSRC(transceiver.sender.ssrc, "rtc-interop", "rtc-interop-stream", transceiver.sender.track?.id ?? transceiver.kind);
+      const native = this.#native.addTrack(media);
+      this.#nativeTracks.push(native);
+      const session = new ndc.RtcpReceivingSession();
+      session.addToChain(new ndc.RtcpNackResponder());
+      native.setMediaHandler(session);
+      transceiver.native = native;
+      transceiver.inbound ??= new InboundMedia(transceiver.kind, (pt) => {
+        const codec = transceiver.negotiated.find((c) => c.pt === pt);
+        if (!codec) return null;
+        return { mimeType: codec.mime, sdpFmtpLine: codec.fmtp, clockRate: codec.clockRate, channels: codec.channels, payloadType: codec.pt };
+      });
+      let asked = false;
+      native.onMessage((message) => {
+        const packet = parseRtp(message);
+        if (!packet) return;
+        transceiver.inbound.push(packet);
+        if (!asked && transceiver.kind === "video") {
+          // A key frame now, in case the first went by before the track was bound.
+          asked = true;
+          try {
+            native.requestKeyframe();
+          } catch {
+            // closed meanwhile
+          }
+        }
+      });
+      native.onError((error) => log(`${transceiver.kind} track (mid ${transceiver.mid}): ${error}`));
+    }
+
+    // Every transceiver carrying a getUserMedia track plays its clip once its m-section is open:
+    // the first negotiated codec (in this side's preference order) there is a clip for.
+    #startSending() {
+      if (this.#sendTimer) return;
+      this.#sendTimer = setInterval(() => {
+        if (this.#closed) return this.#stopSending();
+        for (const transceiver of this.#transceivers) {
+          const track = transceiver.sender.track;
+          const playing = this.#players.get(transceiver);
+          let open = false;
+          try {
+            open = transceiver.native?.isOpen() ?? false;
+          } catch {
+            open = false;
+          }
+          const codecs = transceiver.preferences ? narrow(transceiver.negotiated, transceiver.preferences) : transceiver.negotiated;
+          const codec = codecs.find((c) => clipForCodec(c.mime, c.fmtp));
+          const wanted = track?.rtcInteropClip && track.enabled && track.readyState === "live" && !transceiver.stopped &&
+            sends(transceiver.currentDirection) && open && codec;
+          if (playing && (!wanted || playing.codec.pt !== codec.pt || playing.track !== track || playing.native !== transceiver.native)) {
+            playing.player.stop();
+            this.#players.delete(transceiver);
+          }
+          if (!wanted || this.#players.has(transceiver)) continue;
+          const clip = clipForCodec(codec.mime, codec.fmtp);
+          const native = transceiver.native;
+          const player = new ClipPlayer({
+            clip,
+            payloadType: codec.pt,
+            ssrc: transceiver.sender.ssrc,
+            send: (packets) => {
+              for (const p of packets) native.sendMessageBinary(serializeRtp(p));
+            },
+            onError: (e) => log(`${track.kind}: sending the ${clip.name} clip failed: ${e.message}`),
+          });
+          this.#players.set(transceiver, { player, codec, track, native });
+          log(`${track.kind}: sending the ${clip.name} clip as ${codec.mime} ${codec.fmtp} (payload type ${codec.pt}, ssrc ${transceiver.sender.ssrc})`);
+          player.start();
+        }
+      }, SEND_POLL_MS);
+    }
+    #stopSending() {
+      clearInterval(this.#sendTimer);
+      for (const { player } of this.#players.values()) player.stop();
+      this.#players.clear();
+    }
+
+    // inbound-rtp / outbound-rtp / codec entries from the shim's counters (libdatachannel keeps none).
+    #mediaStats(report, now) {
+      for (const t of this.#transceivers) {
+        const inbound = t.inbound;
+        if (inbound && inbound.packets + inbound.duplicated > 0) {
+          const id = `IN-${t.mid}`;
+          const stat = { id, type: "inbound-rtp", timestamp: now, kind: t.kind, mid: t.mid, ssrc: inbound.ssrc, packetsReceived: inbound.packets, bytesReceived: inbound.bytes, packetsDuplicated: inbound.duplicated };
+          if (t.kind === "video") Object.assign(stat, { framesDecoded: inbound.frames, keyFramesDecoded: inbound.keyFrames });
+          if (inbound.codec) {
+            stat.codecId = `C-in-${t.mid}-${inbound.codec.payloadType}`;
+            report.set(stat.codecId, { id: stat.codecId, type: "codec", timestamp: now, payloadType: inbound.codec.payloadType, mimeType: inbound.codec.mimeType, clockRate: inbound.codec.clockRate, sdpFmtpLine: inbound.codec.sdpFmtpLine });
+          }
+          report.set(id, stat);
+        }
+        const playing = this.#players.get(t);
+        if (playing) {
+          const { player, codec } = playing;
+          const id = `OUT-${t.mid}`;
+          const stat = { id, type: "outbound-rtp", timestamp: now, kind: t.kind, mid: t.mid, ssrc: player.ssrc, packetsSent: player.packetsSent, bytesSent: player.bytesSent, codecId: `C-out-${t.mid}-${codec.pt}` };
+          if (t.kind === "video") Object.assign(stat, { framesEncoded: player.framesSent, keyFramesEncoded: player.keyFramesSent });
+          report.set(stat.codecId, { id: stat.codecId, type: "codec", timestamp: now, payloadType: codec.pt, mimeType: codec.mime, clockRate: codec.clockRate, sdpFmtpLine: codec.fmtp });
+          report.set(id, stat);
+        }
       }
     }
     async addIceCandidate(init) {
@@ -315,6 +651,7 @@ export function loadLibdatachannel(home, { debug, log }) {
       this.#lastPair = pair;
       const now = Date.now();
       report.set("P", { id: "P", type: "peer-connection", timestamp: now });
+      this.#mediaStats(report, now);
       if (!pair) return report;
       const end = (id, type, c) => ({
         id,
@@ -347,6 +684,7 @@ export function loadLibdatachannel(home, { debug, log }) {
 
     close() {
       if (this.#closed) return;
+      this.#stopSending();
       this.#native.close();
       this.#closed = true;
       // W3C: close() sets every state to closed at once and fires no events.
@@ -364,6 +702,7 @@ export function loadLibdatachannel(home, { debug, log }) {
 
   return {
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCSessionDescription,
     RTCIceCandidate,
     connections,
@@ -402,4 +741,57 @@ function toLibdatachannelServers(server) {
       relayType,
     };
   });
+}
+
+/** The m-sections of a description: kind, port, mid, direction, codecs (payload type order), SSRCs. */
+function mediaSections(sdp) {
+  const sections = [];
+  let current = null;
+  for (const line of (sdp ?? "").split(/\r?\n/)) {
+    if (line.startsWith("m=")) {
+      const [kind, port, , ...pts] = line.slice(2).split(" ");
+      current = { kind, port: Number(port), bundleOnly: false, mid: null, direction: "sendrecv", pts: pts.map(Number), rtpmap: new Map(), fmtp: new Map(), ssrcs: [] };
+      sections.push(current);
+    } else if (current) {
+      let m;
+      if (line.trim() === "a=bundle-only") current.bundleOnly = true;
+      else if ((m = /^a=mid:(.+)$/.exec(line))) current.mid = m[1].trim();
+      else if ((m = /^a=(sendrecv|sendonly|recvonly|inactive)$/.exec(line))) current.direction = m[1];
+      else if ((m = /^a=rtpmap:(\d+) ([^/]+)\/(\d+)(?:\/(\d+))?/.exec(line))) current.rtpmap.set(Number(m[1]), { name: m[2], clockRate: Number(m[3]), channels: m[4] ? Number(m[4]) : undefined });
+      else if ((m = /^a=fmtp:(\d+) (.*)$/.exec(line))) current.fmtp.set(Number(m[1]), m[2].trim());
+      else if ((m = /^a=ssrc:(\d+) /.exec(line))) {
+        const ssrc = Number(m[1]);
+        if (!current.ssrcs.includes(ssrc)) current.ssrcs.push(ssrc);
+      }
+    }
+  }
+  return sections.map((s) => ({
+    kind: s.kind,
+    port: s.port === 0 && s.bundleOnly ? 9 : s.port,
+    bundleOnly: s.bundleOnly,
+    mid: s.mid,
+    direction: s.direction,
+    ssrcs: s.ssrcs,
+    codecs: s.pts
+      .filter((pt) => s.rtpmap.has(pt))
+      .map((pt) => ({ pt, mime: `${s.kind}/${s.rtpmap.get(pt).name}`, clockRate: s.rtpmap.get(pt).clockRate, channels: s.rtpmap.get(pt).channels, fmtp: s.fmtp.get(pt) ?? "" })),
+  }));
+}
+
+/** `codecs` narrowed to W3C codec preferences (`{ mimeType, sdpFmtpLine }`), in their order. */
+function narrow(codecs, preferences) {
+  const chosen = [];
+  for (const pref of preferences) {
+    for (const c of codecs) {
+      if (!chosen.includes(c) && sameCodec(c, { mime: pref.mimeType, fmtp: pref.sdpFmtpLine ?? "" })) chosen.push(c);
+    }
+  }
+  return chosen;
+}
+
+/** The direction an answer takes: what this side wants, within what the offer allows. */
+function intersect(own, allowed) {
+  const send = sends(own) && sends(allowed);
+  const recv = receives(own) && receives(allowed);
+  return send && recv ? "sendrecv" : send ? "sendonly" : recv ? "recvonly" : "inactive";
 }

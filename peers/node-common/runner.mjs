@@ -50,6 +50,7 @@ export function log(text) {
 /**
  * Runs one peer. `kind` names the stack in logs; `loadStack(home)` returns
  * `{ RTCPeerConnection, RTCSessionDescription, RTCIceCandidate, WebSocket, version, connections }`
+ * (and `RTCRtpReceiver`, for its getCapabilities(), where the stack has media)
  * where `connections` is the set of RTCPeerConnections made (for the final read and the exit).
  */
 export async function run(kind, loadStack) {
@@ -212,6 +213,8 @@ function installGlobals(stack, extra, ownId) {
   globalThis.RTCPeerConnection = stack.RTCPeerConnection;
   globalThis.RTCSessionDescription = stack.RTCSessionDescription;
   globalThis.RTCIceCandidate = stack.RTCIceCandidate;
+  // Media (peers/node-common/media.mjs): codec capabilities; getUserMedia is installed by the stack.
+  if (stack.RTCRtpReceiver) globalThis.RTCRtpReceiver = stack.RTCRtpReceiver;
 }
 
 /** The selected pair read from the last connection's stats, as peer.js reads it. */

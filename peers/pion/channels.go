@@ -25,6 +25,9 @@ type channelEntry struct {
 	dc        *webrtc.DataChannel
 	log       *DataChannelLog
 	unmatched [][]byte // messages sent and not yet echoed back
+	// tooBigToComeBack counts messages sent larger than this side advertises: the echoer may not
+	// send them back (RFC 8841 §6), so expect_echo does not wait for them.
+	tooBigToComeBack int
 }
 
 func (p *Peer) channel(label string) *channelEntry {
@@ -42,13 +45,7 @@ func (p *Peer) adoptChannel(dc *webrtc.DataChannel, echoes bool) {
 		p.channels[dc.Label()] = entry
 	})
 	opened := func() {
-		p.update(func(o *Observations) {
-			if entry.log.OpenedAtMs == nil {
-				at := nowMs()
-				entry.log.OpenedAtMs = &at
-			}
-			entry.log.ID = dc.ID()
-		})
+		p.update(func(o *Observations) { markOpen(entry, dc) })
 		log.Printf("channel `%s`: open (id %v)", dc.Label(), describeID(dc.ID()))
 	}
 	dc.OnOpen(opened)
@@ -86,10 +83,22 @@ func describeID(id *uint16) string {
 	return strconv.Itoa(int(*id))
 }
 
+// markOpen notes when a channel opened, the first time it is seen open. pion calls OnOpen on a
+// goroutine of its own once the DATA_CHANNEL_ACK arrives (datachannel.go), while it delivers
+// messages directly: a message, or a step that saw the channel open, can come first.
+func markOpen(entry *channelEntry, dc *webrtc.DataChannel) {
+	if entry.log.OpenedAtMs == nil {
+		at := nowMs()
+		entry.log.OpenedAtMs = &at
+	}
+	entry.log.ID = dc.ID()
+}
+
 // onChannelMessage echoes on a channel the other side opened; elsewhere, it matches what came
 // back with what was sent.
 func (p *Peer) onChannelMessage(entry *channelEntry, m webrtc.DataChannelMessage) {
 	p.update(func(o *Observations) {
+		markOpen(entry, entry.dc)
 		entry.log.MessagesReceived++
 		entry.log.BytesReceived += len(m.Data)
 	})
@@ -145,6 +154,12 @@ func advertisedMaxMessageSize(d *webrtc.SessionDescription) int {
 		}
 	}
 	return defaultMaxMessageSize
+}
+
+// mayComeBack is scenario::steps::may_come_back: whether the echoer may send a message of n bytes
+// back to a side that advertises own (0: no limit).
+func mayComeBack(n, own int) bool {
+	return own == 0 || n <= own
 }
 
 // makeMessage is message i of a send step: the same bytes on every peer kind.
@@ -243,6 +258,7 @@ func (p *Peer) stepSend(c *stepContext) error {
 		p.update(func(o *Observations) { c.log.Skipped = &reason })
 		return nil
 	}
+	own := advertisedMaxMessageSize(p.pc.LocalDescription())
 	accepted := []int{}
 	refused := []string{}
 	for i := 0; i < s.count(); i++ {
@@ -265,6 +281,9 @@ func (p *Peer) stepSend(c *stepContext) error {
 			entry.log.MessagesSent++
 			entry.log.BytesSent += len(data)
 			entry.unmatched = append(entry.unmatched, data)
+			if !mayComeBack(len(data), own) {
+				entry.tooBigToComeBack++
+			}
 			if entry.log.Echo == nil {
 				entry.log.Echo = &EchoLog{Sent: describeData(data, !binary), SentAtMs: sentAt}
 			}
@@ -293,7 +312,9 @@ func (p *Peer) openedChannel(c *stepContext, label string) (*channelEntry, error
 	if err != nil {
 		return nil, err
 	}
-	return p.channel(label), nil
+	entry := p.channel(label)
+	p.update(func(o *Observations) { markOpen(entry, entry.dc) })
+	return entry, nil
 }
 
 func (p *Peer) stepExpectEcho(c *stepContext) error {
@@ -301,20 +322,20 @@ func (p *Peer) stepExpectEcho(c *stepContext) error {
 		return nil
 	}
 	label := c.step.Channel
-	counts := func() (matched, sent int) {
+	counts := func() (matched, wanted int) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if e := p.channels[label]; e != nil {
-			return e.log.EchoesMatched, e.log.MessagesSent
+			return e.log.EchoesMatched, e.log.MessagesSent - e.tooBigToComeBack
 		}
 		return 0, 0
 	}
 	return c.wait(func() bool {
-		matched, sent := counts()
-		return p.channel(label) != nil && matched >= sent
+		matched, wanted := counts()
+		return p.channel(label) != nil && matched >= wanted
 	}, func() string {
-		matched, sent := counts()
-		return fmt.Sprintf("%d of %d messages came back on `%s` %s", matched, sent, label, c.within)
+		matched, wanted := counts()
+		return fmt.Sprintf("%d of %d messages came back on `%s` %s", matched, wanted, label, c.within)
 	})
 }
 

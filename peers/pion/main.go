@@ -75,8 +75,10 @@ type Peer struct {
 	socketClosed      bool
 	closed            bool // the connection was closed (hang-up or bye)
 	remoteUfrag       string
-	localFirstMid     string // the mid trickled candidates name
-	gatheringDone     int    // how many times gathering reached `complete`
+	// Where the remote candidates of the current ICE generation begin in obs.RemoteCandidates.
+	remoteGenerationStart int
+	localFirstMid         string // the mid trickled candidates name
+	gatheringDone         int    // how many times gathering reached `complete`
 
 	// candMu orders this side's candidates after its description: while candidateHolds > 0
 	// (a description of ours is being made) they wait in heldCandidates. Taken before mu/wsMu.

@@ -255,8 +255,9 @@ func (p *Peer) addCandidate(init webrtc.ICECandidateInit) {
 	p.addRemoteCandidate(init.Candidate)
 }
 
-// addRemoteCandidate records a candidate of the other side's once: the same transport address
-// may come trickled and again inside a description, spelled a little differently.
+// addRemoteCandidate records a candidate of the other side's once per ICE generation: the same
+// transport address may come trickled and again inside a description, spelled a little
+// differently, and again after an ICE restart (a stack may keep its sockets), then as new.
 func (p *Peer) addRemoteCandidate(text string) {
 	key := func(c string) string {
 		f := strings.Fields(strings.TrimPrefix(strings.TrimPrefix(c, "a="), "candidate:"))
@@ -267,7 +268,7 @@ func (p *Peer) addRemoteCandidate(text string) {
 	}
 	own := key(text)
 	p.update(func(o *Observations) {
-		for _, seen := range o.RemoteCandidates {
+		for _, seen := range o.RemoteCandidates[p.remoteGenerationStart:] {
 			if seen == text || (own != "" && key(seen) == own) {
 				return
 			}
@@ -540,6 +541,7 @@ func (p *Peer) setRemote(d webrtc.SessionDescription) error {
 	// evidence is complete again only with its end-of-candidates.
 	if p.remoteUfrag != "" && ufrag != p.remoteUfrag {
 		p.obs.RemoteCandidatesComplete = false
+		p.remoteGenerationStart = len(p.obs.RemoteCandidates)
 	}
 	p.remoteUfrag = ufrag
 	p.mu.Unlock()

@@ -231,9 +231,32 @@ impl Endpoint {
         }
     }
 
+    /// A user name and password of one case's own (`<user>.<case>`), so that the case's
+    /// allocations can be released by user name when it ends ([`EmbeddedTurn::case_user`]).
+    pub fn case_credentials(&self, case: &str) -> (String, String) {
+        match &self.auth {
+            TurnAuth::LongTerm { username, password } => {
+                (format!("{username}.{case}"), password.clone())
+            }
+            TurnAuth::RestSecret { secret } => rest_credentials(
+                secret,
+                &format!("{REST_USER}.{case}"),
+                SystemTime::now() + self.credential_lifetime,
+            ),
+        }
+    }
+
     /// The TURN URLs for `transports` (those the server accepts) with fresh credentials.
     pub fn ice_server(&self, transports: &[TurnTransport]) -> IceServer {
-        let (username, credential) = self.credentials();
+        self.ice_server_with(transports, self.credentials())
+    }
+
+    /// The TURN URLs for `transports` with the given user name and password.
+    pub fn ice_server_with(
+        &self,
+        transports: &[TurnTransport],
+        (username, credential): (String, String),
+    ) -> IceServer {
         IceServer {
             urls: transports
                 .iter()
@@ -344,7 +367,7 @@ pub enum TurnServer {
     /// In this process.
     Embedded(EmbeddedTurn),
     /// A `turnserver` child process.
-    Coturn(Coturn),
+    Coturn(Box<Coturn>),
 }
 
 impl TurnServer {
@@ -364,7 +387,9 @@ impl TurnServer {
     ) -> Result<TurnServer, TurnError> {
         Ok(match kind {
             TurnServerKind::Embedded => TurnServer::Embedded(EmbeddedTurn::start(options).await?),
-            TurnServerKind::Coturn => TurnServer::Coturn(Coturn::start(options, coturn).await?),
+            TurnServerKind::Coturn => {
+                TurnServer::Coturn(Box::new(Coturn::start(options, coturn).await?))
+            }
         })
     }
 
@@ -404,6 +429,35 @@ impl TurnServer {
         self.endpoint().ice_server(transports)
     }
 
+    /// The TURN URLs for `transports` for the case `case`, and the user name whose allocations
+    /// [`TurnServer::release`] ends once the case is over: a user of the case's own on the
+    /// embedded server; coturn's users are fixed at its start, so it gets the run's (`None`).
+    pub fn case_ice_server(
+        &self,
+        transports: &[TurnTransport],
+        case: &str,
+    ) -> (IceServer, Option<String>) {
+        match self {
+            TurnServer::Embedded(s) => {
+                let credentials = s.endpoint().case_credentials(case);
+                let user = credentials.0.clone();
+                (
+                    s.endpoint().ice_server_with(transports, credentials),
+                    Some(user),
+                )
+            }
+            TurnServer::Coturn(_) => (self.ice_server(transports), None),
+        }
+    }
+
+    /// A handle that releases allocations by user name (embedded server only).
+    pub fn allocations(&self) -> Option<std::sync::Arc<::turn::server::Server>> {
+        match self {
+            TurnServer::Embedded(s) => s.allocations(),
+            TurnServer::Coturn(_) => None,
+        }
+    }
+
     /// Every relayed address the server has allocated since it started, in order.
     pub fn relayed_addresses(&self) -> Vec<SocketAddr> {
         match self {
@@ -416,7 +470,7 @@ impl TurnServer {
     pub async fn close(self) {
         match self {
             TurnServer::Embedded(s) => s.close().await,
-            TurnServer::Coturn(s) => s.close().await,
+            TurnServer::Coturn(s) => (*s).close().await,
         }
     }
 }

@@ -35,7 +35,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A STUN and TURN server running in this process. Dropping it stops it.
 pub struct EmbeddedTurn {
     endpoint: Endpoint,
-    server: Option<Server>,
+    server: Option<Arc<Server>>,
     /// The listening sockets, to see them released on close.
     sockets: Vec<Weak<dyn Conn + Send + Sync>>,
     /// The TCP listener, to shut it down on close.
@@ -76,8 +76,9 @@ impl EmbeddedTurn {
             .collect();
         let auth_handler: Arc<dyn AuthHandler + Send + Sync> = match &options.auth {
             TurnAuth::LongTerm { username, password } => Arc::new(OneUser {
-                key: generate_auth_key(username, &options.realm, password),
                 username: username.clone(),
+                password: password.clone(),
+                realm: options.realm.clone(),
             }),
             TurnAuth::RestSecret { secret } => Arc::new(RestSecret {
                 secret: secret.clone(),
@@ -98,7 +99,7 @@ impl EmbeddedTurn {
         })?;
         Ok(EmbeddedTurn {
             endpoint: Endpoint::new(addr, &options),
-            server: Some(server),
+            server: Some(Arc::new(server)),
             sockets,
             tcp: tcp_listener,
             relayed,
@@ -108,6 +109,14 @@ impl EmbeddedTurn {
     /// Every relayed address this server has allocated since it started, in order.
     pub fn relayed_addresses(&self) -> Vec<SocketAddr> {
         self.relayed.lock().unwrap().clone()
+    }
+
+    /// The server, to release allocations by user name. A client that leaves without
+    /// deallocating keeps its allocation for its lifetime (10 minutes); a later client that gets
+    /// the same local port (the same 5-tuple) would then be refused with 437 Allocation Mismatch,
+    /// and not every stack retries from another port (libjuice does not).
+    pub fn allocations(&self) -> Option<Arc<Server>> {
+        self.server.clone()
     }
 
     /// Where it listens and how to authenticate.
@@ -210,10 +219,12 @@ impl RelayAddressGenerator for LocalRelay {
     }
 }
 
-/// Long-term credentials for one user.
+/// Long-term credentials for one user, and for each case's own name of it (`<user>.<case>`,
+/// [`Endpoint::case_credentials`]) with the same password.
 struct OneUser {
     username: String,
-    key: Vec<u8>,
+    password: String,
+    realm: String,
 }
 
 impl AuthHandler for OneUser {
@@ -223,8 +234,12 @@ impl AuthHandler for OneUser {
         _realm: &str,
         _src_addr: SocketAddr,
     ) -> Result<Vec<u8>, turn::Error> {
-        if username == self.username {
-            Ok(self.key.clone())
+        let ours = username == self.username
+            || username
+                .strip_prefix(self.username.as_str())
+                .is_some_and(|rest| rest.starts_with('.'));
+        if ours {
+            Ok(generate_auth_key(username, &self.realm, &self.password))
         } else {
             Err(turn::Error::Other(format!("no user {username}")))
         }

@@ -34,6 +34,11 @@ pub struct Observations {
     pub remote_candidates: Vec<String>,
     /// The other peer said it has no more candidates (an end-of-candidates `candidate` message).
     pub remote_candidates_complete: bool,
+    /// Where the current ICE generation's candidates begin in `remote_candidates` (a peer's own
+    /// bookkeeping: not reported).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub remote_generation_start: usize,
     /// The candidate pair ICE selected, read from the peer's stats.
     pub selected_pair: Option<SelectedPair>,
     /// `signalingState` changes; the first entry is the state read when the connection was made.
@@ -84,8 +89,9 @@ impl Observations {
         self.ice_connection_states.last().map(|t| t.state.as_str())
     }
 
-    /// Records a candidate received from the other side, once: the same transport address may
-    /// come trickled and again inside a description, spelled a little differently.
+    /// Records a candidate received from the other side, once per ICE generation: the same
+    /// transport address may come trickled and again inside a description, spelled a little
+    /// differently, and again after an ICE restart (a stack may keep its sockets), then as new.
     pub fn add_remote_candidate(&mut self, text: String) {
         let key = |text: &str| {
             parse_candidate(text)
@@ -93,8 +99,7 @@ impl Observations {
                 .ok()
         };
         let new = key(&text);
-        let known = self
-            .remote_candidates
+        let known = self.remote_candidates[self.remote_generation_start..]
             .iter()
             .any(|seen| *seen == text || (new.is_some() && key(seen) == new));
         if !known {

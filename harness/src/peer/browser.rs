@@ -4,6 +4,7 @@
 //! RTCPeerConnection and keeps its observations in `window.rtcInterop`, which the harness reads with
 //! Execute Script.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::shared_browser::{SharedBrowser, Window};
@@ -30,11 +31,13 @@ pub struct BrowserPeer {
 enum Source {
     /// The run's browser of this kind, shared with other cases.
     Shared(Arc<SharedBrowser>),
-    /// A browser of this case alone, started inside a namespace in `start` and quit in `close`.
+    /// A browser of this case alone, started in `start` and quit in `close`: inside the peer's
+    /// namespace when it has one, logging into a file with `run --browser-logs`.
     Dedicated {
         install: BrowserInstall,
         hosts: HostCandidates,
-        namespace: NetNs,
+        namespace: Option<NetNs>,
+        log_file: Option<PathBuf>,
     },
 }
 
@@ -45,12 +48,15 @@ impl BrowserPeer {
         Self::from_source(kind, Source::Shared(browser), page_url)
     }
 
-    /// A peer with a browser of its own, started inside `namespace` when the peer starts and quit
-    /// when it closes (a peer behind a NAT: its browser must see only the namespace's network).
-    pub fn in_namespace(
+    /// A peer with a browser of its own, started when the peer starts and quit when it closes:
+    /// inside `namespace` for a peer behind a NAT (its browser must see only the namespace's
+    /// network), and logging into `log_file` with `run --browser-logs` (the log is then this
+    /// case's alone).
+    pub fn own_browser(
         install: BrowserInstall,
         hosts: HostCandidates,
-        namespace: NetNs,
+        namespace: Option<NetNs>,
+        log_file: Option<PathBuf>,
         page_url: String,
     ) -> Self {
         let kind = install.kind;
@@ -58,6 +64,7 @@ impl BrowserPeer {
             install,
             hosts,
             namespace,
+            log_file,
         };
         Self::from_source(kind, source, page_url)
     }
@@ -85,10 +92,18 @@ impl BrowserPeer {
                 install,
                 hosts,
                 namespace,
+                log_file,
             } => {
-                self.name = format!("{} in {}", self.name, namespace.name());
-                let started =
-                    SharedBrowser::start_in(install.clone(), *hosts, Some(namespace.clone())).await;
+                if let Some(namespace) = namespace {
+                    self.name = format!("{} in {}", self.name, namespace.name());
+                }
+                let started = SharedBrowser::start_in(
+                    install.clone(),
+                    *hosts,
+                    namespace.clone(),
+                    log_file.clone(),
+                )
+                .await;
                 Arc::new(started.map_err(|e| self.error(e))?)
             }
         };

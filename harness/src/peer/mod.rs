@@ -21,7 +21,7 @@ use crate::observe::Observations;
 use crate::scenario::{IceMode, IceTransportPolicy, MediaExpectation, PeerKind, Step};
 
 pub use shared_browser::{SharedBrowser, Startup};
-pub use webdriver::{BrowserInfo, DriverEndpoint, DriverService, with_timeout};
+pub use webdriver::{BROWSER_LOG_LEVELS, BrowserInfo, DriverEndpoint, DriverService, with_timeout};
 
 /// Which half of the offer/answer exchange a peer plays.
 #[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 //! A browser that crashes, or a driver that dies, fails only the case that was using it: the next
 //! case finds the session gone and starts a fresh browser (and driver).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::Client;
@@ -35,6 +36,8 @@ pub struct SharedBrowser {
     page_origin: Option<String>,
     /// The network namespace the driver and browser run in (`None`: the machine's own network).
     namespace: Option<NetNs>,
+    /// `run --browser-logs`: the file the driver and browser log into.
+    log_file: Option<PathBuf>,
     state: Mutex<State>,
     startup: Startup,
 }
@@ -97,17 +100,25 @@ impl SharedBrowser {
         hosts: HostCandidates,
         page_origin: Option<String>,
     ) -> Result<Self, String> {
-        SharedBrowser::launch(endpoint, hosts, page_origin, None).await
+        SharedBrowser::launch(endpoint, hosts, page_origin, None, None).await
     }
 
-    /// As [`SharedBrowser::start`], with the driver and browser inside `namespace` when given (one
-    /// case's peer behind a NAT: such a browser serves that case only).
+    /// A browser of one case's peer: inside `namespace` when given (a peer behind a NAT), logging
+    /// into `log_file` when given (`run --browser-logs`).
     pub async fn start_in(
         install: BrowserInstall,
         hosts: HostCandidates,
         namespace: Option<NetNs>,
+        log_file: Option<PathBuf>,
     ) -> Result<Self, String> {
-        SharedBrowser::launch(DriverEndpoint::Local(install), hosts, None, namespace).await
+        SharedBrowser::launch(
+            DriverEndpoint::Local(install),
+            hosts,
+            None,
+            namespace,
+            log_file,
+        )
+        .await
     }
 
     async fn launch(
@@ -115,12 +126,14 @@ impl SharedBrowser {
         hosts: HostCandidates,
         page_origin: Option<String>,
         namespace: Option<NetNs>,
+        log_file: Option<PathBuf>,
     ) -> Result<Self, String> {
         let mut browser = SharedBrowser {
             endpoint,
             hosts,
             page_origin,
             namespace,
+            log_file,
             state: Mutex::new(State::default()),
             startup: Startup::default(),
         };
@@ -266,8 +279,14 @@ impl SharedBrowser {
         if !state.driver.as_ref().is_some_and(DriverService::is_running) {
             state.driver = None;
             let started = std::time::Instant::now();
-            state.driver =
-                Some(DriverService::for_endpoint(&self.endpoint, self.namespace.clone()).await?);
+            state.driver = Some(
+                DriverService::for_endpoint(
+                    &self.endpoint,
+                    self.namespace.clone(),
+                    self.log_file.clone(),
+                )
+                .await?,
+            );
             startup.driver_ms = started.elapsed().as_secs_f64() * 1000.0;
         }
         let started = std::time::Instant::now();

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -77,20 +78,33 @@ pub struct DriverService {
     /// The network namespace the driver (and so its browsers) runs in, with the forwarder that
     /// leads to it from the root namespace's loopback.
     namespace: Option<(NetNs, TcpForwarder)>,
+    /// `run --browser-logs`: the file the driver and its browsers write their own logs to,
+    /// WebRTC's included ([`BROWSER_LOG_LEVELS`]).
+    log_file: Option<PathBuf>,
 }
+
+/// What a browser logs with `run --browser-logs`: Chromium's (and WebRTC's) INFO and VERBOSE1
+/// lines of its ICE, DTLS and port allocation code (`p2p/`) and of the peer connection (`pc/`);
+/// Firefox's MOZ_LOG modules for ICE (`nicer`, `webrtc_ice`) and JSEP, at debug level.
+pub const BROWSER_LOG_LEVELS: (&str, &str) = (
+    "--vmodule=*/p2p/*=1,*/pc/*=1",
+    "nicer:4,webrtc_ice:4,jsep:4",
+);
 
 impl DriverService {
     /// Starts the kind's driver on a free loopback port and waits until it answers.
     pub async fn start(install: BrowserInstall) -> Result<DriverService, String> {
-        DriverService::start_in(install, None).await
+        DriverService::start_in(install, None, None).await
     }
 
     /// As [`DriverService::start`], with the driver inside `ns` when given: the browsers it starts
     /// then see only that namespace's network. The harness reaches the driver through a
-    /// [`TcpForwarder`].
+    /// [`TcpForwarder`]. With `log_file`, the driver and its browsers log into it, WebRTC's own
+    /// lines included.
     pub async fn start_in(
         install: BrowserInstall,
         ns: Option<NetNs>,
+        log_file: Option<PathBuf>,
     ) -> Result<DriverService, String> {
         // In a namespace the driver listens on the port the forwarder has in the root namespace:
         // geckodriver refuses requests whose Host header names another port.
@@ -114,9 +128,27 @@ impl DriverService {
             PeerKind::Firefox => command.args(["--host", "127.0.0.1", "--port", &port.to_string()]),
             _ => command.arg(format!("--port={port}")),
         };
-        command
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        match &log_file {
+            None => {
+                command
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+            }
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                let copy = file
+                    .try_clone()
+                    .map_err(|e| format!("cannot share {}: {e}", path.display()))?;
+                match install.kind {
+                    // geckodriver passes Firefox's output on, and Firefox reads MOZ_LOG.
+                    PeerKind::Firefox => command.env("MOZ_LOG", BROWSER_LOG_LEVELS.1),
+                    // chromedriver otherwise drops the browser's stderr.
+                    _ => command.arg("--enable-chrome-logs"),
+                };
+                command.stdout(copy).stderr(file);
+            }
+        }
         let name = install
             .driver
             .file_name()
@@ -135,6 +167,7 @@ impl DriverService {
             profiles: Some(profiles),
             sessions: AtomicU64::new(0),
             namespace: ns.zip(forwarder),
+            log_file,
         };
         service.wait_ready(driver_addr).await?;
         Ok(service)
@@ -152,16 +185,21 @@ impl DriverService {
             profiles: None,
             sessions: AtomicU64::new(0),
             namespace: None,
+            log_file: None,
         })
     }
 
-    /// Starts the driver of a local `endpoint`, or checks a remote one.
+    /// Starts the driver of a local `endpoint` (logging into `log_file`, if any), or checks a
+    /// remote one.
     pub async fn for_endpoint(
         endpoint: &DriverEndpoint,
         ns: Option<NetNs>,
+        log_file: Option<PathBuf>,
     ) -> Result<DriverService, String> {
         match endpoint {
-            DriverEndpoint::Local(install) => DriverService::start_in(install.clone(), ns).await,
+            DriverEndpoint::Local(install) => {
+                DriverService::start_in(install.clone(), ns, log_file).await
+            }
             DriverEndpoint::Remote { kind, url } => DriverService::remote(*kind, url).await,
         }
     }
@@ -245,7 +283,7 @@ impl DriverService {
         let local = self.install.as_ref().zip(profile.as_deref());
         let capabilities = match self.kind {
             PeerKind::Firefox => firefox_capabilities(local, hosts, page_origin),
-            _ => chromium_capabilities(local, hosts, page_origin),
+            _ => chromium_capabilities(local, hosts, page_origin, self.log_file.is_some()),
         };
         let Value::Object(capabilities) = capabilities else {
             unreachable!("capabilities are a JSON object literal")
@@ -390,6 +428,7 @@ fn chromium_capabilities(
     local: Option<(&BrowserInstall, &std::path::Path)>,
     hosts: HostCandidates,
     page_origin: Option<&str>,
+    logging: bool,
 ) -> Value {
     let mut args: Vec<String> = [
         "--headless=new",
@@ -423,6 +462,14 @@ fn chromium_capabilities(
         // As for a user who has not granted camera or microphone: a granted media permission
         // lets a page enumerate local addresses, and Chromium then skips mDNS names altogether.
         HostCandidates::Mdns => {}
+    }
+    if logging {
+        // Every process (the renderer runs WebRTC) logs to the stderr the driver passes on.
+        args.extend([
+            "--enable-logging=stderr".into(),
+            "--v=0".into(),
+            BROWSER_LOG_LEVELS.0.into(),
+        ]);
     }
     if let Some(origin) = page_origin {
         args.push(format!(

@@ -52,15 +52,18 @@ pub fn write_case_files(
         return;
     }
     let mut bundle = Vec::new();
-    // A `[network]` case's captures were made in its namespaces, in the run's temporary folder.
+    // A `[network]` case's captures (made in its namespaces) and its browsers' logs
+    // (`--browser-logs`) are in the run's temporary folder.
     for artifact in &mut result.artifacts {
         let from = std::path::PathBuf::from(&artifact.path);
         let to = folder.join(&artifact.name);
         match std::fs::copy(&from, &to) {
             Ok(_) => {
                 let _ = std::fs::remove_file(&from);
-                let stun = crate::capture::stun_messages(&to).map_or(0, |m| m.len());
-                artifact.about = format!("{}, {stun} STUN/TURN message(s)", artifact.about);
+                if artifact.name.ends_with(".pcap") {
+                    let stun = crate::capture::stun_messages(&to).map_or(0, |m| m.len());
+                    artifact.about = format!("{}, {stun} STUN/TURN message(s)", artifact.about);
+                }
                 artifact.path = format!("{relative}/{}", artifact.name);
                 bundle.push(BundleEntry::file(to, artifact.name.clone()));
             }

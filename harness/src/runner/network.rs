@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use crate::ice_servers::{IceServers, servers_needed};
 use crate::net::TurnServerKind;
@@ -130,7 +131,7 @@ impl CaseNetwork {
     }
 
     /// The peer of `kind` playing `role`, inside its namespace: a native peer on a thread of its
-    /// own, a browser with a driver and browser of its own.
+    /// own, a browser with a driver and browser of its own (logging into `browser_log`, if any).
     pub fn make_peer(
         &self,
         kind: PeerKind,
@@ -138,6 +139,7 @@ impl CaseNetwork {
         case: &Case,
         installs: &HashMap<PeerKind, BrowserInstall>,
         page_url: &str,
+        browser_log: Option<PathBuf>,
     ) -> Box<dyn Peer> {
         let ns = self.namespace(role).clone();
         match kind {
@@ -148,10 +150,11 @@ impl CaseNetwork {
                 }))
             }
             browser @ (PeerKind::Chromium | PeerKind::Firefox) => {
-                Box::new(BrowserPeer::in_namespace(
+                Box::new(BrowserPeer::own_browser(
                     installs[&browser].clone(),
                     case.scenario.host_candidates,
-                    ns,
+                    Some(ns),
+                    browser_log,
                     page_url.to_string(),
                 ))
             }

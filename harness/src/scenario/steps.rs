@@ -13,7 +13,7 @@
 //! | `negotiate` | waits for the other peer's `hello`, then offer → `setLocalDescription` → sends it; done when the answer is applied | waits until it has completed as many offer/answer rounds as this step is the n-th of |
 //! | `restart_ice` | as `negotiate`, with an ICE restart offer; done when the round is complete *and* ICE is `connected`/`completed` again | waits for the round, then for ICE `connected`/`completed` |
 //! | `send` | waits for the channel to open, sends `count` messages | waits until `count` messages arrived (and were echoed) — unless `expect_error` |
-//! | `expect_echo` | waits until everything it sent on the channel came back intact | nothing |
+//! | `expect_echo` | waits until everything it sent on the channel came back intact (but what is larger than its own `a=max-message-size`: see [`may_come_back`]) | nothing |
 //! | `close_channel` | `channel.close()`, waits for `close` | waits for the channel's `close` |
 //! | `hang_up` | reads its final stats, sends `bye`, closes the connection and its WebSocket | waits until it got `bye` and closed its connection |
 //! | `wait_for` | waits until the state of `of` is `state` | nothing |
@@ -458,6 +458,19 @@ impl Payload {
     }
 }
 
+/// What a description without `a=max-message-size` allows (RFC 8841 §6).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 65536;
+
+/// Whether the other side may echo a message of `len` bytes back: only if it fits what this side
+/// advertises itself (`None`: absent, so 65536; `0`: no limit; RFC 8841 §6). An `expect_echo`
+/// waits only for those: a conforming echoer refuses to send the rest.
+pub fn may_come_back(len: usize, own_advertised: Option<u64>) -> bool {
+    match own_advertised.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE) {
+        0 => true,
+        max => len as u64 <= max,
+    }
+}
+
 /// The size a `send` step's messages have, given what the other side advertises in
 /// `a=max-message-size` (`None`: absent, which RFC 8841 §6 makes 65536). `Err` names why the
 /// step is skipped instead (a size above [`MAX_SENT_MESSAGE_BYTES`]).
@@ -465,7 +478,7 @@ pub fn resolve_size(
     size: Option<MessageSize>,
     advertised: Option<u64>,
 ) -> Result<Option<usize>, String> {
-    let advertised = advertised.unwrap_or(65536);
+    let advertised = advertised.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
     let bytes = match size {
         None => return Ok(None),
         Some(MessageSize::Bytes(n)) => u64::from(n),

@@ -184,6 +184,7 @@ impl Peer for NativePeer {
             outbox: outbox.clone(),
             negotiation: tokio::sync::Mutex::default(),
             channels: Mutex::default(),
+            rounds_refused: Mutex::default(),
         });
         *self.state.session.lock().unwrap() = Some(Arc::downgrade(&session));
         let _ = outbox.send(Outgoing::Signal(SignalMessage::Hello {
@@ -474,6 +475,8 @@ struct ChannelHandle {
     channel: Arc<dyn DataChannel>,
     /// Messages sent here that have not come back yet (the other side echoes them).
     awaiting_echo: Vec<Payload>,
+    /// Messages sent here larger than this side advertises: the echoer may not send them back.
+    too_big_to_come_back: u32,
 }
 
 /// Plays the signaling protocol and the plan.
@@ -484,6 +487,9 @@ struct Session {
     outbox: mpsc::UnboundedSender<Outgoing>,
     negotiation: tokio::sync::Mutex<Negotiation>,
     channels: Mutex<HashMap<String, ChannelHandle>>,
+    /// Rounds whose offer (of the other side's) this side failed to answer: the other side offers
+    /// a round only once, so a step waiting for such a round can stop waiting.
+    rounds_refused: Mutex<std::collections::BTreeSet<u32>>,
 }
 
 impl Session {
@@ -620,6 +626,15 @@ impl Session {
     }
 
     async fn on_offer(&self, sdp: String) -> Result<(), String> {
+        let round = self.state.read(|o| o.negotiations) + 1;
+        let answered = self.answer_offer(sdp).await;
+        if answered.is_err() && self.state.read(|o| o.negotiations) < round {
+            self.rounds_refused.lock().unwrap().insert(round);
+        }
+        answered
+    }
+
+    async fn answer_offer(&self, sdp: String) -> Result<(), String> {
         self.ready_for_offer().await;
         let mut negotiation = self.negotiation.lock().await;
         if negotiation.offer_pending && self.plan.perfect_negotiation {
@@ -692,6 +707,7 @@ impl Session {
             // evidence is complete again only with its end-of-candidates.
             if restarted {
                 obs.remote_candidates_complete = false;
+                obs.remote_generation_start = obs.remote_candidates.len();
             }
             // A peer that does not trickle hands its candidates over inside its description.
             for candidate in candidates_in_description(sdp) {
@@ -867,6 +883,7 @@ impl Session {
             ChannelHandle {
                 channel: channel.clone(),
                 awaiting_echo: Vec::new(),
+                too_big_to_come_back: 0,
             },
         );
         tokio::spawn(pump_channel(self.clone(), label, channel, echoes));
@@ -1008,17 +1025,30 @@ impl Session {
                     self.make_offer(round, step.kind == StepKind::RestartIce, deadline)
                         .await?;
                 }
+                let never_completed = |o: &Observations, why: &str| {
+                    format!(
+                        "offer/answer round {round} never completed {why} (signaling `{}`, {} rounds done{})",
+                        last_state(&o.signaling_states),
+                        o.negotiations,
+                        o.last_description_error()
+                            .map_or(String::new(), |e| format!("; last error: {e}"))
+                    )
+                };
+                // The other side offers this round once: an offer this side failed to answer
+                // decides it (a side that offered too may still get its own offer answered).
+                let refused = || !acts && self.rounds_refused.lock().unwrap().contains(&round);
                 self.state
-                    .wait_until(deadline, |o| (o.negotiations >= round).then_some(()), |o| {
-                        format!(
-                            "offer/answer round {round} never completed {within} (signaling `{}`, {} rounds done{})",
-                            last_state(&o.signaling_states),
-                            o.negotiations,
-                            o.last_description_error()
-                                .map_or(String::new(), |e| format!("; last error: {e}"))
-                        )
-                    })
+                    .wait_until(
+                        deadline,
+                        |o| (o.negotiations >= round || refused()).then_some(()),
+                        |o| never_completed(o, &within),
+                    )
                     .await?;
+                if self.state.read(|o| o.negotiations) < round {
+                    return Err(self
+                        .state
+                        .read(|o| never_completed(o, "(its offer could not be answered)")));
+                }
                 if step.kind == StepKind::RestartIce {
                     self.state
                         .wait_until(
@@ -1065,18 +1095,23 @@ impl Session {
                 }
             }
             (StepKind::ExpectEcho, true) => {
+                // Fixed by now: the sends came in earlier steps.
+                let too_big = (self.channels.lock().unwrap())
+                    .get(&label)
+                    .map_or(0, |h| h.too_big_to_come_back);
                 self.state
                     .wait_until(
                         deadline,
                         |o| {
                             let log = o.channel(&label)?;
-                            (log.echoes_matched >= log.messages_sent).then_some(())
+                            (log.echoes_matched + too_big >= log.messages_sent).then_some(())
                         },
                         |o| {
                             let (back, sent) = o
                                 .channel(&label)
                                 .map_or((0, 0), |c| (c.echoes_matched, c.messages_sent));
-                            format!("{back} of {sent} messages came back on `{label}` {within}")
+                            let wanted = sent.saturating_sub(too_big);
+                            format!("{back} of {wanted} messages came back on `{label}` {within}")
                         },
                     )
                     .await?;
@@ -1239,6 +1274,11 @@ impl Session {
             Err(skipped) => return Ok(Some(skipped)),
         };
         let expect_error = step.expect_error.unwrap_or(false);
+        let own = self
+            .connection
+            .local_description()
+            .await
+            .and_then(|d| max_message_size(&d.sdp));
         for index in 0..step.count.unwrap_or(1) {
             let payload = Payload::of(step, index, &self.plan.echo_message, size);
             let len = payload.bytes().len();
@@ -1247,6 +1287,9 @@ impl Session {
                     let at = epoch_ms();
                     if let Some(handle) = self.channels.lock().unwrap().get_mut(&label) {
                         handle.awaiting_echo.push(payload.clone());
+                        if !steps::may_come_back(len, own) {
+                            handle.too_big_to_come_back += 1;
+                        }
                     }
                     self.update_channel(&label, |log| {
                         log.messages_sent += 1;
