@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::net::{
     CoturnOptions, DEFAULT_REALM, Endpoint, IceServer, TurnAuth, TurnError, TurnOptions,
-    TurnServer, TurnServerKind, TurnTransport, addrs,
+    TurnServer, TurnServerKind, TurnTransport, addrs, random_token,
 };
 use crate::plan::Case;
 use crate::scenario::{IceSettings, TurnCredentials};
@@ -252,15 +252,11 @@ impl IceServers {
             let servers = self.servers.lock().unwrap();
             case.users
                 .iter()
-                .filter_map(|(need, user)| {
-                    let server = servers.get(need)?.allocations()?;
-                    Some((server, user.clone()))
-                })
+                .filter_map(|(need, user)| Some((servers.get(need)?.releaser()?, user)))
                 .collect()
         };
-        for (server, user) in handles {
-            let released = server.delete_allocations_by_username(user);
-            let _ = tokio::time::timeout(RELEASE_TIMEOUT, released).await;
+        for (releaser, user) in handles {
+            releaser.release(user, RELEASE_TIMEOUT).await;
         }
     }
 
@@ -290,16 +286,6 @@ fn server_options(ip: IpAddr, credentials: TurnCredentials) -> TurnOptions {
         auth,
         credential_lifetime: REST_LIFETIME,
     }
-}
-
-/// 16 random bytes in hex: a password or secret nobody else knows.
-fn random_token() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random source works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses a server kind's name (`--turn coturn`).
@@ -405,14 +391,24 @@ mod tests {
     /// so a case's own TURN user's allocations end with the case, and only that case's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_case_ends_its_own_allocations_and_no_other_cases() {
-        let long_term = need(TurnServerKind::Embedded, TurnCredentials::LongTerm);
-        let servers = IceServers::start(&BTreeSet::from([long_term]), false)
+        for kind in [TurnServerKind::Embedded, TurnServerKind::Coturn] {
+            for credentials in [TurnCredentials::LongTerm, TurnCredentials::Rest] {
+                check_cases_end_their_own_allocations(need(kind, credentials)).await;
+            }
+        }
+    }
+
+    async fn check_cases_end_their_own_allocations(server: ServerNeed) {
+        let servers = IceServers::start(&BTreeSet::from([server]), true)
             .await
             .unwrap();
-        let addr = servers.endpoint(long_term).unwrap().addr();
-        let ice = &cases("[ice]\nturn = { server = \"embedded\" }\n")[0]
-            .scenario
-            .ice;
+        let addr = servers.endpoint(server).unwrap().addr();
+        let scenario = format!(
+            "[ice]\nturn = {{ server = \"{}\", credentials = \"{}\" }}\n",
+            server.kind.as_str(),
+            server.credentials.as_str()
+        );
+        let ice = &cases(&scenario)[0].scenario.ice;
         let allocate = |case: &CaseIceServers| {
             let server = case.servers[0].clone();
             async move { allocate_and_vanish(addr, &server.username, &server.credential).await }
@@ -426,14 +422,26 @@ mod tests {
         servers.release(&first).await;
         assert!(
             freed_soon(one).await,
-            "case 1's allocation outlived the case"
+            "{server}: case 1's allocation outlived the case"
         );
         assert!(
             still_allocated(two),
-            "case 2's allocation ended with case 1"
+            "{server}: case 2's allocation ended with case 1"
         );
         servers.release(&second).await;
-        assert!(freed_soon(two).await);
+        assert!(freed_soon(two).await, "{server}");
+        // A released long-term case user is free for the next case.
+        let third = servers.for_case(ice, "case-3").unwrap();
+        let user = |case: &CaseIceServers| {
+            let name = &case.servers[0].username;
+            // A REST user name starts with its expiry time.
+            name.rsplit(':').next().unwrap().to_string()
+        };
+        assert_eq!(
+            user(&third),
+            user(&first).replace("case-1", "case-3"),
+            "{server}"
+        );
         servers.close().await;
     }
 

@@ -4,18 +4,30 @@
 //! Each server gets a temporary folder with its configuration, log, pid file and user database,
 //! runs in its own process group through [`ChildGroup`], and is ready once it answers a STUN
 //! binding request (over TCP too, when TCP is on). It listens and relays on the given IP only,
-//! without TLS, DTLS, the CLI or TCP relays, and allows loopback peers (which coturn refuses by
-//! default) so that peers on 127.0.0.1 can be reached through it.
+//! without TLS, DTLS or TCP relays, and allows loopback peers (which coturn refuses by default) so
+//! that peers on 127.0.0.1 can be reached through it.
+//!
+//! Each case gets a user of its own, so that its allocations can be ended when it ends
+//! ([`CoturnSessions::release`], through coturn's admin CLI on loopback): with REST credentials
+//! any user name works; long-term users are read only at start, so the server starts with
+//! [`CASE_USERS`] of them and a case takes a free one.
+
+mod cli;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::{Endpoint, TurnAuth, TurnError, TurnOptions, TurnTransport, bind_reason, probe};
+pub use cli::CoturnCli;
+
+use super::{
+    Endpoint, TurnAuth, TurnError, TurnOptions, TurnTransport, bind_reason, probe, random_token,
+};
 use crate::process::ChildGroup;
 use crate::provision;
 
@@ -23,6 +35,10 @@ const SERVER: &str = "coturn TURN server";
 
 /// How many lines of the log an error quotes.
 const LOG_TAIL_LINES: usize = 15;
+
+/// How many long-term users of its own (`<user>.0` …) the server starts with, for cases to take
+/// one each: more than a run plays at once. A case finding none free shares the run's user.
+pub const CASE_USERS: usize = 64;
 
 /// How coturn itself is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +72,17 @@ pub struct Coturn {
     config: PathBuf,
     log: PathBuf,
     dir: tempfile::TempDir,
+    sessions: CoturnSessions,
+}
+
+/// Ends a case user's sessions, and gives a long-term case user back. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CoturnSessions {
+    cli: CoturnCli,
+    /// For long-term credentials: which of the [`CASE_USERS`] are taken.
+    case_users: Option<Arc<Mutex<Vec<bool>>>>,
+    /// The run's long-term user name, whose `.N` are the case users.
+    base_user: String,
 }
 
 impl Coturn {
@@ -78,13 +105,17 @@ impl Coturn {
         };
         let port = choose_port(&options)?;
         let addr = SocketAddr::new(options.ip, port);
+        let cli = CoturnCli {
+            addr: free_loopback_tcp_port().map_err(other)?,
+            password: random_token(),
+        };
         let dir = tempfile::Builder::new()
             .prefix("coturn-")
             .tempdir_in(crate::leftovers::run_folder().map_err(other)?)
             .map_err(|e| other(format!("cannot create a temporary folder: {e}")))?;
         let config = dir.path().join("turnserver.conf");
         let log = dir.path().join("turnserver.log");
-        let text = config_file(&options, &coturn, port, dir.path()).map_err(other)?;
+        let text = config_file(&options, &coturn, port, &cli, dir.path()).map_err(other)?;
         std::fs::write(&config, text)
             .map_err(|e| other(format!("cannot write {}: {e}", config.display())))?;
         let log_file = std::fs::File::create(&log)
@@ -103,12 +134,24 @@ impl Coturn {
             .stderr(log_err);
         let process =
             ChildGroup::spawn("coturn (turnserver)", command).map_err(|e| other(e.to_string()))?;
+        let (case_users, base_user) = match &options.auth {
+            TurnAuth::LongTerm { username, .. } => (
+                Some(Arc::new(Mutex::new(vec![false; CASE_USERS]))),
+                username.clone(),
+            ),
+            TurnAuth::RestSecret { .. } => (None, String::new()),
+        };
         let mut server = Coturn {
             endpoint: Endpoint::new(addr, &options),
             process,
             config,
             log,
             dir,
+            sessions: CoturnSessions {
+                cli,
+                case_users,
+                base_user,
+            },
         };
         server.wait_ready(coturn.ready_timeout).await?;
         Ok(server)
@@ -173,6 +216,25 @@ impl Coturn {
         self.endpoint.ice_server(transports)
     }
 
+    /// A user name and password of the case `case`'s own: with REST credentials
+    /// `<expiry>:rtc-interop.<case>`, with long-term credentials a free one of the users the
+    /// server started with. `None` when all of those are taken.
+    pub fn case_credentials(&self, case: &str) -> Option<(String, String)> {
+        let Some(taken) = &self.sessions.case_users else {
+            return Some(self.endpoint.case_credentials(case));
+        };
+        let mut taken = taken.lock().unwrap();
+        let slot = taken.iter().position(|t| !t)?;
+        taken[slot] = true;
+        let (_, password) = self.endpoint.credentials();
+        Some((case_user(&self.sessions.base_user, slot), password))
+    }
+
+    /// What ends a case user's sessions once the case is over.
+    pub fn sessions(&self) -> CoturnSessions {
+        self.sessions.clone()
+    }
+
     /// The process id of `turnserver`.
     pub fn pid(&self) -> i32 {
         self.process.pid()
@@ -208,6 +270,36 @@ impl Coturn {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+impl CoturnSessions {
+    /// Ends every allocation of `user` (a user from [`Coturn::case_credentials`]) and makes a
+    /// long-term case user free again. A CLI that does not answer leaves the allocations to expire
+    /// (a warning in the log): the case itself is over either way.
+    pub async fn release(&self, user: &str) {
+        if let Err(e) = self.cli.cancel_sessions_of(user).await {
+            log::warn!("could not end coturn's allocations of {user}: {e}");
+        }
+        if let Some(taken) = &self.case_users {
+            let mut taken = taken.lock().unwrap();
+            if let Some(slot) = (0..taken.len()).find(|&i| case_user(&self.base_user, i) == user) {
+                taken[slot] = false;
+            }
+        }
+    }
+}
+
+/// The long-term case user number `slot`.
+fn case_user(base: &str, slot: usize) -> String {
+    format!("{base}.{slot}")
+}
+
+/// A TCP port on 127.0.0.1 that is free now, for coturn's CLI (which it binds without
+/// SO_REUSEPORT, so a port taken in between makes coturn log an error, not share it).
+fn free_loopback_tcp_port() -> Result<SocketAddr, String> {
+    TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free port for coturn's CLI: {e}"))
 }
 
 /// The relayed addresses in coturn's verbose log: `IPv4. Local relay addr: 192.0.2.2:50014`.
@@ -251,6 +343,7 @@ fn config_file(
     options: &TurnOptions,
     coturn: &CoturnOptions,
     port: u16,
+    cli: &CoturnCli,
     dir: &std::path::Path,
 ) -> Result<String, String> {
     // One setting per line, `name=value`: a value must not break the line.
@@ -286,6 +379,9 @@ fn config_file(
             }
             line("lt-cred-mech".into());
             line(format!("user={username}:{password}"));
+            for slot in 0..CASE_USERS {
+                line(format!("user={}:{password}", case_user(username, slot)));
+            }
         }
         TurnAuth::RestSecret { secret } => {
             check("secret", secret)?;
@@ -297,7 +393,6 @@ fn config_file(
         "fingerprint",
         "no-tls",
         "no-dtls",
-        "no-cli",
         "no-tcp-relay",
         "no-multicast-peers",
         // Peers on 127.0.0.1 are the point of a loopback test run; coturn refuses them by default.
@@ -312,6 +407,10 @@ fn config_file(
     if !options.tcp {
         line("no-tcp".into());
     }
+    // The admin CLI, on loopback with a password of the run's own: how a case's allocations end.
+    line(format!("cli-ip={}", cli.addr.ip()));
+    line(format!("cli-port={}", cli.addr.port()));
+    line(format!("cli-password={}", cli.password));
     line(format!("pidfile={}", dir.join("turnserver.pid").display()));
     // Its own user database, so that nothing under /var/lib/turn is touched.
     line(format!("userdb={}", dir.join("turndb").display()));
@@ -321,6 +420,13 @@ fn config_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_cli() -> CoturnCli {
+        CoturnCli {
+            addr: "127.0.0.1:5766".parse().unwrap(),
+            password: "clipw".into(),
+        }
+    }
 
     #[test]
     fn config_for_long_term_credentials() {
@@ -332,6 +438,7 @@ mod tests {
             &options,
             &CoturnOptions::default(),
             3478,
+            &test_cli(),
             std::path::Path::new("/tmp/x"),
         )
         .unwrap();
@@ -341,6 +448,9 @@ mod tests {
             "listening-port=3478\n",
             "lt-cred-mech\n",
             "user=alice:pw\n",
+            "user=alice.0:pw\n",
+            "user=alice.63:pw\n",
+            "cli-ip=127.0.0.1\ncli-port=5766\ncli-password=clipw\n",
             "realm=rtc-interop\n",
             "allow-loopback-peers\n",
             "pidfile=/tmp/x/turnserver.pid\n",
@@ -366,6 +476,7 @@ mod tests {
             &options,
             &CoturnOptions::default(),
             3478,
+            &test_cli(),
             std::path::Path::new("/tmp/x"),
         )
         .unwrap();
@@ -375,6 +486,7 @@ mod tests {
         );
         assert!(text.contains("no-tcp\n"), "{text}");
         assert!(!text.contains("lt-cred-mech"));
+        assert!(!text.contains("user="), "{text}");
     }
 
     #[test]
@@ -403,6 +515,7 @@ mod tests {
             &options,
             &CoturnOptions::default(),
             1,
+            &test_cli(),
             std::path::Path::new("/x"),
         )
         .unwrap_err();

@@ -154,6 +154,16 @@ pub fn rest_credentials(secret: &str, user: &str, expires_at: SystemTime) -> (St
     (username, password)
 }
 
+/// 16 random bytes in hex: a password or secret nobody else knows.
+pub(crate) fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `base64(HMAC-SHA1(secret, username))`: the password of a TURN REST user name.
 pub(crate) fn rest_password(secret: &str, username: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
@@ -362,6 +372,29 @@ impl TurnServerKind {
     }
 }
 
+/// Ends the allocations of a case's own TURN user, on either kind of server.
+#[derive(Clone)]
+pub enum AllocationReleaser {
+    /// Deletes them in the embedded server.
+    Embedded(std::sync::Arc<::turn::server::Server>),
+    /// Cancels them through coturn's admin CLI.
+    Coturn(coturn::CoturnSessions),
+}
+
+impl AllocationReleaser {
+    /// Ends `user`'s allocations, within `timeout` on the embedded server (coturn's CLI has a
+    /// limit of its own).
+    pub async fn release(&self, user: &str, timeout: Duration) {
+        match self {
+            AllocationReleaser::Embedded(server) => {
+                let deleted = server.delete_allocations_by_username(user.to_string());
+                let _ = tokio::time::timeout(timeout, deleted).await;
+            }
+            AllocationReleaser::Coturn(sessions) => sessions.release(user).await,
+        }
+    }
+}
+
 /// A running STUN/TURN server of either kind.
 pub enum TurnServer {
     /// In this process.
@@ -429,9 +462,9 @@ impl TurnServer {
         self.endpoint().ice_server(transports)
     }
 
-    /// The TURN URLs for `transports` for the case `case`, and the user name whose allocations
-    /// [`TurnServer::release`] ends once the case is over: a user of the case's own on the
-    /// embedded server; coturn's users are fixed at its start, so it gets the run's (`None`).
+    /// The TURN URLs for `transports` for the case `case`, and the user of the case's own whose
+    /// allocations [`AllocationReleaser::release`] ends once the case is over (`None`: the run's
+    /// user, when coturn has no long-term case user left).
     pub fn case_ice_server(
         &self,
         transports: &[TurnTransport],
@@ -446,15 +479,24 @@ impl TurnServer {
                     Some(user),
                 )
             }
-            TurnServer::Coturn(_) => (self.ice_server(transports), None),
+            TurnServer::Coturn(s) => match s.case_credentials(case) {
+                Some(credentials) => {
+                    let user = credentials.0.clone();
+                    (
+                        s.endpoint().ice_server_with(transports, credentials),
+                        Some(user),
+                    )
+                }
+                None => (self.ice_server(transports), None),
+            },
         }
     }
 
-    /// A handle that releases allocations by user name (embedded server only).
-    pub fn allocations(&self) -> Option<std::sync::Arc<::turn::server::Server>> {
+    /// What ends a case user's allocations once the case is over.
+    pub fn releaser(&self) -> Option<AllocationReleaser> {
         match self {
-            TurnServer::Embedded(s) => s.allocations(),
-            TurnServer::Coturn(_) => None,
+            TurnServer::Embedded(s) => s.allocations().map(AllocationReleaser::Embedded),
+            TurnServer::Coturn(s) => Some(AllocationReleaser::Coturn(s.sessions())),
         }
     }
 
