@@ -39,6 +39,8 @@ const (
 	joinTimeout = 5 * time.Second
 	// How long closing the connection may take.
 	closeTimeout = 1 * time.Second
+	// How long a finishing side waits for state changes pion has not reported yet.
+	settleTimeout = 1 * time.Second
 	// The longest a finished peer stays to keep echoing and answering for the other side (it
 	// leaves at once on `bye`, when the relay closes, or on SIGTERM).
 	maxLinger = 60 * time.Second
@@ -74,6 +76,7 @@ type Peer struct {
 	exiting           bool // the program is leaving: no change is recorded any more
 	socketClosed      bool
 	closed            bool // the connection was closed (hang-up or bye)
+	closeRecorded     bool // ... and its `closed` states are in the observations
 	remoteUfrag       string
 	// Where the remote candidates of the current ICE generation begin in obs.RemoteCandidates.
 	remoteGenerationStart int
@@ -347,9 +350,50 @@ func (p *Peer) onSigterm() {
 
 // finish reads the final evidence and marks the observations finished.
 func (p *Peer) finish() {
+	p.settleStates()
 	p.readFinal()
 	p.update(func(o *Observations) { o.Finished = true })
 	p.writeObservations()
+}
+
+// settleStates waits, at most settleTimeout, for state changes pion has made but not reported
+// yet, so that the last observations hold them. pion reports its connection state from a
+// goroutine of its own (peerconnection.go onConnectionStateChange: `go handler(cs)`) after
+// storing it, and its ICE states from the ICE agent's notification goroutine, while data already
+// flows: a side can end its steps before those reports run.
+func (p *Peer) settleStates() {
+	deadline := time.Now().Add(settleTimeout)
+	for p.statesInFlight() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// statesInFlight: the connection state pion holds is not the last one reported, or a channel is
+// open (so ICE connected: pion opens channels over a connected ICE transport only) while no
+// `connected` or `completed` ICE state was reported yet.
+func (p *Peer) statesInFlight() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pc == nil || p.closed {
+		return false // closeConnection records the final states itself
+	}
+	states := p.obs.ConnectionStates
+	if n := len(states); n == 0 || states[n-1].State != p.pc.ConnectionState().String() {
+		return true
+	}
+	channelOpen := false
+	for _, c := range p.obs.Channels {
+		channelOpen = channelOpen || c.OpenedAtMs != nil
+	}
+	if !channelOpen {
+		return false
+	}
+	for _, t := range p.obs.ICEConnectionStates {
+		if t.State == "connected" || t.State == "completed" {
+			return false
+		}
+	}
+	return true
 }
 
 // readFinal reads the selected candidate pair, once, while the connection is still up.
@@ -444,6 +488,7 @@ func (p *Peer) closeConnection() {
 		record(&o.ConnectionStates, "closed")
 		record(&o.ICEConnectionStates, "closed")
 		record(&o.SignalingStates, "closed")
+		p.closeRecorded = true
 		for _, c := range o.Channels {
 			if c.ClosedAtMs == nil {
 				c.ClosedAtMs = &at

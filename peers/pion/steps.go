@@ -276,7 +276,9 @@ func (p *Peer) stepHangUp(c *stepContext) error {
 	return c.wait(func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.obs.ByeReceivedAtMs != nil && p.closed
+		// Not p.closed: set as the close begins, before its `closed` states are recorded (the
+		// side would otherwise finish without them).
+		return p.obs.ByeReceivedAtMs != nil && p.closeRecorded
 	}, func() string {
 		p.mu.Lock()
 		bye := p.obs.ByeReceivedAtMs != nil
