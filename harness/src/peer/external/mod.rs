@@ -3,9 +3,9 @@
 //! are all played this way.
 
 pub mod catalogue;
+mod kept_lines;
 pub mod schema;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -22,13 +22,12 @@ use crate::process::ChildGroup;
 use crate::scenario::media::CodecSpec;
 use crate::scenario::steps::Actor;
 use crate::scenario::{MediaKind, PeerKind, Scenario, StepKind};
+use kept_lines::KeptLines;
 
 /// How long a program may take to write its last observations after SIGTERM.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 /// How long the last output of a program that exited may take to be read.
 const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-/// How many lines of a program's stderr are kept (the last ones).
-const STDERR_LINES_KEPT: usize = 2000;
 /// How many of those a failure quotes.
 const STDERR_LINES_QUOTED: usize = 5;
 
@@ -48,7 +47,7 @@ struct Running {
     child: ChildGroup,
     /// Holds the plan and the observations; removed with the peer.
     folder: tempfile::TempDir,
-    stderr: Arc<Mutex<VecDeque<String>>>,
+    stderr: Arc<Mutex<KeptLines>>,
     /// The tasks reading its output: once it exited, its last lines are read before its report
     /// is final (its exit can be seen before they are).
     readers: Vec<tokio::task::JoinHandle<()>>,
@@ -96,17 +95,13 @@ impl Running {
     /// The observations with the program's stderr lines added as its console.
     fn with_stderr(&self, mut observations: Observations) -> Observations {
         let lines = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
-        observations.console.extend(lines.iter().cloned());
+        observations.console.extend(lines.lines());
         observations
     }
 
     fn last_words(&self) -> String {
         let lines = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
-        let tail: Vec<&str> = lines
-            .iter()
-            .skip(lines.len().saturating_sub(STDERR_LINES_QUOTED))
-            .map(String::as_str)
-            .collect();
+        let tail = lines.last(STDERR_LINES_QUOTED);
         if tail.is_empty() {
             "it wrote nothing on stderr".into()
         } else {
@@ -170,7 +165,7 @@ impl Peer for ExternalPeer {
             .map_err(|e| self.error(format!("{e} (command: {})", line.join(" "))))?;
         // Both output streams are the program's log: stacks log to either (pion's logger writes
         // to stdout), and the report keeps the last lines of both, in arrival order.
-        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr = Arc::new(Mutex::new(KeptLines::default()));
         let mut readers = Vec::new();
         if let Some(pipe) = child.take_stderr() {
             readers.push(keep_lines(pipe, stderr.clone()));
@@ -258,19 +253,15 @@ impl Peer for ExternalPeer {
     }
 }
 
-/// Keeps the last [`STDERR_LINES_KEPT`] lines read from `pipe` in `kept`, in the background.
+/// Keeps the lines read from `pipe` in `kept` (its start and its end), in the background.
 fn keep_lines(
     pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
-    kept: Arc<Mutex<VecDeque<String>>>,
+    kept: Arc<Mutex<KeptLines>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(pipe).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-            if kept.len() == STDERR_LINES_KEPT {
-                kept.pop_front();
-            }
-            kept.push_back(line);
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
     })
 }
