@@ -18,7 +18,7 @@ from media_rules import (
     REPAIR_CODECS,
     codec_matches,
     codec_name,
-    media_shortfall,
+    first_shortfall,
     new_track_log,
     now_ms,
     packed_rgb,
@@ -320,16 +320,11 @@ class Media:
     # ---- expect_media ----
 
     async def expect(self, ctx):
+        def received(kind):
+            return next((e.log for e in self.entries if e.log["direction"] == "inbound" and e.log["kind"] == kind), None)
+
         def unmet():
-            for expect in self.peer.plan.get("media") or []:
-                received = next(
-                    (e.log for e in self.entries if e.log["direction"] == "inbound" and e.log["kind"] == expect["kind"]),
-                    None,
-                )
-                shortfall = media_shortfall(expect, received, ctx.within)
-                if shortfall is not None:
-                    return shortfall
-            return None
+            return first_shortfall(self.peer.plan.get("media"), received, ctx.within)
 
         await ctx.wait(lambda: unmet() is None, lambda: unmet() or f"the media met its expectations only as the time ran out {ctx.within}")
 

@@ -32,7 +32,7 @@ gi.require_version("GstWebRTC", "1.0")
 from gi.repository import Gst, GstRtp, GstVideo, GstWebRTC  # noqa: E402
 from media_rules import (  # noqa: E402
     codec_matches,
-    media_shortfall,
+    first_shortfall,
     new_track_log,
     now_ms,
     packed_rgb,
@@ -713,13 +713,11 @@ class Media:
     # ---- expect_media ----
 
     async def expect(self, ctx):
+        def received(kind):
+            return next((e.log for e in self.entries if e.direction == "inbound" and e.kind == kind), None)
+
         def unmet():
-            for expect in self.peer.plan.get("media") or []:
-                received = next((e.log for e in self.entries if e.direction == "inbound" and e.kind == expect["kind"]), None)
-                shortfall = media_shortfall(expect, received, ctx.within)
-                if shortfall is not None:
-                    return shortfall
-            return None
+            return first_shortfall(self.peer.plan.get("media"), received, ctx.within)
 
         await ctx.wait(lambda: unmet() is None, lambda: unmet() or f"the media met its expectations only as the time ran out {ctx.within}")
 

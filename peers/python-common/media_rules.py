@@ -109,6 +109,16 @@ def picture_check(previous, current, how):
     return {"at_ms": now_ms(), "changed": moved > count * 0.005, "black": dark > count * 0.99, "how": how}
 
 
+def first_shortfall(expectations, inbound_log, within):
+    """The first shortfall of the plan's `media` expectations (None: all met); `inbound_log(kind)`
+    is the log of the received track of that kind, or None."""
+    for expect in expectations or []:
+        shortfall = media_shortfall(expect, inbound_log(expect["kind"]), within)
+        if shortfall is not None:
+            return shortfall
+    return None
+
+
 def media_shortfall(expect, log_, within):
     """What `expect` still lacks (None: nothing), in the words of observe::media::media_shortfall."""
     kind = expect["kind"]
