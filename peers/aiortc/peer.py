@@ -200,6 +200,7 @@ class Peer:
         self.outbox = asyncio.Queue()
         self.last_saved = None
         self.closed = asyncio.Event()  # bye received, the connection closed, or the relay left
+        self.close_recorded = False  # close_connection() has recorded the states after the close
         self.tearing_down = False
         self.last_pair = None  # the selected pair as last read while connected
         self.pc = RTCPeerConnection(self.configuration())
@@ -497,12 +498,8 @@ class Peer:
         # browser that hangs up sends its DTLS close_notify before its `bye` reaches the relay.
         self.obs["bye_received_at_ms"] = now_ms()
         await self.read_final()
-        if self.pc.signalingState != "closed":
-            await self.close_connection()
-        else:
-            self.media.stop()
-            for channel in self.channels.values():
-                channel.closed_now()
+        # When aiortc is closing itself already, its close() waits for that close to end.
+        await self.close_connection()
         self.leaving = True
         self.outbox.put_nowait(None)
         self.closed.set()
@@ -519,6 +516,7 @@ class Peer:
         self.record("signaling_states", self.pc.signalingState)
         for channel in self.channels.values():
             channel.closed_now()
+        self.close_recorded = True
         self.closed.set()
 
     # ---- Data channels ----
@@ -809,8 +807,10 @@ async def step_hang_up(peer, ctx):
         peer.leaving = True
         peer.outbox.put_nowait(None)  # the writer sends what is queued (bye), then closes
     else:
+        # Not pc.signalingState: pc.close() makes it `closed` at once, while the connection's
+        # `closed` is recorded only once close() returns (the side finished in between).
         await ctx.wait(
-            lambda: peer.obs["bye_received_at_ms"] is not None and pc.signalingState == "closed",
+            lambda: peer.obs["bye_received_at_ms"] is not None and peer.close_recorded,
             lambda: f"no `bye` arrived {ctx.within} (connection `{pc.connectionState}`)"
             if peer.obs["bye_received_at_ms"] is None
             else f"the connection did not close after bye {ctx.within} (connection {pc.connectionState})",
