@@ -170,6 +170,18 @@ async fn glare_without_perfect_negotiation_shows_what_each_stack_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn datachannel_options_every_channel_echoes_and_oversize_is_refused() {
     for r in common::play_on_every_pairing("datachannel-options").await {
+        if r.status == Status::ExpectedFailure && r.answerer == Native {
+            // webrtc-rs's flaky loss of a negotiated channel's first message (its symptom
+            // decided that: docs/interop-findings.md).
+            let negotiated = r.channels.answerer.iter().find(|c| c.label == "negotiated");
+            assert_eq!(
+                negotiated.map(|c| c.messages_echoed),
+                Some(0),
+                "{}",
+                r.pairing
+            );
+            continue;
+        }
         assert_eq!(r.status, Status::Passed, "{}", r.pairing);
         let mut labels: Vec<&str> = r
             .channels
