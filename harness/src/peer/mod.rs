@@ -9,6 +9,7 @@ pub mod browser;
 pub mod external;
 pub mod in_namespace;
 pub mod native;
+mod profile_template;
 pub mod scripted;
 mod shared_browser;
 pub mod standalone;

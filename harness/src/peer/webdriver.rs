@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
+use super::profile_template;
 use crate::net::netns::{NetNs, TcpForwarder};
 use crate::process::ChildGroup;
 use crate::provision::BrowserInstall;
@@ -271,15 +272,35 @@ impl DriverService {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let n = self.sessions.fetch_add(1, Ordering::Relaxed);
         // A remote endpoint makes its own profile on its own machine.
-        let profile = match &self.profiles {
-            Some(profiles) => {
+        let profile = match (&self.profiles, &self.install) {
+            (Some(profiles), Some(install)) => {
                 let profile = profiles.path().join(format!("session-{n}"));
-                std::fs::create_dir_all(&profile)
-                    .map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
+                let template = match install.kind {
+                    PeerKind::Firefox => profile_template::firefox_template(install, |folder| {
+                        warm_up_profile(install.clone(), folder)
+                    }),
+                    _ => None,
+                };
+                match template {
+                    Some(template) => profile_template::copy_profile(&template, &profile),
+                    None => std::fs::create_dir_all(&profile),
+                }
+                .map_err(|e| format!("cannot make the profile {}: {e}", profile.display()))?;
                 Some(profile)
             }
-            None => None,
+            _ => None,
         };
+        self.open_session(profile, hosts, page_origin).await
+    }
+
+    /// Opens a session in `profile` (a local browser's profile folder; `None` for a remote
+    /// endpoint).
+    async fn open_session(
+        &self,
+        profile: Option<PathBuf>,
+        hosts: HostCandidates,
+        page_origin: Option<&str>,
+    ) -> Result<(Client, BrowserInfo), String> {
         let local = self.install.as_ref().zip(profile.as_deref());
         let capabilities = match self.kind {
             PeerKind::Firefox => firefox_capabilities(local, hosts, page_origin),
@@ -420,6 +441,21 @@ async fn check_remote_status(url: &str) -> Result<(), String> {
             "`GET /status` did not answer as WebDriver does (HTTP {status})"
         ))),
     }
+}
+
+/// Opens a first session of `install`'s browser in the new profile `folder` and closes it (the
+/// browser quits), so that the profile holds what the browser makes on its first start.
+async fn warm_up_profile(install: BrowserInstall, folder: PathBuf) -> Result<(), String> {
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    let service = DriverService::start(install).await?;
+    let (client, _) = service
+        .open_session(Some(folder), HostCandidates::Ip, None)
+        .await?;
+    with_timeout(SESSION_TIMEOUT, "closing the first session", async {
+        client.close().await.map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// Chromium's capabilities; `local`: the browser binary and the profile folder of a driver the
