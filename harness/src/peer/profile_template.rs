@@ -51,9 +51,11 @@ where
         (template.made.clone(), template.asked)
     };
     if asked == 2 {
+        // One folder per install, in this process's own run folder.
+        let install_name = install.browser.to_string_lossy().replace('/', "_");
         let folder = crate::leftovers::run_folder()
             .ok()?
-            .join(format!("firefox-profile-{}", std::process::id()));
+            .join(format!("firefox-profile{install_name}"));
         let making = make(folder.clone());
         let made = made.clone();
         tokio::spawn(async move {
