@@ -79,6 +79,16 @@ async fn renegotiation_adds_a_channel_without_restarting_ice() {
 async fn ice_restart_renews_credentials_and_data_still_flows() {
     for r in common::play_on_every_pairing("ice-restart").await {
         let native = r.offerer == Native || r.answerer == Native;
+        if (r.offerer, r.answerer) == (Chromium, Firefox) && r.status == Status::ExpectedFailure {
+            // The scenario's `flaky` Chromium→Firefox stall after the restart (its symptom
+            // decided that: docs/interop-findings.md); the restart itself still happened.
+            for offerer in [true, false] {
+                let seen = ufrags(&r, offerer);
+                assert_eq!(seen.len(), 2, "{}: {seen:?}", r.pairing);
+            }
+            assert_eq!(r.channels.offerer[0].echoes_matched, 1, "{}", r.pairing);
+            continue;
+        }
         assert_eq!(
             r.status,
             if native {
