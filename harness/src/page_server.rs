@@ -19,6 +19,7 @@ const PAGE_HTML: &str = include_str!("../../fixtures/browser/peer.html");
 const PAGE_JS: &str = include_str!("../../fixtures/browser/peer.js");
 const LOOPBACK_HTML: &str = include_str!("../../fixtures/browser/loopback.html");
 const LOOPBACK_JS: &str = include_str!("../../fixtures/browser/loopback.js");
+const CODECS_JS: &str = include_str!("../../fixtures/browser/codecs.js");
 
 /// A running page server. Dropping it stops it.
 pub struct PageServer {
@@ -94,6 +95,7 @@ async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
             "text/javascript; charset=utf-8",
             LOOPBACK_JS,
         ),
+        "/codecs.js" => (StatusCode::OK, "text/javascript; charset=utf-8", CODECS_JS),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -134,6 +136,7 @@ mod tests {
             ("/peer.js", "window.rtcInterop ="),
             ("/loopback.html", "loopback.js"),
             ("/loopback.js", "window.rtcInteropLoopback ="),
+            ("/codecs.js", "window.rtcInteropCodecs ="),
         ] {
             let response = get(&server, path).await;
             assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");

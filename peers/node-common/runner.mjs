@@ -16,7 +16,8 @@ import vm from "node:vm";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PEER_JS = path.resolve(here, "../../fixtures/browser/peer.js");
+// The peer page's scripts, in the order peer.html loads them.
+const PAGE_SCRIPTS = ["codecs.js", "peer.js"].map((name) => path.resolve(here, "../../fixtures/browser", name));
 
 // How often the observations are read (and written when they changed).
 const POLL_MS = 50;
@@ -85,10 +86,12 @@ export async function run(kind, loadStack) {
   log(`${kind} ${stack.version}; plan: ${plan.role} ${plan.id}, ${plan.steps.length} steps, ${plan.ice_mode}`);
 
   installGlobals(stack, extra, plan.id);
-  try {
-    vm.runInThisContext(fs.readFileSync(PEER_JS, "utf8"), { filename: PEER_JS });
-  } catch (e) {
-    earlyFailure(`loading ${PEER_JS}`, e);
+  for (const script of PAGE_SCRIPTS) {
+    try {
+      vm.runInThisContext(fs.readFileSync(script, "utf8"), { filename: script });
+    } catch (e) {
+      earlyFailure(`loading ${script}`, e);
+    }
   }
   const engine = globalThis.window.rtcInterop;
 
