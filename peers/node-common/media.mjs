@@ -17,6 +17,7 @@
 // - Opus, RFC 7587: one Opus packet per RTP packet.
 import fs from "node:fs";
 import path from "node:path";
+import vm from "node:vm";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,39 +39,16 @@ export const CLIPS = [
 
 // ---- Codec specs (CodecSpec on the Rust side) ----
 
-// fmtp parameters whose absence means a value (IMPLIED_PARAMS on the Rust side).
-const IMPLIED_PARAMS = {
-  "vp9 profile-id": "0",
-  "av1 profile": "0",
-  "av1 level-idx": "5",
-  "av1 tier": "0",
-  "h264 packetization-mode": "0",
-};
-
-export const codecName = (mimeType) => String(mimeType).split("/").pop();
-
-export function fmtpParams(fmtp) {
-  return String(fmtp ?? "")
-    .split(";")
-    .map((p) => p.trim())
-    .filter((p) => p !== "")
-    .map((p) => {
-      const at = p.indexOf("=");
-      return at < 0 ? [p, ""] : [p.slice(0, at).trim(), p.slice(at + 1).trim()];
-    });
-}
-
-/** Whether a codec `name` (`VP9` or `video/VP9`) with `fmtp` matches the spec `NAME[;k=v…]`. */
-export function codecMatches(spec, name, fmtp) {
-  const [specName, ...specParams] = spec.split(";").map((p) => p.trim());
-  if (specName.toLowerCase() !== codecName(name).toLowerCase()) return false;
-  const given = fmtpParams(fmtp);
-  return fmtpParams(specParams.join(";")).every(([key, value]) => {
-    const stated = given.find(([k]) => k.toLowerCase() === key.toLowerCase());
-    const actual = stated ? stated[1] : IMPLIED_PARAMS[`${specName.toLowerCase()} ${key.toLowerCase()}`];
-    return actual !== undefined && actual.toLowerCase() === value.toLowerCase();
-  });
-}
+// The browser page's own matcher (fixtures/browser/codecs.js, a classic script that publishes
+// `window.rtcInteropCodecs`), run in a context of its own.
+const CODECS_JS = path.resolve(here, "../../fixtures/browser/codecs.js");
+const codecs = (() => {
+  const page = {};
+  page.window = page;
+  vm.runInNewContext(fs.readFileSync(CODECS_JS, "utf8"), page, { filename: CODECS_JS });
+  return page.rtcInteropCodecs;
+})();
+export const { codecName, fmtpParams, isRepairCodec, codecMatches } = codecs;
 
 const param = (fmtp, key) => fmtpParams(fmtp).find(([k]) => k.toLowerCase() === key)?.[1]?.toLowerCase();
 

@@ -18,7 +18,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import { packageVersion } from "../node-common/runner.mjs";
-import { InboundMedia, ClipPlayer, clipForCodec, codecName, fmtpParams, installNavigator, capabilitiesOf, sameCodec } from "../node-common/media.mjs";
+import { InboundMedia, ClipPlayer, clipForCodec, codecName, fmtpParams, isRepairCodec as isRepair, installNavigator, capabilitiesOf, sameCodec } from "../node-common/media.mjs";
 
 // The codecs the adapter registers in werift: kind, MIME type, clock rate, channels, fmtp, payload
 // type, RTX payload type (the payload types webrtc-rs and the browsers use).
@@ -30,8 +30,6 @@ const CODECS = [
   { kind: "video", mime: "video/H264", clockRate: 90000, fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", pt: 125, rtx: 107 },
   { kind: "video", mime: "video/AV1", clockRate: 90000, fmtp: "", pt: 45, rtx: 46 },
 ];
-const REPAIR = ["rtx", "red", "ulpfec", "flexfec-03"];
-const isRepair = (codec) => REPAIR.includes(codecName(codec.mimeType).toLowerCase());
 // How often senders are checked for a codec and a connected transport to play their clip on.
 const SEND_POLL_MS = 100;
 
