@@ -34,7 +34,8 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import candidate_from_sdp
 import websockets
 
-# Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py).
+# Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py,
+# observation_log.py).
 sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python-common"))
 from channel_rules import (  # noqa: E402
     MAX_SENT_MESSAGE_BYTES,
@@ -47,6 +48,16 @@ from channel_rules import (  # noqa: E402
 )
 import media
 from media_rules import now_ms  # noqa: E402
+from observation_log import (  # noqa: E402
+    candidate_key,
+    ice_ufrag,
+    new_channel_log,
+    new_observations,
+    new_step_entry,
+    round_to_answer_after,
+    rounds_through,
+    shown_data,
+)
 
 log = logging.getLogger("rtc-interop.aiortc")
 
@@ -74,24 +85,9 @@ def describe_error(e):
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def ice_ufrag(sdp):
-    found = re.search(r"^a=ice-ufrag:(\S+)", sdp or "", re.M)
-    return found.group(1) if found else None
-
-
 def candidates_in(sdp):
     """The `candidate:…` lines of a description, in order."""
     return [line[2:].strip() for line in (sdp or "").splitlines() if line.startswith("a=candidate:")]
-
-
-def candidate_key(text):
-    """(component, protocol, address, port): the same candidate spelled a little differently."""
-    fields = re.sub(r"^(a=)?candidate:", "", text.strip()).split()
-    return (fields[1], fields[2].lower(), fields[4], fields[5]) if len(fields) >= 8 else None
-
-
-def shown(data):
-    return data if isinstance(data, str) else f"<binary {len(data)} bytes>"
 
 
 class Channel:
@@ -104,21 +100,7 @@ class Channel:
         # Messages sent larger than this side advertises: the echoer may not send them back
         # (RFC 8841 §6), so expect_echo does not wait for them.
         self.too_big_to_come_back = 0
-        self.log = {
-            "label": channel.label,
-            "id": channel.id,
-            "echoes": echoes,
-            "opened_at_ms": None,
-            "closed_at_ms": None,
-            "echo": None,
-            "messages_sent": 0,
-            "bytes_sent": 0,
-            "messages_received": 0,
-            "bytes_received": 0,
-            "messages_echoed": 0,
-            "echoes_matched": 0,
-            "send_errors": [],
-        }
+        self.log = new_channel_log(channel.label, channel.id, echoes)
         channel.on("open", self.on_open)
         channel.on("close", self.on_close)
         channel.on("message", self.on_message)
@@ -150,7 +132,7 @@ class Channel:
             return
         echo = self.log["echo"]
         if echo is not None and echo["received"] is None:
-            echo["received"] = shown(data)
+            echo["received"] = shown_data(data)
             echo["received_at_ms"] = now_ms()
         if raw in self.unmatched:
             self.unmatched.remove(raw)
@@ -165,26 +147,7 @@ class Peer:
     def __init__(self, plan, out_path):
         self.plan = plan
         self.out_path = out_path
-        self.obs = {
-            "ice_connection_states": [],
-            "connection_states": [],
-            "ice_gathering_states": [],
-            "signaling_states": [],
-            "local_candidates": [],
-            "remote_candidates": [],
-            "remote_candidates_complete": False,
-            "selected_pair": None,
-            "channels": [],
-            "steps": [],
-            "tracks": [],
-            "negotiations": 0,
-            "bye_received_at_ms": None,
-            "remote_id": None,
-            "local_descriptions": [],
-            "offer_created_at_ms": None,
-            "errors": [],
-            "finished": False,
-        }
+        self.obs = new_observations()
         self.channels = {}  # label -> Channel
         self.known_peers = set()
         self.pending_candidates = []  # remote candidates waiting for a remote description
@@ -394,16 +357,8 @@ class Peer:
     async def ready_for_offer(self):
         """An offer arriving while this side is still in the add_track steps before the round
         it completes waits for them, so the answer carries the tracks."""
-        rounds = [i for i, s in enumerate(self.plan["steps"]) if is_round(s)]
-        if self.obs["negotiations"] >= len(rounds):
-            return
-        target = rounds[self.obs["negotiations"]]
-        if self.current_step >= target:
-            return
-        before = self.plan["steps"][self.current_step:target]
-        if not any(s["do"] == "add_track" for s in before):
-            return
-        if not all(s["do"] in ("add_track", "open_channel") for s in before):
+        target = round_to_answer_after(self.plan, self.obs["negotiations"], self.current_step)
+        if target is None:
             return
         log.info("an offer arrived during add_track steps: answering it after them")
         deadline = time.monotonic() + self.longest_step_s()
@@ -546,19 +501,8 @@ class Peer:
     async def run_steps(self):
         for index, step in enumerate(self.plan["steps"]):
             self.current_step = index
-            acted = step.get("by", "offerer") in (self.plan["role"], "both")
-            entry = {
-                "index": index,
-                "do": step["do"],
-                "by": step.get("by", "offerer"),
-                "acted": acted,
-                "started_at_ms": now_ms(),
-                "ended_at_ms": None,
-                "error": None,
-                "skipped": None,
-                "local_candidates_before": len(self.obs["local_candidates"]),
-                "remote_candidates_before": len(self.obs["remote_candidates"]),
-            }
+            entry = new_step_entry(index, step, self.plan["role"], self.obs)
+            acted = entry["acted"]
             self.obs["steps"].append(entry)
             self.save_now()
             ctx = StepContext(self, step, index, acted, entry)
@@ -624,7 +568,7 @@ class StepContext:
         self.within_secs = step.get("within_secs") or peer.longest_step_s()
         self.deadline = time.monotonic() + self.within_secs
         # This step's offer/answer round is the target-th.
-        self.target = sum(1 for s in peer.plan["steps"][: index + 1] if is_round(s))
+        self.target = rounds_through(peer.plan, index)
 
     @property
     def within(self):
@@ -639,10 +583,6 @@ class StepContext:
             if time.monotonic() >= self.deadline:
                 raise StepFailure(describe_failure())
             await asyncio.sleep(POLL_S)
-
-
-def is_round(step):
-    return step["do"] in ("negotiate", "restart_ice")
 
 
 async def step_open_channel(peer, ctx):
@@ -748,7 +688,7 @@ async def step_send(peer, ctx):
         if not may_come_back(len(raw), own):
             entry.too_big_to_come_back += 1
         if entry.log["echo"] is None:
-            entry.log["echo"] = {"sent": shown(data), "sent_at_ms": sent_at, "received": None, "received_at_ms": None}
+            entry.log["echo"] = {"sent": shown_data(data), "sent_at_ms": sent_at, "received": None, "received_at_ms": None}
     if step.get("expect_error") and accepted:
         raise StepFailure(
             f"sent {accepted[0]} bytes on `{label}` without an error, although the other side advertises "

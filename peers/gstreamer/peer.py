@@ -36,7 +36,8 @@ from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 import websockets  # noqa: E402
 
-# Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py).
+# Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py,
+# observation_log.py).
 sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python-common"))
 from channel_rules import (  # noqa: E402
     MAX_SENT_MESSAGE_BYTES,
@@ -49,6 +50,16 @@ from channel_rules import (  # noqa: E402
 )
 import media  # noqa: E402  (peers/gstreamer/media.py)
 from media_rules import now_ms  # noqa: E402
+from observation_log import (  # noqa: E402
+    candidate_key,
+    ice_ufrag,
+    new_channel_log,
+    new_observations,
+    new_step_entry,
+    round_to_answer_after,
+    rounds_through,
+    shown_data,
+)
 
 # How long a side that has done its part waits for the other side's end-of-candidates.
 END_OF_CANDIDATES_GRACE_S = 2.0
@@ -62,8 +73,6 @@ JOIN_TIMEOUT_S = 5.0
 LINGER_MAX_S = 30.0
 # How long stopping the pipeline may take before the adapter gives up on it.
 STOP_TIMEOUT_S = 1.5
-
-ROUND_STEPS = ("negotiate", "restart_ice")
 
 
 def log(text):
@@ -82,11 +91,6 @@ def nick(value):
         return str(value)
 
 
-def ice_ufrag(sdp):
-    found = re.search(r"^a=ice-ufrag:(\S+)", sdp or "", re.M)
-    return found.group(1) if found else None
-
-
 def media_mids(sdp):
     """The mid of every m-section of `sdp`, in order (None where it has none)."""
     mids = []
@@ -94,16 +98,6 @@ def media_mids(sdp):
         found = re.search(r"^a=mid:(\S+)", section, re.M)
         mids.append(found.group(1) if found else None)
     return mids
-
-
-def describe_data(data):
-    return data if isinstance(data, str) else f"<binary {len(data)} bytes>"
-
-
-def candidate_key(text):
-    """What makes two spellings of one candidate the same (Observations::add_remote_candidate)."""
-    fields = re.sub(r"^a=", "", text).replace("candidate:", "", 1).split()
-    return (fields[1], fields[2].lower(), fields[4], fields[5]) if len(fields) >= 8 else None
 
 
 def ice_server_uris(ice_servers):
@@ -135,21 +129,7 @@ class Channel:
         # Messages sent larger than this side advertises: the echoer may not send them back
         # (RFC 8841 §6), so expect_echo does not wait for them.
         self.too_big_to_come_back = 0
-        self.log = {
-            "label": channel.props.label,
-            "id": None,
-            "echoes": echoes,
-            "opened_at_ms": None,
-            "closed_at_ms": None,
-            "echo": None,
-            "messages_sent": 0,
-            "bytes_sent": 0,
-            "messages_received": 0,
-            "bytes_received": 0,
-            "messages_echoed": 0,
-            "echoes_matched": 0,
-            "send_errors": [],
-        }
+        self.log = new_channel_log(channel.props.label, None, echoes)
         self.read_id()
 
     def read_id(self):
@@ -178,26 +158,7 @@ class Peer:
         self.plan = plan
         self.path = observations_path
         self.loop = None
-        self.obs = {
-            "ice_connection_states": [],
-            "connection_states": [],
-            "ice_gathering_states": [],
-            "signaling_states": [],
-            "local_candidates": [],
-            "remote_candidates": [],
-            "remote_candidates_complete": False,
-            "selected_pair": None,
-            "channels": [],
-            "steps": [],
-            "tracks": [],
-            "negotiations": 0,
-            "bye_received_at_ms": None,
-            "remote_id": None,
-            "local_descriptions": [],
-            "offer_created_at_ms": None,
-            "errors": [],
-            "finished": False,
-        }
+        self.obs = new_observations()
         self.dirty = True
         self.socket = None
         self.pipeline = None
@@ -579,16 +540,8 @@ class Peer:
     async def ready_for_offer(self):
         """An offer arriving while this side is still in the add_track steps before its round
         is answered once they are done (peer.js readyForOffer)."""
-        rounds = [i for i, s in enumerate(self.plan["steps"]) if s["do"] in ROUND_STEPS]
-        if self.obs["negotiations"] >= len(rounds):
-            return
-        target = rounds[self.obs["negotiations"]]
-        if self.current_step >= target:
-            return
-        before = self.plan["steps"][self.current_step:target]
-        if not any(s["do"] == "add_track" for s in before):
-            return
-        if not all(s["do"] in ("add_track", "open_channel") for s in before):
+        target = round_to_answer_after(self.plan, self.obs["negotiations"], self.current_step)
+        if target is None:
             return
         log(f"an offer arrived while steps {self.current_step}..{target - 1} (add_track) were under way: answering it after them")
         try:
@@ -772,7 +725,7 @@ class Peer:
             return
         echo = entry.log["echo"]
         if echo is not None and echo["received"] is None:
-            echo["received"] = describe_data(data)
+            echo["received"] = shown_data(data)
             echo["received_at_ms"] = now_ms()
         if received in entry.unmatched:
             entry.unmatched.remove(received)
@@ -828,19 +781,8 @@ class Peer:
         }
         for index, step in enumerate(steps):
             self.current_step = index
-            acted = step.get("by", "offerer") in (self.plan["role"], "both")
-            entry = {
-                "index": index,
-                "do": step["do"],
-                "by": step.get("by", "offerer"),
-                "acted": acted,
-                "started_at_ms": now_ms(),
-                "ended_at_ms": None,
-                "error": None,
-                "skipped": None,
-                "local_candidates_before": len(self.obs["local_candidates"]),
-                "remote_candidates_before": len(self.obs["remote_candidates"]),
-            }
+            entry = new_step_entry(index, step, self.plan["role"], self.obs)
+            acted = entry["acted"]
             self.obs["steps"].append(entry)
             self.changed()
             ctx = StepContext(self, index, step, acted, entry)
@@ -876,9 +818,6 @@ class Peer:
         channel = self.create_channel(step)
         self.adopt_channel(channel, not ctx.acted)
 
-    def rounds_target(self, index):
-        return sum(1 for s in self.plan["steps"][: index + 1] if s["do"] in ROUND_STEPS)
-
     def round_never_completed(self, rounds, ctx):
         last = next((e for e in reversed(self.obs["errors"]) if re.search("Description|createAnswer|does not parse", e)), None)
         why = f"; last error: {last}" if last else ""
@@ -888,7 +827,7 @@ class Peer:
         )
 
     async def step_negotiate(self, ctx):
-        rounds = self.rounds_target(ctx.index)
+        rounds = rounds_through(self.plan, ctx.index)
         if ctx.acted:
             await ctx.wait(lambda: self.known_peers, lambda: f"the other peer never said hello {ctx.within}")
             await ctx.wait(
@@ -955,7 +894,7 @@ class Peer:
             if not may_come_back(len(payload), own):
                 entry.too_big_to_come_back += 1
             if entry.log["echo"] is None:
-                entry.log["echo"] = {"sent": describe_data(data), "sent_at_ms": sent_at, "received": None, "received_at_ms": None}
+                entry.log["echo"] = {"sent": shown_data(data), "sent_at_ms": sent_at, "received": None, "received_at_ms": None}
             self.changed()
         if step.get("expect_error") and accepted:
             raise StepFailure(
