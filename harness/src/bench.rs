@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::outcome::{CaseResult, Phases};
+use crate::peer::external::catalogue;
 use crate::plan::{self, Case};
 use crate::runner::{self, Environment, RunSettings, SetupError};
 use crate::scenario::{self, NativeProfile, PeerKind};
@@ -246,8 +247,10 @@ pub struct BenchRow {
     pub pairing: String,
     /// The native profile, where a native peer took part.
     pub profile: Option<NativeProfile>,
-    /// How many iterations played every step on both sides (only they are counted; an ICE
-    /// restart that a verdict faults, such as webrtc-rs not gathering anew, still has its time).
+    /// How many iterations played the steps up to the first echo on both sides (only they count
+    /// for the phases; the renegotiation and the ICE restart each count the iterations that got
+    /// through them. An ICE restart that a verdict faults, such as webrtc-rs not gathering anew,
+    /// still has its time).
     pub passed: usize,
     /// Iterations run.
     pub ran: usize,
@@ -258,6 +261,8 @@ pub struct BenchRow {
     /// Median of an ICE restart: restart called → new credentials in use on both sides and an
     /// echo through the connection.
     pub ice_restart_ms: Option<f64>,
+    /// The ICE restart was played: false where a stack of the pairing declares it unsupported.
+    pub restart_played: bool,
 }
 
 impl BenchRow {
@@ -280,9 +285,12 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         pairings: settings.pairings.iter().map(|&p| p.into()).collect(),
         ..Default::default()
     };
-    let cases = selection
+    let cases: Vec<Case> = selection
         .apply(plan::expand(&Arc::new(scenario.clone()), &settings.kinds()))
-        .expect("no scenario pattern to miss");
+        .expect("no scenario pattern to miss")
+        .into_iter()
+        .map(without_an_unsupported_restart)
+        .collect();
     let run_settings = RunSettings {
         install: settings.install,
         ..RunSettings::default()
@@ -295,7 +303,11 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
         .run_cases("bench-cold", &cases, run_settings.jobs, &mut [])
         .await;
     let cold_matrix_ms = cold_started.elapsed().as_secs_f64() * 1000.0;
-    let cold_passed = cold.iter().filter(|r| every_step_done(r)).count();
+    let cold_passed = cases
+        .iter()
+        .zip(&cold)
+        .filter(|(case, r)| every_step_done(case, r))
+        .count();
     let startups = environment
         .browser_startups()
         .into_iter()
@@ -321,7 +333,7 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
                 &[None]
             };
             profiles.iter().map(|&profile| {
-                let mut variant = scenario.clone();
+                let mut variant = (*case.scenario).clone();
                 variant.native_profile = profile.unwrap_or_default();
                 let case = Case {
                     scenario: Arc::new(variant),
@@ -513,10 +525,36 @@ fn video_row(case: &Case, shape: CallShape, results: &[CaseResult]) -> VideoRow 
 }
 
 /// Both sides played every step of the bench scenario, none failed.
-fn every_step_done(r: &CaseResult) -> bool {
+/// The bench case of a pairing with a stack that declares `restart_ice` unsupported: the scenario
+/// up to its ICE restart, so the first connection and the renegotiation are still measured (the
+/// whole scenario would be skipped).
+fn without_an_unsupported_restart(case: Case) -> Case {
+    let cannot_restart = case.kinds().into_iter().any(|kind| match kind {
+        PeerKind::External(name) => catalogue::find(name)
+            .is_some_and(|external| external.unsupported("restart_ice").is_some()),
+        _ => false,
+    });
+    if !cannot_restart {
+        return case;
+    }
+    let mut scenario = (*case.scenario).clone();
+    scenario.steps.truncate(RESTART_STEP);
+    Case {
+        scenario: Arc::new(scenario),
+        ..case
+    }
+}
+
+/// Both sides played every step of `case`'s scenario without an error.
+fn every_step_done(case: &Case, r: &CaseResult) -> bool {
+    first_steps_done(r, case.scenario.steps.len())
+}
+
+/// Both sides played the first `count` steps without an error.
+fn first_steps_done(r: &CaseResult, count: usize) -> bool {
     [&r.steps.offerer, &r.steps.answerer].iter().all(|steps| {
-        steps.len() > ECHO_AFTER_RESTART_STEP
-            && steps
+        steps.len() >= count
+            && steps[..count]
                 .iter()
                 .all(|s| s.error.is_none() && s.ended_at_ms.is_some())
     })
@@ -538,17 +576,28 @@ fn ice_restart_ms(r: &CaseResult) -> Option<f64> {
     Some(echoed.ended_at_ms? - restart.started_at_ms)
 }
 
+/// A pairing's figures: each from the iterations that got as far as what it times, so a stack
+/// whose ICE restart stalls still has its first connection and renegotiation measured.
 fn row(case: &Case, profile: Option<NativeProfile>, results: &[CaseResult]) -> BenchRow {
-    let done: Vec<&CaseResult> = results.iter().filter(|r| every_step_done(r)).collect();
+    // The steps up to the first echo, and up to the renegotiation's end.
+    let echoed: Vec<&CaseResult> = results
+        .iter()
+        .filter(|r| first_steps_done(r, RENEGOTIATE_STEP))
+        .collect();
+    let renegotiated = results
+        .iter()
+        .filter(|r| first_steps_done(r, RENEGOTIATE_STEP + 1));
+    let restarted = results.iter().filter(|r| every_step_done(case, r));
     let median_of =
-        |pick: fn(&Phases) -> Option<f64>| median(done.iter().filter_map(|r| pick(&r.phases)));
+        |pick: fn(&Phases) -> Option<f64>| median(echoed.iter().filter_map(|r| pick(&r.phases)));
     BenchRow {
         pairing: case.pairing(),
         profile,
-        passed: done.len(),
+        passed: echoed.len(),
         ran: results.len(),
-        renegotiation_ms: median(done.iter().filter_map(|r| renegotiation_ms(r))),
-        ice_restart_ms: median(done.iter().filter_map(|r| ice_restart_ms(r))),
+        renegotiation_ms: median(renegotiated.filter_map(renegotiation_ms)),
+        ice_restart_ms: median(restarted.filter_map(ice_restart_ms)),
+        restart_played: case.scenario.steps.len() > RESTART_STEP,
         median: Phases {
             peers_started_ms: median_of(|p| p.peers_started_ms),
             offer_created_ms: median_of(|p| p.offer_created_ms),
@@ -734,7 +783,11 @@ fn after_first_connection(report: &BenchReport) -> String {
             r.profile.map_or("-", NativeProfile::as_str).to_string(),
             format!("{}/{}", r.passed, r.ran),
             cell(r.renegotiation_ms, base.and_then(|b| b.renegotiation_ms)),
-            cell(r.ice_restart_ms, base.and_then(|b| b.ice_restart_ms)),
+            if r.restart_played {
+                cell(r.ice_restart_ms, base.and_then(|b| b.ice_restart_ms))
+            } else {
+                "unsupported".into()
+            },
         ]);
     }
     let mut text = String::from(
@@ -743,7 +796,8 @@ fn after_first_connection(report: &BenchReport) -> String {
     text.push_str(&table(&rows));
     text.push_str(
         "renegotiate: offer created → both sides stable; ice restart→echo: restartIce called → new \
-         credentials in use on both sides and an echo back\n",
+         credentials in use on both sides and an echo back (unsupported: a stack of the pairing \
+         declares it so, and its cases end before the restart)\n",
     );
     text
 }
@@ -883,6 +937,7 @@ mod tests {
                     median: phases(20.0, 220.0),
                     renegotiation_ms: Some(40.0),
                     ice_restart_ms: Some(300.0),
+                    restart_played: true,
                 },
                 BenchRow {
                     pairing: "native→native".into(),
@@ -892,6 +947,7 @@ mod tests {
                     median: phases(20.0, 70.0),
                     renegotiation_ms: Some(10.0),
                     ice_restart_ms: None,
+                    restart_played: true,
                 },
                 BenchRow {
                     pairing: "chromium→chromium".into(),
@@ -901,6 +957,17 @@ mod tests {
                     median: phases(20.0, 80.0),
                     renegotiation_ms: None,
                     ice_restart_ms: None,
+                    restart_played: true,
+                },
+                BenchRow {
+                    pairing: "native→libdatachannel".into(),
+                    profile: Some(NativeProfile::Default),
+                    passed: 3,
+                    ran: 3,
+                    median: phases(20.0, 120.0),
+                    renegotiation_ms: Some(20.0),
+                    ice_restart_ms: None,
+                    restart_played: false,
                 },
             ],
             video: vec![
@@ -968,7 +1035,7 @@ mod tests {
         // A browser against itself also against its in-page echo: 60 / 40.
         let browsers = text
             .lines()
-            .find(|l| l.starts_with("chromium→chromium  -"))
+            .find(|l| l.split_whitespace().take(2).eq(["chromium→chromium", "-"]))
             .unwrap();
         let fields: Vec<&str> = browsers.split_whitespace().collect();
         assert_eq!(fields[10..], ["60.0", "0.30", "1.50"], "{browsers}");
@@ -981,6 +1048,17 @@ mod tests {
             .unwrap();
         assert!(fast.contains("10.0 (0.25×)"), "{fast}");
         assert!(fast.trim_end().ends_with('-'), "{fast}");
+        // A stack that cannot restart ICE: its renegotiation is measured, its restart says why not.
+        let no_restart = text
+            .lines()
+            .filter(|l| l.starts_with("native→libdatachannel"))
+            .nth(1)
+            .unwrap();
+        assert!(no_restart.contains("20.0 (0.50×)"), "{no_restart}");
+        assert!(
+            no_restart.trim_end().ends_with("unsupported"),
+            "{no_restart}"
+        );
         // Each shape of the video call against the in-page call of the same shape: 120 / 100
         // one way, 330 / 300 both ways.
         let video: Vec<Vec<&str>> = text

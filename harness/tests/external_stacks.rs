@@ -1,7 +1,7 @@
 //! The shipped external stacks (peers/*), each played through the CLI against the native peer,
-//! Chromium and itself, with data channels and (where the stack has media) video: every case
-//! passes, or fails as its scenario's known failures say, or is skipped for a feature the stack
-//! declares unsupported — never anything else.
+//! Chromium, Firefox (both roles) and itself, with a data channel directly and through TURN only,
+//! and (where the stack has media) video: every case passes, or fails as its scenario's known
+//! failures say, or is skipped for a feature the stack declares unsupported — never anything else.
 
 use crate::common;
 
@@ -9,7 +9,7 @@ use common::{repo_root, run_to_end};
 use rtc_interop::peer::external::catalogue;
 
 #[test]
-fn every_shipped_stack_connects_to_native_chromium_and_itself() {
+fn every_shipped_stack_connects_to_native_chromium_firefox_and_itself() {
     let shipped: Vec<_> = catalogue::all().into_iter().filter(|k| k.shipped).collect();
     let names: Vec<&str> = shipped.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(
@@ -21,6 +21,8 @@ fn every_shipped_stack_connects_to_native_chromium_and_itself() {
         "run",
         "--scenario",
         "datachannel-echo",
+        "--scenario",
+        "turn-relay-only",
         "--scenario",
         "video-vp8",
         "--snapshots",
@@ -37,6 +39,8 @@ fn every_shipped_stack_connects_to_native_chromium_and_itself() {
             format!("native:{name}"),
             format!("{name}:chromium"),
             format!("chromium:{name}"),
+            format!("{name}:firefox"),
+            format!("firefox:{name}"),
             format!("{name}:{name}"),
         ] {
             args.extend(["--pairing".to_string(), pairing]);
@@ -49,7 +53,13 @@ fn every_shipped_stack_connects_to_native_chromium_and_itself() {
         .unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     let cases = report["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), names.len() * 5 * 2, "{stderr}");
+    const PAIRINGS_PER_STACK: usize = 7;
+    const SCENARIOS: usize = 3;
+    assert_eq!(
+        cases.len(),
+        names.len() * PAIRINGS_PER_STACK * SCENARIOS,
+        "{stderr}"
+    );
     let mut wrong = Vec::new();
     for kind in &shipped {
         let name = kind.name.as_str();

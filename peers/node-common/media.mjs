@@ -565,6 +565,9 @@ export class InboundMedia {
     this.keyFrames = 0;
     this.firstPacketAt = null;
     this.firstFrameAt = null;
+    // The track log watchFrames() keeps, given its first frame's time as that frame arrives (a
+    // case may end before the next look).
+    this.frameLog = null;
     this.codec = null;
     this.ssrc = null;
     this.seen = new RecentSequenceNumbers();
@@ -590,19 +593,24 @@ export class InboundMedia {
       for (const key of this.assembler.push(packet)) {
         this.frames += 1;
         if (key) this.keyFrames += 1;
-        this.firstFrameAt ??= now;
+        if (this.firstFrameAt === null) {
+          this.firstFrameAt = now;
+          if (this.frameLog) this.frameLog.first_frame_at_ms ??= now;
+        }
       }
     }
   }
   /**
    * fixtures/browser/peer.js's hook for a received video track where there is no <video> to
    * play it: every `intervalMs` the frame count is compared with the one a look before (the
-   * native peer's "frame count" check), and the first frame's time is noted. Returns the timer.
+   * native peer's "frame count" check); the first frame's time goes into `log` as it arrives.
+   * Returns the timer.
    */
   watchFrames(log, intervalMs) {
+    this.frameLog = log;
+    if (this.firstFrameAt != null) log.first_frame_at_ms ??= this.firstFrameAt;
     let before = null;
     return setInterval(() => {
-      if (this.firstFrameAt != null) log.first_frame_at_ms ??= this.firstFrameAt;
       if (this.duplicated > 0) log.packets_duplicated = this.duplicated;
       if (this.frames === 0) return;
       const now = performance.timeOrigin + performance.now();
