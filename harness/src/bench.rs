@@ -524,7 +524,6 @@ fn video_row(case: &Case, shape: CallShape, results: &[CaseResult]) -> VideoRow 
     }
 }
 
-/// Both sides played every step of the bench scenario, none failed.
 /// The bench case of a pairing with a stack that declares `restart_ice` unsupported: the scenario
 /// up to its ICE restart, so the first connection and the renegotiation are still measured (the
 /// whole scenario would be skipped).
