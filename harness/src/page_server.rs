@@ -1,5 +1,5 @@
-//! Serves the browser peer page and the benchmark's loopback page (`fixtures/browser/`) over
-//! http://127.0.0.1.
+//! Serves the browser peer page, the benchmark's loopback page and the page a shared browser's
+//! window waits on between cases (`fixtures/browser/`) over http://127.0.0.1.
 //!
 //! The files are compiled into the binary, so a run does not depend on the working directory.
 
@@ -20,6 +20,22 @@ const PAGE_JS: &str = include_str!("../../fixtures/browser/peer.js");
 const LOOPBACK_HTML: &str = include_str!("../../fixtures/browser/loopback.html");
 const LOOPBACK_JS: &str = include_str!("../../fixtures/browser/loopback.js");
 const CODECS_JS: &str = include_str!("../../fixtures/browser/codecs.js");
+const IDLE_HTML: &str = include_str!("../../fixtures/browser/idle.html");
+
+/// The page a shared browser's window waits on between cases, on the origin of the page it served.
+pub const IDLE_PATH: &str = "/idle.html";
+
+/// The idle page on the origin of `page_url` (`http://127.0.0.1:8080/peer.html?…` →
+/// `http://127.0.0.1:8080/idle.html`), or `None` for a URL with no http(s) origin.
+pub fn idle_url_for(page_url: &str) -> Option<String> {
+    let scheme_end = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| page_url.starts_with(scheme).then_some(scheme.len()))?;
+    let origin_end = page_url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(page_url.len(), |i| scheme_end + i);
+    Some(format!("{}{IDLE_PATH}", &page_url[..origin_end]))
+}
 
 /// A running page server. Dropping it stops it.
 pub struct PageServer {
@@ -96,6 +112,7 @@ async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
             LOOPBACK_JS,
         ),
         "/codecs.js" => (StatusCode::OK, "text/javascript; charset=utf-8", CODECS_JS),
+        IDLE_PATH => (StatusCode::OK, "text/html; charset=utf-8", IDLE_HTML),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -115,6 +132,20 @@ async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn the_idle_page_is_on_the_origin_of_the_page() {
+        assert_eq!(
+            idle_url_for("http://127.0.0.1:8080/peer.html?x=1").as_deref(),
+            Some("http://127.0.0.1:8080/idle.html")
+        );
+        assert_eq!(
+            idle_url_for("https://10.0.0.2:9").as_deref(),
+            Some("https://10.0.0.2:9/idle.html")
+        );
+        assert_eq!(idle_url_for("data:text/html,hi"), None);
+        assert_eq!(idle_url_for("about:blank"), None);
+    }
 
     async fn get(server: &PageServer, path: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(server.local_addr())
@@ -137,6 +168,7 @@ mod tests {
             ("/loopback.html", "loopback.js"),
             ("/loopback.js", "window.rtcInteropLoopback ="),
             ("/codecs.js", "window.rtcInteropCodecs ="),
+            (IDLE_PATH, "rtc-interop: idle"),
         ] {
             let response = get(&server, path).await;
             assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");

@@ -446,6 +446,16 @@ impl Environment {
         startups
     }
 
+    /// How many windows each shared browser has open now (idle ones included).
+    pub async fn open_windows(&self) -> Vec<(BrowserKey, Option<usize>)> {
+        let mut counts = Vec::new();
+        for (key, browser) in &self.browsers {
+            counts.push((*key, browser.open_windows().await));
+        }
+        counts.sort_by_key(|(key, _)| *key);
+        counts
+    }
+
     /// The STUN/TURN servers of this environment.
     pub fn ice_servers(&self) -> &IceServers {
         &self.ice_servers

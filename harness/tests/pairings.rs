@@ -6,6 +6,7 @@ use crate::common;
 use std::net::IpAddr;
 
 use rtc_interop::outcome::{CaseResult, Status};
+use rtc_interop::runner::{self, Environment, RunSettings};
 use rtc_interop::scenario::PeerKind::{Chromium, Firefox, Native};
 
 fn assert_connected_with_evidence(r: &CaseResult) {
@@ -175,6 +176,52 @@ async fn datachannel_echo_passes_on_all_nine_pairings() {
     for r in &results {
         assert_connected_with_evidence(r);
     }
+}
+
+/// Cases of a run share each browser, and its windows: a case loads its page into a window an
+/// earlier case left (on the idle page), so the browser's window count stays where the first cases
+/// put it, and every case still starts from a fresh page (its step logs are its own alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_cases_reuse_the_windows_of_earlier_ones_with_a_fresh_page() {
+    let _turn = common::browser_turn().await;
+    let cases = common::cases(
+        common::shipped("datachannel-echo"),
+        &[(Chromium, Chromium), (Firefox, Firefox)],
+    );
+    let settings = RunSettings {
+        install: true,
+        jobs: 1,
+        ..RunSettings::default()
+    };
+    let environment = Environment::prepare(&runner::browsers_needed(&cases), &settings)
+        .await
+        .expect("an environment with Chromium and Firefox");
+    let planned = cases[0].scenario.steps().len();
+    let mut windows_after_first_round = None;
+    for round in 0..3 {
+        for case in &cases {
+            let r = environment
+                .run_case(case, &format!("reuse/{round}/{}", case.slug()))
+                .await;
+            assert_connected_with_evidence(&r);
+            for (role, steps) in [
+                ("offerer", &r.steps.offerer),
+                ("answerer", &r.steps.answerer),
+            ] {
+                assert_eq!(steps.len(), planned, "round {round} {}: {role}", r.pairing);
+            }
+        }
+        let windows = environment.open_windows().await;
+        for (key, count) in &windows {
+            // The first window, and the offerer's and the answerer's, now idle.
+            assert_eq!(*count, Some(3), "round {round}: {key:?}");
+        }
+        match &windows_after_first_round {
+            None => windows_after_first_round = Some(windows),
+            Some(first) => assert_eq!(&windows, first, "round {round}"),
+        }
+    }
+    environment.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -179,9 +179,12 @@ impl Peer for BrowserPeer {
             let _ = browser
                 .execute(&window, "window.rtcInterop.close()", vec![])
                 .await;
-            browser.close_window(&window).await;
+            if matches!(self.source, Source::Shared(_)) {
+                browser.close_window(&window).await;
+            }
         }
         if matches!(self.source, Source::Dedicated { .. }) {
+            // The browser quits with its windows: nothing to leave for a next case.
             browser.shutdown().await;
         }
     }

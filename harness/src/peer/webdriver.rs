@@ -488,10 +488,13 @@ fn chromium_capabilities(
     .iter()
     .map(|a| a.to_string())
     .collect();
+    // A case's page must unload when its window moves on to the next case (shared_browser.rs),
+    // not wait in the back-forward cache.
+    let mut disabled_features = vec!["BackForwardCache"];
     match hosts {
         HostCandidates::Ip => {
             // Plain IP host candidates instead of mDNS names.
-            args.push("--disable-features=WebRtcHideLocalIpsWithMdns".into());
+            disabled_features.push("WebRtcHideLocalIpsWithMdns");
             // Camera and microphone granted without asking.
             args.push("--use-fake-ui-for-media-stream".into());
         }
@@ -499,6 +502,11 @@ fn chromium_capabilities(
         // lets a page enumerate local addresses, and Chromium then skips mDNS names altogether.
         HostCandidates::Mdns => {}
     }
+    // One flag: of several `--disable-features`, Chromium would honour only the last.
+    args.push(format!(
+        "--disable-features={}",
+        disabled_features.join(",")
+    ));
     if logging {
         // Every process (the renderer runs WebRTC) logs to the stderr the driver passes on.
         args.extend([
@@ -553,6 +561,10 @@ fn firefox_capabilities(
                 "extensions.update.enabled": false,
                 "media.gmp-manager.updateEnabled": false,
                 "network.dns.disablePrefetch": true,
+                // A case's page must unload when its window moves on to the next case
+                // (shared_browser.rs), not wait in the back-forward cache.
+                "browser.sessionhistory.max_total_viewers": 0,
+                "fission.bfcacheInParent": false,
                 // Cases share one browser in separate windows: keep timers of every window exact.
                 "dom.min_background_timeout_value": 4,
                 "dom.timeout.enable_budget_timer_throttling": false,
