@@ -3,6 +3,7 @@
 
 mod case_files;
 mod early_end;
+mod kept_browsers;
 mod network;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use crate::sdp::check::SdpSnapshots;
 use crate::verdict::{self, SideView};
 
 use crate::capture::Capture;
+use kept_browsers::KeptBrowsers;
 use network::{CaseNetwork, NetworkSetupError};
 
 /// How often the runner reads the peers' observations while a case runs.
@@ -159,6 +161,8 @@ pub struct Environment {
     tcpdump: Option<PathBuf>,
     /// `--browser-logs`: where each case's browsers (its own, not the shared ones) log.
     browser_logs: Option<PathBuf>,
+    /// Browsers of `[network]` cases, in their namespaces, kept for the next such case.
+    kept_browsers: KeptBrowsers,
 }
 
 impl Environment {
@@ -336,6 +340,7 @@ impl Environment {
             room_secret: room_secret(),
             tcpdump: None,
             browser_logs: None,
+            kept_browsers: KeptBrowsers::default(),
         })
     }
 
@@ -464,7 +469,15 @@ impl Environment {
     /// Quits every browser and stops the drivers and the STUN/TURN servers.
     pub async fn shutdown(&self) {
         futures_util::future::join_all(self.browsers.values().map(|b| b.shutdown())).await;
+        self.kept_browsers.shutdown().await;
         self.ice_servers.close().await;
+    }
+
+    /// The kept browsers `[network]` cases use, unless each case's browser logs must be its own.
+    fn keep_browsers(&self) -> Option<(&KeptBrowsers, &HashMap<PeerKind, BrowserInstall>)> {
+        self.browser_logs
+            .is_none()
+            .then_some((&self.kept_browsers, &self.installs))
     }
 
     fn make_peer(
@@ -558,7 +571,8 @@ impl Environment {
             self.relay.local_addr().port(),
             self.pages.local_addr().port(),
         ];
-        match CaseNetwork::build(case, spec, &ports, self.install).await {
+        let keep = self.keep_browsers();
+        match CaseNetwork::build(case, spec, &ports, self.install, keep).await {
             Ok(network) => {
                 let captures = self.capture_namespaces(&network).await;
                 let mut played = self.play(case, room, Some(&network)).await;
@@ -576,7 +590,7 @@ impl Environment {
                         )),
                     }
                 }
-                let leftovers = network.tear_down().await;
+                let leftovers = network.tear_down(keep.map(|(kept, _)| kept)).await;
                 if !leftovers.is_empty() {
                     played.problems.push(Problem::new(
                         ProblemKind::Cleanup,

@@ -101,6 +101,59 @@ async fn stun_srflx_candidates_carry_the_nat_public_addresses() {
     }
 }
 
+/// A browser of a `[network]` case is kept, in its namespace, for the next such case: the third
+/// case below plays in namespaces the first two made (two ran at once), and still gathers the
+/// addresses of its own topology, because its namespaces got a new link in between.
+#[tokio::test]
+async fn network_cases_keep_their_browsers_and_namespaces_for_the_next_case() {
+    let _turn = common::browser_turn().await;
+    let mut cases = common::cases(
+        common::shipped("stun-srflx"),
+        &[(Chromium, Firefox), (Firefox, Chromium)],
+    );
+    cases.push(cases[0].clone());
+    let results = common::run(&cases).await;
+    for r in &results {
+        assert_eq!(r.status, Status::Passed, "{}", what(r));
+        let (offerer, answerer) = places(r);
+        for (place, sets) in [
+            (offerer, &r.candidates.offerer),
+            (answerer, &r.candidates.answerer),
+        ] {
+            let srflx: Vec<_> = sets
+                .local
+                .iter()
+                .filter(|c| c.kind == CandidateType::Srflx)
+                .collect();
+            assert!(!srflx.is_empty(), "{}", what(r));
+            assert!(
+                srflx.iter().all(|c| c.address == place.public_ip),
+                "{}: {srflx:?} behind {place:?}",
+                what(r)
+            );
+        }
+    }
+    let namespaces_of = |kind: PeerKind, r: &CaseResult| {
+        let (offerer, answerer) = places(r);
+        if r.pairing.starts_with(&kind.to_string()) {
+            offerer.namespace.clone()
+        } else {
+            answerer.namespace.clone()
+        }
+    };
+    for kind in [Chromium, Firefox] {
+        let earlier = [
+            namespaces_of(kind, &results[0]),
+            namespaces_of(kind, &results[1]),
+        ];
+        let third = namespaces_of(kind, &results[2]);
+        assert!(
+            earlier.contains(&third),
+            "{kind}: the third case played in {third}, not in one of {earlier:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn symmetric_nats_connect_only_through_turn() {
     let with_turn = run_shipped(

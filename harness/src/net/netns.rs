@@ -333,6 +333,10 @@ pub struct Topology {
     ip: PathBuf,
     nft: Option<PathBuf>,
     namespaces: Vec<NetNs>,
+    /// Peer namespaces this topology uses but does not own ([`Topology::create_in`],
+    /// [`Topology::keep_peer_namespace`]): teardown removes their link and leaves them, with what
+    /// runs inside, for the next topology.
+    kept: Vec<NetNs>,
     public: Option<NetNs>,
     root_link: Option<String>,
     root_link_name: String,
@@ -361,6 +365,18 @@ impl Topology {
     /// in `spawn_blocking`. Returns [`NetnsError::Unavailable`] without root or without `ip`/`nft`,
     /// and removes whatever it made when a later step fails.
     pub fn create(peers: &[PeerSpec]) -> Result<Topology, NetnsError> {
+        Topology::create_in(peers, Vec::new())
+    }
+
+    /// As [`Topology::create`], with peer *i* in `homes[i]` when that is `Some`: a namespace an
+    /// earlier topology kept ([`Topology::keep_peer_namespace`]), holding nothing but its loopback
+    /// (and what runs inside, a browser say). This topology gives it its link and addresses, and
+    /// its teardown removes them again, leaving the namespace.
+    pub fn create_in(
+        peers: &[PeerSpec],
+        mut homes: Vec<Option<NetNs>>,
+    ) -> Result<Topology, NetnsError> {
+        homes.resize(peers.len(), None);
         if peers.len() > MAX_PEERS {
             return Err(NetnsError::Invalid(format!(
                 "a topology holds at most {MAX_PEERS} peers, not {}",
@@ -390,6 +406,7 @@ impl Topology {
             ip: tools.ip,
             nft: tools.nft,
             namespaces: Vec::new(),
+            kept: Vec::new(),
             public: None,
             root_link: None,
             root_link_name,
@@ -398,8 +415,21 @@ impl Topology {
             next_host: Mutex::new(FIRST_FREE_HOST),
         };
         // On error, dropping the half-built topology removes what exists so far.
-        topology.build(peers)?;
+        topology.build(peers, homes)?;
         Ok(topology)
+    }
+
+    /// Keeps peer `index`'s namespace beyond this topology: teardown then removes only its link
+    /// (and routes and addresses with it), so a process inside (a browser) lives on, and a later
+    /// topology can take the namespace in with [`Topology::create_in`]. [`remove_namespace`]
+    /// removes it for good.
+    pub fn keep_peer_namespace(&mut self, index: usize) -> Option<NetNs> {
+        let ns = self.peers.get(index)?.ns.clone();
+        if let Some(at) = self.namespaces.iter().position(|n| n == &ns) {
+            self.namespaces.remove(at);
+            self.kept.push(ns.clone());
+        }
+        Some(ns)
     }
 
     /// The common part of every name: `rtci-<pid>-<n>`.
@@ -435,9 +465,9 @@ impl Topology {
         &self.peers
     }
 
-    /// Every namespace this topology made.
-    pub fn all_netns(&self) -> &[NetNs] {
-        &self.namespaces
+    /// Every namespace this topology made or uses (kept ones included).
+    pub fn all_netns(&self) -> Vec<NetNs> {
+        self.namespaces.iter().chain(&self.kept).cloned().collect()
     }
 
     /// The names of every namespace this topology made.
@@ -584,7 +614,7 @@ impl Topology {
         Ok(())
     }
 
-    fn build(&mut self, peers: &[PeerSpec]) -> Result<(), NetnsError> {
+    fn build(&mut self, peers: &[PeerSpec], homes: Vec<Option<NetNs>>) -> Result<(), NetnsError> {
         let router = self.public_router();
         let public = self.add_namespace("pub")?;
         self.public = Some(public.clone());
@@ -619,8 +649,8 @@ impl Topology {
         self.run_ip(&["addr", "add", &harness, "dev", &root_link])?;
         self.run_ip(&["link", "set", &root_link, "up"])?;
 
-        for (index, spec) in peers.iter().enumerate() {
-            let peer = self.add_peer(index, spec, &public)?;
+        for ((index, spec), home) in peers.iter().enumerate().zip(homes) {
+            let peer = self.add_peer(index, spec, &public, home)?;
             self.peers.push(peer);
         }
         Ok(())
@@ -631,14 +661,22 @@ impl Topology {
         index: usize,
         spec: &PeerSpec,
         public: &NetNs,
+        home: Option<NetNs>,
     ) -> Result<PeerNet, NetnsError> {
         let label = index + 1;
+        let peer_namespace = |topology: &mut Topology| match home {
+            Some(ns) => {
+                topology.kept.push(ns.clone());
+                Ok(ns)
+            }
+            None => topology.add_namespace(&format!("peer{label}")),
+        };
         let public_ip = self.allocate_host()?;
         let router = self.public_router();
         let port = format!("p{label}");
         let public_cidr = format!("{public_ip}/28");
         if spec.nat == NatType::None {
-            let ns = self.add_namespace(&format!("peer{label}"))?;
+            let ns = peer_namespace(self)?;
             self.link(index, (&ns, "eth0"), (public, &port), spec.impairment)?;
             self.ip_in(public, &["link", "set", &port, "master", "br0", "up"])?;
             self.ip_in(&ns, &["addr", "add", &public_cidr, "dev", "eth0"])?;
@@ -659,7 +697,7 @@ impl Topology {
         }
 
         let nat = self.add_namespace(&format!("nat{label}"))?;
-        let ns = self.add_namespace(&format!("peer{label}"))?;
+        let ns = peer_namespace(self)?;
         self.ip_in(
             &nat,
             &[
@@ -747,6 +785,15 @@ impl Topology {
         let mut problems = Vec::new();
         // Closing the TAPs removes them.
         self.wires.clear();
+        // A kept namespace loses its link now: deleting one end of a veth deletes both at once,
+        // where deleting the namespace of the other end would, but only when the kernel gets to it.
+        for ns in std::mem::take(&mut self.kept) {
+            if let Err(e) = self.ip_in(&ns, &["link", "del", "eth0"])
+                && !e.to_string().contains("Cannot find device")
+            {
+                problems.push(e.to_string());
+            }
+        }
         for ns in &self.namespaces {
             kill_processes_in(&self.ip, ns);
         }
@@ -925,6 +972,19 @@ fn remove_etc_dir(ns: &NetNs) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+/// Removes a namespace a topology kept ([`Topology::keep_peer_namespace`]): kills what still runs
+/// inside and deletes it.
+pub fn remove_namespace(ns: &NetNs) -> Result<(), NetnsError> {
+    let ip = ip_program();
+    kill_processes_in(&ip, ns);
+    if let Err(e) = run(&ip, &["netns", "del", ns.name()], None)
+        && ns.path().exists()
+    {
+        return Err(e);
+    }
+    remove_etc_dir(ns).map_err(|e| NetnsError::Cleanup(vec![e]))
 }
 
 /// Kills every process inside `ns` (a browser that outlived its driver would keep the namespace

@@ -134,6 +134,20 @@ impl SharedBrowser {
         .await
     }
 
+    /// A browser inside `namespace` that starts when its first window opens (so that the time a
+    /// case spends starting it counts as starting its peer), kept for the cases after.
+    pub fn unstarted_in(install: BrowserInstall, hosts: HostCandidates, namespace: NetNs) -> Self {
+        SharedBrowser {
+            endpoint: DriverEndpoint::Local(install),
+            hosts,
+            page_origin: None,
+            namespace: Some(namespace),
+            log_file: None,
+            state: Mutex::new(State::default()),
+            startup: Startup::default(),
+        }
+    }
+
     async fn launch(
         endpoint: DriverEndpoint,
         hosts: HostCandidates,

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::ice_servers::{IceServers, servers_needed};
 use crate::net::TurnServerKind;
@@ -15,10 +16,13 @@ use crate::outcome::{PeerPlace, Sides};
 use crate::peer::browser::BrowserPeer;
 use crate::peer::in_namespace::NamespacedPeer;
 use crate::peer::native::NativePeer;
-use crate::peer::{Peer, Role};
+use crate::peer::{Peer, Role, SharedBrowser};
 use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
-use crate::scenario::{ImpairmentSpec, NetworkSpec, PeerKind};
+use crate::scenario::{HostCandidates, ImpairmentSpec, NetworkSpec, PeerKind};
+
+use super::BrowserKey;
+use super::kept_browsers::{KeptBrowser, KeptBrowsers};
 
 /// Why a case's network could not be set up.
 pub enum NetworkSetupError {
@@ -32,19 +36,27 @@ pub enum NetworkSetupError {
 pub struct CaseNetwork {
     topology: Option<Topology>,
     ice_servers: IceServers,
-    /// The relay's and page server's loopback ports, inside each peer's namespace.
+    /// The relay's and page server's loopback ports, inside each peer's namespace (but a kept
+    /// browser's, which keeps its own).
     forwarders: Vec<TcpForwarder>,
+    /// Per side (offerer first), the browser kept across cases that plays it, in its namespace.
+    kept: [Option<(BrowserKey, KeptBrowser)>; 2],
 }
 
 impl CaseNetwork {
     /// Builds the namespaces for `case` (offerer first), starts the STUN/TURN servers its scenario
     /// names on the topology's public address, and opens `loopback_ports` (relay, page server) of
     /// the root namespace inside every peer's namespace.
+    ///
+    /// With `keep` (the run's kept browsers), each browser side takes an idle kept browser of its
+    /// kind into the topology, or gets a new one (started when its page opens) that
+    /// [`CaseNetwork::tear_down`] keeps for later cases.
     pub async fn build(
         case: &Case,
         spec: &NetworkSpec,
         loopback_ports: &[u16],
         install: bool,
+        keep: Option<(&KeptBrowsers, &HashMap<PeerKind, BrowserInstall>)>,
     ) -> Result<CaseNetwork, NetworkSetupError> {
         let impairment = spec.impairment.map(to_impairment);
         let peers: Vec<PeerSpec> = [true, false]
@@ -54,35 +66,93 @@ impl CaseNetwork {
                 impairment,
             })
             .collect();
-        let topology = tokio::task::spawn_blocking(move || Topology::create(&peers))
-            .await
-            .map_err(|e| NetworkSetupError::Failed(format!("building the network stopped: {e}")))?
-            .map_err(|e| match e {
-                NetnsError::Unavailable { reason } => NetworkSetupError::Unavailable(reason),
-                other => NetworkSetupError::Failed(format!("cannot build the network: {other}")),
-            })?;
+        // Not with mDNS host candidates: a browser's mDNS responder joins its multicast group on
+        // the interfaces there are when it starts, so on the next case's link its names never
+        // resolve (Firefox and Chromium then fail ICE; seen in mdns-host-candidates).
+        let hosts = case.scenario.host_candidates;
+        let browser_key = |kind: PeerKind| {
+            let keeps = keep.is_some_and(|(_, installs)| installs.contains_key(&kind))
+                && hosts == HostCandidates::Ip;
+            keeps.then_some((kind, hosts))
+        };
+        let keys = [browser_key(case.offerer), browser_key(case.answerer)];
+        let mut kept: [Option<(BrowserKey, KeptBrowser)>; 2] = [None, None];
+        if let Some((browsers, _)) = keep {
+            for (side, key) in keys.iter().enumerate() {
+                kept[side] = key.and_then(|key| Some((key, browsers.take(key)?)));
+            }
+        }
+        let homes: Vec<Option<NetNs>> = kept
+            .iter()
+            .map(|k| k.as_ref().map(|(_, kept)| kept.ns.clone()))
+            .collect();
+        let built = tokio::task::spawn_blocking(move || Topology::create_in(&peers, homes)).await;
+        let topology = match built {
+            Ok(Ok(topology)) => topology,
+            failed => {
+                // The kept namespaces are as they were: keep them for another case.
+                if let Some((browsers, _)) = keep {
+                    for (key, browser) in kept.into_iter().flatten() {
+                        browsers.put_back(key, browser);
+                    }
+                }
+                return Err(match failed {
+                    Err(e) => {
+                        NetworkSetupError::Failed(format!("building the network stopped: {e}"))
+                    }
+                    Ok(Err(NetnsError::Unavailable { reason })) => {
+                        NetworkSetupError::Unavailable(reason)
+                    }
+                    Ok(Err(other)) => {
+                        NetworkSetupError::Failed(format!("cannot build the network: {other}"))
+                    }
+                    Ok(Ok(_)) => unreachable!("matched above"),
+                });
+            }
+        };
         let mut network = CaseNetwork {
             ice_servers: IceServers::none(),
             forwarders: Vec::new(),
             topology: Some(topology),
+            kept: [None, None],
         };
+        if let Some((_, installs)) = keep {
+            for (side, key) in keys.into_iter().enumerate() {
+                let Some(key) = key else { continue };
+                if kept[side].is_none() {
+                    let topology = network.topology.as_mut().expect("built above");
+                    let ns = topology
+                        .keep_peer_namespace(side)
+                        .expect("the topology has both sides");
+                    let browser =
+                        SharedBrowser::unstarted_in(installs[&key.0].clone(), key.1, ns.clone());
+                    let forwarders = open_ports(&ns, loopback_ports)
+                        .await
+                        .map_err(NetworkSetupError::Failed)?;
+                    kept[side] = Some((
+                        key,
+                        KeptBrowser {
+                            ns,
+                            browser: Arc::new(browser),
+                            forwarders,
+                        },
+                    ));
+                }
+            }
+        }
+        network.kept = kept;
         let failed = |e: String| NetworkSetupError::Failed(e);
         let harness_ip = IpAddr::V4(network.topology().harness_ip());
         let needed = servers_needed(std::slice::from_ref(case));
         network.ice_servers = IceServers::start_on(harness_ip, &needed, install)
             .await
             .map_err(|e| failed(format!("on the case's public network: {e}")))?;
-        for peer in network.topology().peers().to_vec() {
-            for &port in loopback_ports {
-                let forwarder = TcpForwarder::into_root(peer.ns().clone(), port)
+        for (side, peer) in network.topology().peers().to_vec().iter().enumerate() {
+            if network.kept[side].is_none() {
+                let forwarders = open_ports(peer.ns(), loopback_ports)
                     .await
-                    .map_err(|e| {
-                        failed(format!(
-                            "cannot open port {port} inside {}: {e}",
-                            peer.ns().name()
-                        ))
-                    })?;
-                network.forwarders.push(forwarder);
+                    .map_err(failed)?;
+                network.forwarders.extend(forwarders);
             }
         }
         Ok(network)
@@ -100,7 +170,7 @@ impl CaseNetwork {
     }
 
     /// Every namespace of the case's network: peers, NATs, the public segment.
-    pub fn all_namespaces(&self) -> &[NetNs] {
+    pub fn all_namespaces(&self) -> Vec<NetNs> {
         self.topology().all_netns()
     }
 
@@ -141,6 +211,13 @@ impl CaseNetwork {
         page_url: &str,
         browser_log: Option<PathBuf>,
     ) -> Box<dyn Peer> {
+        let side = match role {
+            Role::Offerer => 0,
+            Role::Answerer => 1,
+        };
+        if let Some((_, kept)) = &self.kept[side] {
+            return Box::new(BrowserPeer::new(kept.browser.clone(), page_url.to_string()));
+        }
         let ns = self.namespace(role).clone();
         match kind {
             PeerKind::Native => {
@@ -162,19 +239,30 @@ impl CaseNetwork {
         }
     }
 
-    /// Stops the servers and removes the namespaces (the peers must be closed already); returns
-    /// what could not be cleaned up.
-    pub async fn tear_down(mut self) -> Vec<String> {
+    /// Stops the servers and removes the namespaces (the peers must be closed already), but those
+    /// of kept browsers, which go back to `keep` without their link; returns what could not be
+    /// cleaned up.
+    pub async fn tear_down(mut self, keep: Option<&KeptBrowsers>) -> Vec<String> {
         self.ice_servers.close().await;
         self.forwarders.clear();
+        let kept: Vec<(BrowserKey, KeptBrowser)> =
+            self.kept.iter_mut().flat_map(Option::take).collect();
         let Some(topology) = self.topology.take() else {
             return Vec::new();
         };
-        match tokio::task::spawn_blocking(move || topology.destroy()).await {
+        let problems = match tokio::task::spawn_blocking(move || topology.destroy()).await {
             Ok(Ok(())) => Vec::new(),
             Ok(Err(e)) => vec![e.to_string()],
             Err(e) => vec![format!("removing the network stopped: {e}")],
+        };
+        for (key, browser) in kept {
+            match keep {
+                // A namespace that may still hold this case's link is no home for the next.
+                Some(keep) if problems.is_empty() => keep.put_back(key, browser),
+                _ => browser.quit().await,
+            }
         }
+        problems
     }
 }
 
@@ -192,6 +280,18 @@ pub async fn prepare_run(cases: &[Case], install: bool) -> Result<(), ProvisionE
             .unwrap_or_else(|e| Err(provision::coturn_missing(&format!("coturn ({e})"))))?;
     }
     Ok(())
+}
+
+/// Opens the root namespace's loopback `ports` (relay, page server) inside `ns`.
+async fn open_ports(ns: &NetNs, ports: &[u16]) -> Result<Vec<TcpForwarder>, String> {
+    let mut forwarders = Vec::new();
+    for &port in ports {
+        let forwarder = TcpForwarder::into_root(ns.clone(), port)
+            .await
+            .map_err(|e| format!("cannot open port {port} inside {}: {e}", ns.name()))?;
+        forwarders.push(forwarder);
+    }
+    Ok(forwarders)
 }
 
 fn to_impairment(spec: ImpairmentSpec) -> Impairment {
