@@ -56,7 +56,7 @@ enum Command {
         /// Stop instead of installing a missing browser or driver.
         #[arg(long)]
         no_install: bool,
-        /// How many cases run at the same time (default: the number of cores).
+        /// How many cases run at the same time (default: one more than the number of cores).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
         /// SDP snapshots that are missing or differ: `update` writes `.snap.new` for `cargo insta

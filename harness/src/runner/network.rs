@@ -2,7 +2,8 @@
 //! STUN/TURN servers on the public side, and the relay and page server reachable from inside.
 //!
 //! Everything here belongs to one case and goes when the case ends ([`CaseNetwork::tear_down`]):
-//! the peers' browsers, the servers, the forwarders and the namespaces, in that order.
+//! the servers, the forwarders and the namespaces, in that order — but a browser peer's namespace,
+//! which is kept with its browser for the next case (`kept_browsers.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
