@@ -13,7 +13,7 @@ use crate::common;
 use std::process::Command;
 use std::time::Duration;
 
-use rtc_interop::outcome::{CaseResult, PeerPlace, Status};
+use rtc_interop::outcome::{CandidateSets, CaseResult, PeerPlace, Status};
 use rtc_interop::report::candidate_matrix::{MatrixRow, MdnsUse};
 use rtc_interop::runner::{Environment, RunSettings};
 use rtc_interop::scenario::PeerKind::{self, Chromium, Firefox, Native};
@@ -42,6 +42,21 @@ fn places(r: &CaseResult) -> (&PeerPlace, &PeerPlace) {
         .as_ref()
         .unwrap_or_else(|| panic!("{}: no network", what(r)));
     (&network.offerer, &network.answerer)
+}
+
+/// A side behind a NAT gathered srflx candidates, each of them its NAT's public address.
+fn assert_srflx_is_nat_public(r: &CaseResult, place: &PeerPlace, sets: &CandidateSets) {
+    let srflx: Vec<_> = sets
+        .local
+        .iter()
+        .filter(|c| c.kind == CandidateType::Srflx)
+        .collect();
+    assert!(!srflx.is_empty(), "{}", what(r));
+    assert!(
+        srflx.iter().all(|c| c.address == place.public_ip),
+        "{}: {srflx:?} behind {place:?}",
+        what(r)
+    );
 }
 
 #[tokio::test]
@@ -80,17 +95,7 @@ async fn stun_srflx_candidates_carry_the_nat_public_addresses() {
                 "{}",
                 what(r)
             );
-            let srflx: Vec<_> = sets
-                .local
-                .iter()
-                .filter(|c| c.kind == CandidateType::Srflx)
-                .collect();
-            assert!(!srflx.is_empty(), "{}", what(r));
-            assert!(
-                srflx.iter().all(|c| c.address == place.public_ip),
-                "{}: {srflx:?}",
-                what(r)
-            );
+            assert_srflx_is_nat_public(r, place, sets);
             // The pair goes through the other side's NAT: its private address is unreachable.
             let remote = &pair.as_ref().expect("a selected pair").remote;
             assert!(
@@ -133,17 +138,7 @@ async fn network_cases_keep_their_browsers_and_namespaces_for_the_next_case() {
             (offerer, &r.candidates.offerer),
             (answerer, &r.candidates.answerer),
         ] {
-            let srflx: Vec<_> = sets
-                .local
-                .iter()
-                .filter(|c| c.kind == CandidateType::Srflx)
-                .collect();
-            assert!(!srflx.is_empty(), "{}", what(r));
-            assert!(
-                srflx.iter().all(|c| c.address == place.public_ip),
-                "{}: {srflx:?} behind {place:?}",
-                what(r)
-            );
+            assert_srflx_is_nat_public(r, place, sets);
         }
     }
     let (first_offerer, first_answerer) = places(&results[0]);

@@ -88,27 +88,28 @@ impl CaseNetwork {
             .map(|k| k.as_ref().map(|(_, kept)| kept.ns.clone()))
             .collect();
         let built = tokio::task::spawn_blocking(move || Topology::create_in(&peers, homes)).await;
+        let built = match built {
+            Ok(Ok(topology)) => Ok(topology),
+            Ok(Err(NetnsError::Unavailable { reason })) => {
+                Err(NetworkSetupError::Unavailable(reason))
+            }
+            Ok(Err(other)) => Err(NetworkSetupError::Failed(format!(
+                "cannot build the network: {other}"
+            ))),
+            Err(e) => Err(NetworkSetupError::Failed(format!(
+                "building the network stopped: {e}"
+            ))),
+        };
         let topology = match built {
-            Ok(Ok(topology)) => topology,
-            failed => {
+            Ok(topology) => topology,
+            Err(e) => {
                 // The kept namespaces are as they were: keep them for another case.
                 if let Some((browsers, _)) = keep {
                     for (key, browser) in kept.into_iter().flatten() {
                         browsers.put_back(key, browser);
                     }
                 }
-                return Err(match failed {
-                    Err(e) => {
-                        NetworkSetupError::Failed(format!("building the network stopped: {e}"))
-                    }
-                    Ok(Err(NetnsError::Unavailable { reason })) => {
-                        NetworkSetupError::Unavailable(reason)
-                    }
-                    Ok(Err(other)) => {
-                        NetworkSetupError::Failed(format!("cannot build the network: {other}"))
-                    }
-                    Ok(Ok(_)) => unreachable!("matched above"),
-                });
+                return Err(e);
             }
         };
         let mut network = CaseNetwork {
