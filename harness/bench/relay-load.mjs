@@ -1,8 +1,8 @@
-// The load generator of `rtc-interop bench relay`, the same for every relay it measures.
+// The load generator of `rtc-interop bench relay`, the same for every relay it measures (burst
+// latency is measured by blocking Rust clients instead: src/relay_bench/burst.rs).
 //
 //   node relay-load.mjs pingpong URL ROOMS SECONDS  round trips for SECONDS in ROOMS pairs
 //   node relay-load.mjs count URL ROOMS TOTAL       the same until TOTAL messages were relayed
-//   node relay-load.mjs burst URL PAIRS BURSTS      5 back-to-back frames, the receiver replies
 //   node relay-load.mjs idle URL N                  N idle connections until stdin closes
 //
 // Prints one JSON line; `idle` prints "ready" once all are open. Latencies in milliseconds.
@@ -71,35 +71,6 @@ async function pingpong(rooms, until) {
   return { messages, seconds, msgs_per_s: messages / seconds, p50_ms: quantile(rtts, 0.5), p99_ms: quantile(rtts, 0.99) };
 }
 
-async function burst(n, bursts) {
-  const ps = await pairs(n, 'burst');
-  const latencies = [];
-  await Promise.all(ps.map(async ([x, y]) => {
-    y.on('message', (data) => {
-      const i = JSON.parse(data).i;
-      y.send(`{"type":"reply","m":"y","i":${i}}`);
-    });
-    for (let k = 0; k < bursts; k++) {
-      await sleep(10 + Math.random() * 20);
-      const done = new Promise((resolve) => {
-        const onMessage = (data) => {
-          if (JSON.parse(data).i === 4) { x.off('message', onMessage); resolve(); }
-        };
-        x.on('message', onMessage);
-      });
-      let lastSent = 0;
-      for (let i = 0; i < 5; i++) {
-        lastSent = now();
-        x.send(`{"type":"candidate","m":"x","i":${i},"pad":"${PAD}"}`);
-      }
-      await done;
-      latencies.push(now() - lastSent);
-    }
-  }));
-  closeAll(ps);
-  return { bursts: latencies.length, p50_ms: quantile(latencies, 0.5), p99_ms: quantile(latencies, 0.99) };
-}
-
 async function idle(n) {
   const ps = await pairs(n / 2, 'idle');
   console.log('ready');
@@ -116,8 +87,6 @@ try {
     result = await pingpong(Number(a), { done: (_, started) => now() - started >= ms });
   } else if (mode === 'count') {
     result = await pingpong(Number(a), { done: (messages) => messages >= Number(b) });
-  } else if (mode === 'burst') {
-    result = await burst(Number(a), Number(b));
   } else if (mode === 'idle') {
     result = await idle(Number(a));
   } else {

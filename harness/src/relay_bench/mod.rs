@@ -1,6 +1,6 @@
 //! `rtc-interop bench relay`: the standalone relay side by side with a minimal Node `ws` relay
-//! (rooms by path, forward to the others), both driven by the same Node load generator in the
-//! same run.
+//! (rooms by path, forward to the others), both driven by the same load in the same run: a Node
+//! generator for throughput and memory, blocking Rust clients for burst latency (burst.rs).
 //!
 //! Each relay runs as its own process, so its resident memory (`VmRSS`) is its own. Figures:
 //! round trips of 200 rooms × 2 clients ping-ponging (messages per second, p50/p99), the latency
@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use crate::bench::median;
 
+mod burst;
+
 /// The Node baseline relay and the load generator, written next to their `ws` package.
-const NODE_RELAY: &str = include_str!("../bench/node-relay.mjs");
-const LOAD: &str = include_str!("../bench/relay-load.mjs");
+const NODE_RELAY: &str = include_str!("../../bench/node-relay.mjs");
+const LOAD: &str = include_str!("../../bench/relay-load.mjs");
 
 const PING_PONG_ROOMS: usize = 200;
 const BURST_PAIRS: usize = 20;
@@ -265,6 +267,23 @@ fn next_line(out: ChildStdout, timeout: Duration) -> Result<String, String> {
     }
 }
 
+/// `host:port` of a `ws://host:port/room` URL.
+fn address_of(room_url: &str) -> Result<&str, String> {
+    room_url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| format!("not a ws:// URL: {room_url}"))
+}
+
+/// The value below which a share `q` of the sorted `values` lie (as the Node generator computes it).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let at = ((q * sorted.len() as f64) as usize).min(sorted.len() - 1);
+    sorted[at]
+}
+
 fn number(value: &serde_json::Value, key: &str) -> f64 {
     value[key].as_f64().unwrap_or(f64::NAN)
 }
@@ -313,7 +332,7 @@ fn measure_memory(
 #[derive(Clone)]
 struct Round {
     pingpong: serde_json::Value,
-    burst: serde_json::Value,
+    burst: burst::BurstFigures,
     /// The relay's CPU seconds during the ping-pong step.
     relay_cpu: f64,
     /// The load generator's CPU seconds during the ping-pong step.
@@ -354,12 +373,7 @@ pub fn run(settings: &RelayBenchSettings) -> Result<Vec<RelayFigures>, String> {
                 settings.seconds.to_string(),
             ])?;
             let relay_cpu = relay.cpu_seconds()? - relay_cpu_before;
-            let burst = node.step(&[
-                "burst".into(),
-                url,
-                BURST_PAIRS.to_string(),
-                BURSTS_PER_PAIR.to_string(),
-            ])?;
+            let burst = burst::measure(&url, BURST_PAIRS, BURSTS_PER_PAIR)?;
             rounds[i].push(Round {
                 pingpong,
                 burst,
@@ -373,8 +387,8 @@ pub fn run(settings: &RelayBenchSettings) -> Result<Vec<RelayFigures>, String> {
         figures.msgs_per_s = of(&|r| number(&r.pingpong, "msgs_per_s"));
         figures.rtt_p50_ms = of(&|r| number(&r.pingpong, "p50_ms"));
         figures.rtt_p99_ms = of(&|r| number(&r.pingpong, "p99_ms"));
-        figures.burst_p50_ms = of(&|r| number(&r.burst, "p50_ms"));
-        figures.burst_p99_ms = of(&|r| number(&r.burst, "p99_ms"));
+        figures.burst_p50_ms = of(&|r| r.burst.p50_ms);
+        figures.burst_p99_ms = of(&|r| r.burst.p99_ms);
         figures.relay_cpu_share = of(&|r| r.relay_cpu / number(&r.pingpong, "seconds"));
         figures.load_cpu_share = of(&|r| r.load_cpu / number(&r.pingpong, "seconds"));
         figures.msgs_per_cpu_s = of(&|r| number(&r.pingpong, "messages") / r.relay_cpu);
@@ -389,7 +403,7 @@ pub fn render(figures: &[RelayFigures], settings: &RelayBenchSettings) -> String
     let _ = writeln!(
         out,
         "relay bench: {PING_PONG_ROOMS} rooms × 2 clients ping-pong ({} s × {} round(s), medians); \
-         bursts of 5 frames in {BURST_PAIRS} pairs; {IDLE_CONNECTIONS} idle connections; \
+         bursts of 5 frames in {BURST_PAIRS} pairs (blocking Rust clients); {IDLE_CONNECTIONS} idle connections; \
          {LOAD_MESSAGES} messages",
         settings.seconds, settings.rounds
     );
@@ -466,6 +480,14 @@ pub fn render(figures: &[RelayFigures], settings: &RelayBenchSettings) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_pick_from_the_sorted_values() {
+        let values: Vec<f64> = (1..=200).map(f64::from).collect();
+        assert_eq!(quantile(&values, 0.5), 101.0);
+        assert_eq!(quantile(&values, 0.99), 199.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
 
     fn figures(name: &str, msgs_per_s: f64, msgs_per_cpu_s: f64, load: f64) -> RelayFigures {
         RelayFigures {
