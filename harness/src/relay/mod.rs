@@ -113,6 +113,22 @@ impl State {
     }
 }
 
+/// The thread every relay of this process forwards on. A run's relay used to share the runner's
+/// worker threads with WebDriver traffic and the reading of observations, and a signaling hop
+/// then waited its turn: on a thread of its own, chromium→chromium offer → echo fell from
+/// 27.6 / 29.1 to 24.6 / 21.3 ms (`bench`, back-to-back pairs).
+fn relay_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("relay")
+            .enable_all()
+            .build()
+            .expect("a one-thread tokio runtime for the relay (only fails without threads)")
+    })
+}
+
 /// A running relay. Dropping it stops it.
 pub struct Relay {
     addr: SocketAddr,
@@ -124,14 +140,20 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Binds `listen` (port 0: the OS picks one) and starts serving.
+    /// Binds `listen` (port 0: the OS picks one) and starts serving, on the relay's own thread.
     pub async fn start(listen: SocketAddr, config: RelayConfig) -> std::io::Result<Relay> {
-        let listener = TcpListener::bind(listen).await?;
+        let runtime = relay_runtime();
+        let std_listener = std::net::TcpListener::bind(listen)?;
+        std_listener.set_nonblocking(true)?;
+        let listener = {
+            let _inside = runtime.enter();
+            TcpListener::from_std(std_listener)?
+        };
         let addr = listener.local_addr()?;
         let state = Arc::new(State::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let config = Arc::new(config);
-        let task = tokio::spawn(accept_loop(listener, state.clone(), config, shutdown_rx));
+        let task = runtime.spawn(accept_loop(listener, state.clone(), config, shutdown_rx));
         Ok(Relay {
             addr,
             public: addr,
