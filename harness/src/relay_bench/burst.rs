@@ -13,8 +13,9 @@ use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 /// Frames per burst, as signaling sends an offer and its first candidates.
 const FRAMES: u32 = 5;
-/// No read waits longer than this: a relay that stops forwarding ends the bench with an error.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// No read or write waits longer than this: a relay that stops forwarding (or reading) ends the
+/// bench with an error.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The relay registers a member just after its handshake; bursts start once both are in.
 const SETTLE: Duration = Duration::from_millis(300);
 /// Bytes of padding in a burst frame: about the size of an ICE candidate message.
@@ -100,7 +101,10 @@ fn connect(room_url: &str) -> Result<(Client, TcpStream), String> {
     let stream = TcpStream::connect(address).map_err(|e| format!("cannot reach {address}: {e}"))?;
     stream.set_nodelay(true).map_err(describe)?;
     stream
-        .set_read_timeout(Some(READ_TIMEOUT))
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(describe)?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
         .map_err(describe)?;
     let handle = stream.try_clone().map_err(describe)?;
     let (client, _) = tungstenite::client(room_url, stream)
@@ -153,7 +157,7 @@ mod tests {
             "{figures:?}"
         );
         assert!(
-            figures.p99_ms < READ_TIMEOUT.as_secs_f64() * 1000.0,
+            figures.p99_ms < IO_TIMEOUT.as_secs_f64() * 1000.0,
             "{figures:?}"
         );
     }
