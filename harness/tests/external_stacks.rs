@@ -162,3 +162,59 @@ fn an_echo_larger_than_the_sender_advertises_is_not_expected_back() {
         "the echoer should have refused the 262144-byte echo: {echoer}"
     );
 }
+
+/// The aiortc peer's own test picture must look moving to its picture check however far apart
+/// two looks fall: its first stripes repeated every 32 frames, so a receiver whose loop woke
+/// 1.07 s after its last look saw the same picture and called a moving aiortc→aiortc stream
+/// frozen (a flaky failure in CI). The same frame against itself must still read as frozen.
+#[test]
+fn the_aiortc_test_picture_differs_from_every_frame_up_to_four_seconds_before() {
+    let aiortc = catalogue::all()
+        .into_iter()
+        .find(|k| k.name.as_str() == "aiortc")
+        .expect("aiortc is shipped");
+    let python = &aiortc.command_line()[0];
+    let peers = repo_root().join("peers");
+    let script = r#"
+import asyncio, media
+from media_rules import packed_rgb, picture_check
+
+class Counters:
+    def frame_out(self):
+        pass
+
+async def looks(count):
+    track = media.MovingPicture(Counters())
+    track.start = -1e9  # no pacing: frames as fast as they are made
+    out = []
+    for _ in range(count):
+        rgb = (await track.recv()).reformat(width=160, height=120, format="rgb24")
+        out.append((160, 120, packed_rgb(bytes(rgb.planes[0]), 160, 120, rgb.planes[0].line_size)))
+    return out
+
+seen = asyncio.run(looks(125))
+unchanged = [d for d in range(1, 121) if not picture_check(seen[0], seen[d], "")["changed"]]
+print("unchanged after", unchanged)
+print("itself", picture_check(seen[7], seen[7], "")["changed"])
+"#;
+    let output = std::process::Command::new(python)
+        .args(["-c", script])
+        .current_dir(std::env::temp_dir())
+        .env(
+            "PYTHONPATH",
+            format!(
+                "{}:{}",
+                peers.join("aiortc").display(),
+                peers.join("python-common").display()
+            ),
+        )
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout, "unchanged after []\nitself False\n");
+}

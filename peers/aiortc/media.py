@@ -36,6 +36,9 @@ FRAME_CHECK_INTERVAL_S = 1.0
 LOOK_WIDTH = 160
 VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS = 320, 240, 30
 VIDEO_CLOCK_RATE = 90000
+# Rows at the bottom of the sent picture that show the frame number (32: one block of it is 0.8 %
+# of the picture, above the check's 0.5 % of pixels).
+COUNTER_BAND_HEIGHT = 32
 AUDIO_RATE, AUDIO_PTIME = 48000, 0.02
 
 
@@ -48,8 +51,15 @@ class NoCodec(Exception):
 
 
 class MovingPicture(MediaStreamTrack):
-    """A 320x240 test picture at 30 fps: diagonal luma stripes that move every frame; all black
-    when `black` (a disabled track: browsers send black frames)."""
+    """A 320x240 test picture at 30 fps: a diagonal luma gradient that moves every frame, over a
+    band showing the frame number in binary; all black when `black` (a disabled track: browsers
+    send black frames).
+
+    Built so that any two frames a receiver looks at a second apart differ far beyond the picture
+    check's thresholds, however late its loop wakes: a second (30 frames) moves the gradient half
+    its period (every pixel by ~128), and the band tells apart frames the gradient does not
+    (a whole period, 64 frames, apart). The earlier stripes repeated every 32 frames, so a look
+    1.07 s after the previous one saw the same picture and called a moving stream frozen."""
 
     kind = "video"
 
@@ -59,7 +69,7 @@ class MovingPicture(MediaStreamTrack):
         self.black = black
         self.index = 0
         self.start = None
-        self.pattern = bytes((i * 2) % 256 for i in range(4096))
+        self.gradient = bytes(i % 256 for i in range(4096))
 
     async def recv(self):
         if self.readyState != "live":
@@ -75,7 +85,9 @@ class MovingPicture(MediaStreamTrack):
         if self.black:
             luma.update(bytes([16]) * luma.buffer_size)
         else:
-            luma.update(b"".join(self.pattern[(y + shift) % 256 : (y + shift) % 256 + stride] for y in range(luma.height)))
+            moving = luma.height - COUNTER_BAND_HEIGHT
+            rows = [self.gradient[(y + shift) % 256 : (y + shift) % 256 + stride] for y in range(moving)]
+            luma.update(b"".join(rows) + self.counter_row(stride) * COUNTER_BAND_HEIGHT)
         for plane in chroma:
             plane.update(bytes([128]) * plane.buffer_size)
         frame.pts = int(self.index * VIDEO_CLOCK_RATE / VIDEO_FPS)
@@ -83,6 +95,12 @@ class MovingPicture(MediaStreamTrack):
         self.index += 1
         self.counters.frame_out()
         return frame
+
+    def counter_row(self, stride):
+        """One row of the band: the frame number's 16 low bits as dark and light blocks."""
+        block = VIDEO_WIDTH // 16
+        bits = b"".join(bytes([235 if self.index >> bit & 1 else 16]) * block for bit in range(16))
+        return bits + bytes([16]) * (stride - len(bits))
 
 
 class Tone(MediaStreamTrack):
