@@ -5,6 +5,7 @@ mod case_files;
 mod early_end;
 mod kept_browsers;
 mod network;
+mod watch;
 
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,9 +31,7 @@ use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::external::{self, ExternalKind, ExternalPeer, catalogue};
 use crate::peer::native::NativePeer;
-use crate::peer::{
-    BROWSER_LOG_LEVELS, DriverEndpoint, Peer, PeerError, PeerPlan, Role, SharedBrowser,
-};
+use crate::peer::{BROWSER_LOG_LEVELS, DriverEndpoint, Peer, PeerPlan, Role, SharedBrowser};
 use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
@@ -44,14 +43,11 @@ use crate::verdict::{self, SideView};
 use crate::capture::Capture;
 use kept_browsers::KeptBrowsers;
 use network::{CaseNetwork, NetworkSetupError};
+use watch::{Watched, watch};
 
-/// How often the runner reads the peers' observations while a case runs.
-const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// How long starting both peers (a browser session, the page, joining the room) may take. It is
 /// separate from the scenario's time limit, which is about connecting.
 const PEER_START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the runner waits for a peer's last observations after the time limit.
-const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a run could not start (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -483,6 +479,12 @@ impl Environment {
             .then_some((&self.kept_browsers, &self.installs))
     }
 
+    /// The peer a case on the host network gets for `kind` in `role`, as [`Environment::run_case`]
+    /// makes it: for tests that watch a real peer through [`Environment::run_case_with`].
+    pub fn host_peer(&self, kind: PeerKind, role: Role, case: &Case, room: &str) -> Box<dyn Peer> {
+        self.make_peer(kind, role, case, room, None)
+    }
+
     fn make_peer(
         &self,
         kind: PeerKind,
@@ -497,8 +499,8 @@ impl Environment {
         }
         let log = self.browser_log(room, role, kind);
         if let Some(network) = network {
-            let page_url = self.pages.page_url();
-            return network.make_peer(kind, role, case, &self.installs, &page_url, log);
+            let page = self.pages.peer_page();
+            return network.make_peer(kind, role, case, &self.installs, page, log);
         }
         match kind {
             PeerKind::Native => Box::new(NativePeer::new(case.scenario.native_profile)),
@@ -508,12 +510,12 @@ impl Environment {
                     case.scenario.host_candidates,
                     None,
                     log,
-                    self.pages.page_url(),
+                    self.pages.peer_page(),
                 ))
             }
             browser @ (PeerKind::Chromium | PeerKind::Firefox) => {
                 let shared = self.browsers[&(browser, case.scenario.host_candidates)].clone();
-                Box::new(BrowserPeer::new(shared, self.pages.page_url()))
+                Box::new(BrowserPeer::new(shared, self.pages.peer_page()))
             }
             PeerKind::External(_) => unreachable!("handled above"),
         }
@@ -847,54 +849,6 @@ fn peer_id(case: &Case, role: Role) -> String {
         Role::Answerer => case.answerer,
     };
     format!("{}-{kind}", role.as_str())
-}
-
-/// How watching a case ended.
-enum Watched {
-    /// Both sides finished, or one gave up on a failed step.
-    Finished,
-    /// The deadline passed with a side still busy.
-    TimedOut,
-    /// Waiting longer could not change the outcome, for this reason.
-    Decided(String),
-}
-
-/// Reads both peers' observations until both are finished, the deadline passes or the outcome is
-/// decided. `observed` always holds the latest reading.
-async fn watch(
-    case: &Case,
-    peers: &mut Sides<Box<dyn Peer>>,
-    deadline: Instant,
-    observed: &mut Sides<Observations>,
-) -> Result<Watched, PeerError> {
-    loop {
-        let read_until = deadline.max(Instant::now()) + FINAL_READ_TIMEOUT;
-        let (offerer, answerer) = tokio::time::timeout_at(read_until, async {
-            tokio::join!(peers.offerer.observations(), peers.answerer.observations())
-        })
-        .await
-        .map_err(|_| PeerError::new("a peer", "stopped answering"))?;
-        observed.offerer = offerer?;
-        observed.answerer = answerer?;
-        if observed.offerer.finished && observed.answerer.finished {
-            return Ok(Watched::Finished);
-        }
-        if Instant::now() >= deadline {
-            return Ok(Watched::TimedOut);
-        }
-        // A side whose step failed has decided the case: the other may wait out a step that can
-        // no longer complete, and that wait would only cost time.
-        let gave_up = |o: &Observations| o.finished && o.failed_step().is_some();
-        if gave_up(&observed.offerer) || gave_up(&observed.answerer) {
-            return Ok(Watched::Finished);
-        }
-        if let Some(why) =
-            early_end::cannot_connect(case, &observed.offerer, &observed.answerer, epoch_ms())
-        {
-            return Ok(Watched::Decided(why));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
 }
 
 /// `<why>: offerer (native) last saw ICE `checking`, connection `connecting`; answerer …`.

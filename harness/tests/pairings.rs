@@ -4,10 +4,15 @@
 use crate::common;
 
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use rtc_interop::outcome::{CaseResult, Status};
+use rtc_interop::observe::Observations;
+use rtc_interop::outcome::{CaseResult, Sides, Status};
+use rtc_interop::peer::{BrowserInfo, Peer, PeerError, PeerPlan, Role};
 use rtc_interop::runner::{self, Environment, RunSettings};
-use rtc_interop::scenario::PeerKind::{Chromium, Firefox, Native};
+use rtc_interop::scenario::PeerKind::{self, Chromium, Firefox, Native};
+use tokio::sync::Notify;
 
 fn assert_connected_with_evidence(r: &CaseResult) {
     assert_eq!(r.status, Status::Passed, "{}: {:?}", r.pairing, r.failure);
@@ -311,4 +316,126 @@ async fn webrtc_rs_refusing_the_configuration_fails_the_case_with_its_reason() {
         !failure.contains("expected"),
         "no expectation noise when a peer cannot start: {failure}"
     );
+}
+
+/// A real peer, watched: when the runner read it and when it posted news.
+struct Watched {
+    inner: Box<dyn Peer>,
+    news: Option<Arc<Notify>>,
+    forwarding: Option<tokio::task::JoinHandle<()>>,
+    started: Instant,
+    reads: Arc<Mutex<Vec<Duration>>>,
+    posts: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Watched {
+    fn new(inner: Box<dyn Peer>) -> Self {
+        Self {
+            inner,
+            news: None,
+            forwarding: None,
+            started: Instant::now(),
+            reads: Arc::default(),
+            posts: Arc::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Peer for Watched {
+    fn kind(&self) -> PeerKind {
+        self.inner.kind()
+    }
+    fn browser(&self) -> Option<BrowserInfo> {
+        self.inner.browser()
+    }
+    fn news(&self) -> Option<Arc<Notify>> {
+        self.news.clone()
+    }
+    async fn start(&mut self, plan: &PeerPlan) -> Result<(), PeerError> {
+        self.started = Instant::now();
+        self.inner.start(plan).await?;
+        // The page's news key exists once it started: pass each post on, noting when.
+        if let Some(theirs) = self.inner.news() {
+            let ours = Arc::new(Notify::new());
+            let (posts, started, passed_on) = (self.posts.clone(), self.started, ours.clone());
+            self.forwarding = Some(tokio::spawn(async move {
+                loop {
+                    theirs.notified().await;
+                    posts.lock().unwrap().push(started.elapsed());
+                    passed_on.notify_one();
+                }
+            }));
+            self.news = Some(ours);
+        }
+        Ok(())
+    }
+    async fn observations(&mut self) -> Result<Observations, PeerError> {
+        self.reads.lock().unwrap().push(self.started.elapsed());
+        self.inner.observations().await
+    }
+    async fn close(&mut self) {
+        if let Some(task) = self.forwarding.take() {
+            task.abort();
+        }
+        self.inner.close().await;
+    }
+}
+
+/// Reading a page runs a script on its main thread, so the runner leaves the pages alone while
+/// they connect and reads them when they post that they finished: each real page posts its news,
+/// the runner's reading after it is the one that ends the case, and a page is read far less
+/// often than every 25 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_post_news_when_they_finish_and_the_runner_reads_them_then() {
+    let _turn = common::browser_turn().await;
+    let cases = common::cases(
+        common::shipped("datachannel-echo"),
+        &[(Chromium, Firefox), (Firefox, Native)],
+    );
+    let settings = RunSettings {
+        install: true,
+        ..RunSettings::default()
+    };
+    let environment = Environment::prepare(&runner::browsers_needed(&cases), &settings)
+        .await
+        .expect("an environment with Chromium and Firefox");
+    for case in &cases {
+        let room = format!("news/{}", case.slug());
+        let offerer = Watched::new(environment.host_peer(case.offerer, Role::Offerer, case, &room));
+        let answerer =
+            Watched::new(environment.host_peer(case.answerer, Role::Answerer, case, &room));
+        let logs = [
+            (case.offerer, offerer.reads.clone(), offerer.posts.clone()),
+            (
+                case.answerer,
+                answerer.reads.clone(),
+                answerer.posts.clone(),
+            ),
+        ];
+        let peers: Sides<Box<dyn Peer>> = Sides {
+            offerer: Box::new(offerer),
+            answerer: Box::new(answerer),
+        };
+        let r = environment.run_case_with(case, &room, peers).await;
+        assert_connected_with_evidence(&r);
+        for (kind, reads, posts) in logs {
+            let (reads, posts) = (reads.lock().unwrap().clone(), posts.lock().unwrap().clone());
+            let what = format!("{} {kind}: reads {reads:?}, posts {posts:?}", r.pairing);
+            if kind == Native {
+                assert!(posts.is_empty(), "{what}");
+                continue;
+            }
+            assert!(!posts.is_empty(), "the page posted no news: {what}");
+            let last_read = *reads.last().unwrap();
+            assert!(last_read >= *posts.last().unwrap(), "{what}");
+            // Every 25 ms would be 4 readings in 100 ms.
+            let before = reads.iter().filter(|at| **at < last_read).count();
+            assert!(
+                before < (last_read.as_millis() / 100 + 2) as usize,
+                "read too often: {what}"
+            );
+        }
+    }
+    environment.shutdown().await;
 }

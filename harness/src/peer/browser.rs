@@ -2,7 +2,8 @@
 //! browser (or, for a peer behind a NAT, of a browser of its own inside the peer's network
 //! namespace), driven over WebDriver. The page runs the same protocol with the browser's own
 //! RTCPeerConnection and keeps its observations in `window.rtcInterop`, which the harness reads with
-//! Execute Script.
+//! Execute Script — seldom, and at once when the page posts news that it finished
+//! ([`crate::page_server::NewsBoard`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use super::webdriver::BrowserInfo;
 use super::{Peer, PeerError, PeerPlan};
 use crate::net::netns::NetNs;
 use crate::observe::Observations;
+use crate::page_server::{PeerPage, Subscription};
 use crate::provision::BrowserInstall;
 use crate::scenario::{HostCandidates, PeerKind};
 
@@ -21,7 +23,9 @@ pub struct BrowserPeer {
     source: Source,
     /// The browser in use, once the peer has started.
     browser: Option<Arc<SharedBrowser>>,
-    page_url: String,
+    page: PeerPage,
+    /// The page's news key while it plays.
+    news: Option<Subscription>,
     window: Option<Window>,
     info: Option<BrowserInfo>,
     name: String,
@@ -42,10 +46,10 @@ enum Source {
 }
 
 impl BrowserPeer {
-    /// A peer that will open `page_url` in a new window of `browser`.
-    pub fn new(browser: Arc<SharedBrowser>, page_url: String) -> Self {
+    /// A peer that will open `page` in a window of `browser`.
+    pub fn new(browser: Arc<SharedBrowser>, page: PeerPage) -> Self {
         let kind = browser.kind();
-        Self::from_source(kind, Source::Shared(browser), page_url)
+        Self::from_source(kind, Source::Shared(browser), page)
     }
 
     /// A peer with a browser of its own, started when the peer starts and quit when it closes:
@@ -57,7 +61,7 @@ impl BrowserPeer {
         hosts: HostCandidates,
         namespace: Option<NetNs>,
         log_file: Option<PathBuf>,
-        page_url: String,
+        page: PeerPage,
     ) -> Self {
         let kind = install.kind;
         let source = Source::Dedicated {
@@ -66,15 +70,16 @@ impl BrowserPeer {
             namespace,
             log_file,
         };
-        Self::from_source(kind, source, page_url)
+        Self::from_source(kind, source, page)
     }
 
-    fn from_source(kind: PeerKind, source: Source, page_url: String) -> Self {
+    fn from_source(kind: PeerKind, source: Source, page: PeerPage) -> Self {
         Self {
             kind,
             source,
             browser: None,
-            page_url,
+            page,
+            news: None,
             window: None,
             info: None,
             name: kind.to_string(),
@@ -140,21 +145,29 @@ impl Peer for BrowserPeer {
         self.info.clone()
     }
 
+    fn news(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.news.as_ref().map(Subscription::notify)
+    }
+
     async fn start(&mut self, plan: &PeerPlan) -> Result<(), PeerError> {
         self.name = format!("{} {}", self.kind, plan.role.as_str());
         let browser = self.obtain_browser().await?;
         let (window, info) = browser
-            .open_window(&self.page_url)
+            .open_window(&self.page.url)
             .await
             .map_err(|e| self.error(e))?;
         self.window = Some(window);
         self.info = Some(info);
         let plan = serde_json::to_value(plan).expect("plans serialize");
+        let news = self.page.news.subscribe();
+        let options = serde_json::json!({ "news_path": news.path() });
+        self.news = Some(news);
         // `start` resolves once the page has joined the relay room, or rejects with the reason.
         let started = self
             .run_script(
-                "return window.rtcInterop.start(arguments[0]).then(() => null, e => String(e))",
-                vec![plan],
+                "return window.rtcInterop.start(arguments[0], arguments[1])\
+                 .then(() => null, e => String(e))",
+                vec![plan, options],
             )
             .await?;
         match started.as_str() {
@@ -172,6 +185,7 @@ impl Peer for BrowserPeer {
     }
 
     async fn close(&mut self) {
+        self.news = None;
         let Some(browser) = &self.browser else {
             return;
         };

@@ -108,6 +108,13 @@ pub trait Peer: Send {
     /// What the peer has seen so far; `finished` is set once it has nothing left to do.
     async fn observations(&mut self) -> Result<Observations, PeerError>;
 
+    /// For a peer that reading disturbs (a browser page: a script on its main thread), what wakes
+    /// when it has news that must be read at once (it finished); the runner then reads it seldom
+    /// otherwise. `None`: reading costs the peer nothing, read it often.
+    fn news(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
     /// Hangs up and releases everything the peer holds. Safe to call more than once.
     async fn close(&mut self);
 }

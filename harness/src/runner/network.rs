@@ -14,6 +14,7 @@ use crate::ice_servers::{IceServers, servers_needed};
 use crate::net::TurnServerKind;
 use crate::net::netns::{Impairment, NetNs, NetnsError, PeerSpec, TcpForwarder, Topology};
 use crate::outcome::{PeerPlace, Sides};
+use crate::page_server::PeerPage;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::in_namespace::NamespacedPeer;
 use crate::peer::native::NativePeer;
@@ -210,7 +211,7 @@ impl CaseNetwork {
         role: Role,
         case: &Case,
         installs: &HashMap<PeerKind, BrowserInstall>,
-        page_url: &str,
+        page: PeerPage,
         browser_log: Option<PathBuf>,
     ) -> Box<dyn Peer> {
         let side = match role {
@@ -218,7 +219,7 @@ impl CaseNetwork {
             Role::Answerer => 1,
         };
         if let Some((_, kept)) = &self.kept[side] {
-            return Box::new(BrowserPeer::new(kept.browser.clone(), page_url.to_string()));
+            return Box::new(BrowserPeer::new(kept.browser.clone(), page));
         }
         let ns = self.namespace(role).clone();
         match kind {
@@ -234,7 +235,7 @@ impl CaseNetwork {
                     case.scenario.host_candidates,
                     Some(ns),
                     browser_log,
-                    page_url.to_string(),
+                    page,
                 ))
             }
             PeerKind::External(_) => unreachable!("the runner makes external peers itself"),

@@ -1,7 +1,12 @@
 //! Serves the browser peer page, the benchmark's loopback page and the page a shared browser's
-//! window waits on between cases (`fixtures/browser/`) over http://127.0.0.1.
+//! window waits on between cases (`fixtures/browser/`) over http://127.0.0.1, and takes the
+//! pages' news ([`news`]).
 //!
 //! The files are compiled into the binary, so a run does not depend on the working directory.
+
+mod news;
+
+pub use news::{NewsBoard, Subscription};
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,17 +15,17 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-const PAGE_HTML: &str = include_str!("../../fixtures/browser/peer.html");
-const PAGE_JS: &str = include_str!("../../fixtures/browser/peer.js");
-const LOOPBACK_HTML: &str = include_str!("../../fixtures/browser/loopback.html");
-const LOOPBACK_JS: &str = include_str!("../../fixtures/browser/loopback.js");
-const CODECS_JS: &str = include_str!("../../fixtures/browser/codecs.js");
-const IDLE_HTML: &str = include_str!("../../fixtures/browser/idle.html");
+const PAGE_HTML: &str = include_str!("../../../fixtures/browser/peer.html");
+const PAGE_JS: &str = include_str!("../../../fixtures/browser/peer.js");
+const LOOPBACK_HTML: &str = include_str!("../../../fixtures/browser/loopback.html");
+const LOOPBACK_JS: &str = include_str!("../../../fixtures/browser/loopback.js");
+const CODECS_JS: &str = include_str!("../../../fixtures/browser/codecs.js");
+const IDLE_HTML: &str = include_str!("../../../fixtures/browser/idle.html");
 
 /// The page a shared browser's window waits on between cases, on the origin of the page it served.
 pub const IDLE_PATH: &str = "/idle.html";
@@ -42,7 +47,17 @@ pub struct PageServer {
     addr: SocketAddr,
     /// The address page URLs name: `addr`, or the one remote browsers reach it on.
     public: SocketAddr,
+    news: NewsBoard,
     task: JoinHandle<()>,
+}
+
+/// The peer page of a page server, with the board its pages post their news to.
+#[derive(Clone)]
+pub struct PeerPage {
+    /// The page's URL.
+    pub url: String,
+    /// Where a page's news arrives.
+    pub news: NewsBoard,
 }
 
 impl PageServer {
@@ -61,16 +76,25 @@ impl PageServer {
         let listener = TcpListener::bind((bind, 0)).await?;
         let addr = listener.local_addr()?;
         let public = advertised.map_or(addr, |ip| SocketAddr::new(ip, addr.port()));
+        let news = NewsBoard::default();
+        let board = news.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let board = board.clone();
                 tokio::spawn(async move {
+                    let service = service_fn(move |request| serve(request, board.clone()));
                     let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service_fn(serve))
+                        .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        Ok(PageServer { addr, public, task })
+        Ok(PageServer {
+            addr,
+            public,
+            news,
+            task,
+        })
     }
 
     /// Where it listens (`127.0.0.1:<port>`).
@@ -78,9 +102,12 @@ impl PageServer {
         self.addr
     }
 
-    /// The URL of the peer page.
-    pub fn page_url(&self) -> String {
-        format!("http://{}/peer.html", self.public)
+    /// The peer page and where its news arrives.
+    pub fn peer_page(&self) -> PeerPage {
+        PeerPage {
+            url: format!("http://{}/peer.html", self.public),
+            news: self.news.clone(),
+        }
     }
 
     /// The pages' origin when it is not loopback (browsers must be told to treat it as secure).
@@ -101,8 +128,19 @@ impl Drop for PageServer {
     }
 }
 
-async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (status, content_type, body) = match request.uri().path() {
+async fn serve(
+    request: Request<Incoming>,
+    news: NewsBoard,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path();
+    if let Some(key) = path.strip_prefix(news::NEWS_PREFIX) {
+        let status = match *request.method() == Method::POST && news.deliver(key) {
+            true => StatusCode::NO_CONTENT,
+            false => StatusCode::NOT_FOUND,
+        };
+        return Ok(respond(status, "text/plain; charset=utf-8", ""));
+    }
+    let (status, content_type, body) = match path {
         "/" | "/peer.html" => (StatusCode::OK, "text/html; charset=utf-8", PAGE_HTML),
         "/peer.js" => (StatusCode::OK, "text/javascript; charset=utf-8", PAGE_JS),
         "/loopback.html" => (StatusCode::OK, "text/html; charset=utf-8", LOOPBACK_HTML),
@@ -119,13 +157,16 @@ async fn serve(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
             "not found\n",
         ),
     };
-    let response = Response::builder()
+    Ok(respond(status, content_type, body))
+}
+
+fn respond(status: StatusCode, content_type: &str, body: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
         .status(status)
         .header("content-type", content_type)
         .header("cache-control", "no-store")
         .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("static response parts are valid");
-    Ok(response)
+        .expect("static response parts are valid")
 }
 
 #[cfg(test)]
@@ -148,11 +189,17 @@ mod tests {
     }
 
     async fn get(server: &PageServer, path: &str) -> String {
+        request(server, "GET", path).await
+    }
+
+    async fn request(server: &PageServer, method: &str, path: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(server.local_addr())
             .await
             .unwrap();
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+        );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
@@ -176,5 +223,29 @@ mod tests {
         }
         assert!(get(&server, "/nope").await.starts_with("HTTP/1.1 404"));
         assert!(server.loopback_url().ends_with("/loopback.html"));
+    }
+
+    #[tokio::test]
+    async fn a_page_posting_its_news_wakes_its_subscriber_only() {
+        let server = PageServer::start().await.unwrap();
+        let page = server.peer_page();
+        assert!(page.url.ends_with("/peer.html"));
+        let subscription = page.news.subscribe();
+        let path = subscription.path();
+        assert!(
+            get(&server, &path).await.starts_with("HTTP/1.1 404"),
+            "GET is no post"
+        );
+        let posted = request(&server, "POST", &path).await;
+        assert!(posted.starts_with("HTTP/1.1 204"), "{posted}");
+        let woken = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            subscription.notify().notified(),
+        )
+        .await;
+        assert!(woken.is_ok(), "the post did not wake the subscriber");
+        drop(subscription);
+        let after = request(&server, "POST", &path).await;
+        assert!(after.starts_with("HTTP/1.1 404"), "{after}");
     }
 }
