@@ -6,7 +6,8 @@
 //!
 //! - [`scenario`]: the scenario file format and its loader; [`plan`]: expanding it into cases.
 //! - [`relay`]: the signaling relay; [`signaling`]: its wire protocol.
-//! - [`peer`]: the peer kinds behind one trait; [`page_server`]: serves the browser peer page.
+//! - [`peer`]: the peer kinds behind one trait; [`page_server`]: serves the browser peer page and
+//!   takes its news (it finished), so the runner need not read a page while it connects.
 //! - [`observe`]: what peers record; [`verdict`]: checking expectations; [`decide`]: the one place
 //!   a case's status is decided; [`outcome`]: case results.
 //! - [`lint`]: the signaling lint, every trace message checked against its sender's descriptions.
