@@ -17,7 +17,7 @@
 //! video rows against each browser's in-page call.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::outcome::{CaseResult, Phases};
 use crate::peer::external::catalogue;
@@ -133,6 +133,13 @@ impl CallShape {
         }
     }
 }
+
+/// The pause before each warm case and in-page call: the one before it goes on tearing down (its
+/// windows unloading their pages, connections closing) after it returned, and on 2 cores that
+/// work slowed the next one's start and connection. With it, in alternating runs interleaving
+/// both browsers: chromium→chromium offer→echo 20.4 / 21.2 → 18.1 / 16.7 ms, firefox→firefox
+/// 25.6 / 24.0 → 21.0 / 22.6 ms, and each case's start ~35 ms shorter.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// The second `negotiate` step of the bench scenario: the renegotiation round.
 const RENEGOTIATE_STEP: usize = 4;
@@ -389,6 +396,7 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
 
 /// Plays `case` once as warm iteration `i`, in a room of its own.
 async fn play(environment: &Environment, case: &Case, i: usize) -> CaseResult {
+    tokio::time::sleep(SETTLE).await;
     let room = format!("bench/{}-{i}", case.slug());
     environment.run_case(case, &room).await
 }
@@ -402,6 +410,7 @@ struct InPageFigures {
 impl InPageFigures {
     /// Measures `call` once in `kind`'s browser.
     async fn measure(&mut self, environment: &Environment, kind: PeerKind, call: InPageCall) {
+        tokio::time::sleep(SETTLE).await;
         let figure = in_page_once(environment, kind, call).await;
         let index = match self
             .measured
