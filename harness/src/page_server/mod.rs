@@ -134,9 +134,10 @@ async fn serve(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path();
     if let Some(key) = path.strip_prefix(news::NEWS_PREFIX) {
-        let status = match *request.method() == Method::POST && news.deliver(key) {
-            true => StatusCode::NO_CONTENT,
-            false => StatusCode::NOT_FOUND,
+        let status = if *request.method() == Method::POST && news.deliver(key) {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::NOT_FOUND
         };
         return Ok(respond(status, "text/plain; charset=utf-8", ""));
     }

@@ -47,19 +47,18 @@ pub async fn watch(
     deadline: Instant,
     observed: &mut Sides<Observations>,
 ) -> Result<Watched, PeerError> {
-    let news = Sides {
-        offerer: peers.offerer.news(),
-        answerer: peers.answerer.news(),
-    };
-    let interval = news.map(|n| match n {
+    let news = peers.map(|p| p.news());
+    let every = news.map(|n| match n {
         Some(_) => QUIET_INTERVAL,
         None => POLL_INTERVAL,
     });
+    // A side without news is read at once; one with news first when it posts or after a quiet
+    // interval, so that its connection forms undisturbed.
     let started = Instant::now();
-    let mut due = Sides {
-        offerer: started + first_wait(&news.offerer),
-        answerer: started + first_wait(&news.answerer),
-    };
+    let mut due = news.map(|n| match n {
+        Some(_) => started + QUIET_INTERVAL,
+        None => started,
+    });
     loop {
         let wake = due.offerer.min(due.answerer).min(deadline);
         tokio::select! {
@@ -71,13 +70,11 @@ pub async fn watch(
         // At the deadline both sides are read, for the verdict's sake.
         let read = due.map(|d| *d <= now || now >= deadline);
         read_sides(peers, &read, deadline, observed).await?;
-        for (was_read, due, interval) in [
-            (read.offerer, &mut due.offerer, interval.offerer),
-            (read.answerer, &mut due.answerer, interval.answerer),
-        ] {
-            if was_read {
-                *due = Instant::now() + interval;
-            }
+        if read.offerer {
+            due.offerer = Instant::now() + every.offerer;
+        }
+        if read.answerer {
+            due.answerer = Instant::now() + every.answerer;
         }
         if let Some(end) = outcome(case, observed, deadline) {
             // A side not read just now may be a quiet interval behind: the verdict gets its
@@ -129,15 +126,6 @@ async fn read_sides(
         observed.answerer = reading?;
     }
     Ok(())
-}
-
-/// A peer without news is read at once; one with news first when it posts or after a quiet
-/// interval, so that its connection forms undisturbed.
-fn first_wait(news: &Option<Arc<Notify>>) -> Duration {
-    match news {
-        Some(_) => QUIET_INTERVAL,
-        None => Duration::ZERO,
-    }
 }
 
 /// Completes when the peer posts news; never for a peer without.
