@@ -15,12 +15,14 @@
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
 //! - [`bench`]: where a case's time goes, per pairing (`rtc-interop bench`); [`relay_bench`]: the
 //!   relay against a minimal Node relay (`rtc-interop bench relay`).
-//! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak.
+//! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak;
+//!   [`bounded`]: short-lived commands run to their end within a time limit.
 //! - [`net`]: the STUN/TURN servers a run starts (embedded, or coturn), and peers behind NATs;
 //!   [`ice_servers`]: which of them a run starts for its scenarios, and what each case's peers get.
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bounded;
 pub mod capture;
 pub mod clock;
 pub mod decide;

@@ -9,7 +9,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
+use crate::bounded::BoundedCommand;
 use crate::peer::external::ExternalKind;
 use crate::scenario::PeerKind;
 
@@ -449,7 +451,10 @@ fn run_installer(
     let status = std::fs::File::create(&log)
         .and_then(|file| {
             let err = file.try_clone()?;
-            command.stdout(file).stderr(err).status()
+            command
+                .stdout(file)
+                .stderr(err)
+                .status_within(INSTALL_TIMEOUT)
         })
         .map_err(|e| failed(e.to_string()))?;
     if !status.success() {
@@ -476,9 +481,13 @@ fn cargo_home() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
 }
 
-/// The first version number `program --version` prints (`156.0.8078.79`, `153.7.0esr`).
+/// The first version number `program --version` prints (`156.0.8078.79`, `153.7.0esr`); none
+/// when it fails or hangs.
 fn version_of(program: &Path) -> Option<String> {
-    let output = Command::new(program).arg("--version").output().ok()?;
+    let output = Command::new(program)
+        .arg("--version")
+        .output_within(VERSION_TIMEOUT)
+        .ok()?;
     parse_version(&String::from_utf8_lossy(&output.stdout))
 }
 
@@ -509,8 +518,12 @@ pub fn cache_dir() -> Result<PathBuf, String> {
     Ok(home.join("rtc-interop"))
 }
 
-/// How long an external kind's version command may take.
-const EXTERNAL_VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a version command (`chromium --version`, an external kind's) may take; an
+/// external stack's may start an interpreter that loads its whole library.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an installer may run: apt-get, `cargo install`, an external stack's build.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The version an external kind's stack reports (its manifest's `version` command), or why it
 /// is not installed.
@@ -523,37 +536,15 @@ pub fn locate_external(kind: &ExternalKind) -> Result<String, ProvisionError> {
     let Some((program, args)) = line.split_first() else {
         return Ok("unknown version".into());
     };
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|_| missing())?;
     // Any program may be a version command: one that hangs counts as not installed.
-    let deadline = std::time::Instant::now() + EXTERNAL_VERSION_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(missing());
-            }
-        }
-    };
-    if !status.success() {
+    let output = Command::new(program)
+        .args(args)
+        .output_within(VERSION_TIMEOUT)
+        .map_err(|_| missing())?;
+    if !output.status.success() {
         return Err(missing());
     }
-    let mut stdout = String::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        use std::io::Read as _;
-        let _ = pipe.read_to_string(&mut stdout);
-    }
-    let text = stdout;
+    let text = String::from_utf8_lossy(&output.stdout);
     Ok(text
         .lines()
         .map(str::trim)

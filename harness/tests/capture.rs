@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{BIN, write_scenario};
+use rtc_interop::bounded::BoundedCommand;
 use rtc_interop::capture::{StunClass, StunMethod, read_packets, stun_messages};
 use serde_json::Value;
 
@@ -52,7 +53,7 @@ fn captured_run(dir: &Path, args: &[&str]) -> (std::path::PathBuf, Value) {
         .args(["run", "--snapshots", "off", "--capture"])
         .args(args)
         .current_dir(dir)
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -229,7 +230,7 @@ async fn browser_logs_hold_each_browsers_own_webrtc_lines() {
     let refused = Command::new(BIN)
         .args(["run", "--browser-logs"])
         .current_dir(dir.path())
-        .output()
+        .output_within(common::QUICK_LIMIT)
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(
@@ -259,7 +260,7 @@ async fn a_network_case_is_captured_in_its_namespaces_with_the_nat_rewriting() {
         ])
         .arg(reports.path())
         .current_dir(common::repo_root())
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");

@@ -1,6 +1,8 @@
 //! The CI recipe of docs/ci.md: its GitHub Actions workflow parses, has the jobs the recipe
 //! describes, and every rtc-interop command it runs is one the CLI accepts.
 
+use crate::common;
+use rtc_interop::bounded::BoundedCommand;
 use std::path::Path;
 use std::process::Command;
 
@@ -97,7 +99,7 @@ fn every_command_the_workflow_runs_is_accepted_by_the_cli() {
         let output = Command::new(env!("CARGO_BIN_EXE_rtc-interop"))
             .args(&args)
             .arg("--help")
-            .output()
+            .output_within(common::QUICK_LIMIT)
             .unwrap();
         assert!(
             output.status.success(),
@@ -109,7 +111,7 @@ fn every_command_the_workflow_runs_is_accepted_by_the_cli() {
     // And the check itself can fail.
     let refused = Command::new(env!("CARGO_BIN_EXE_rtc-interop"))
         .args(["run", "--shards", "1/4", "--help"])
-        .output()
+        .output_within(common::QUICK_LIMIT)
         .unwrap();
     assert!(!refused.status.success());
 }
@@ -127,7 +129,7 @@ fn resolved_features(edges: &str) -> std::collections::BTreeMap<String, String> 
         .args(["tree", "--offline", "-p", "rtc-interop", "-e", edges])
         .args(["--prefix", "none", "-f", "{p}|{f}"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     assert!(
         output.status.success(),

@@ -13,14 +13,15 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use rtc_interop::bounded::{BoundedCommand, wait_with_output_within};
 use rtc_interop::scenario::PeerKind;
 
 fn rtc_interop(args: &[&str], dir: &Path) -> Output {
     Command::new(BIN)
         .args(args)
         .current_dir(dir)
-        .output()
-        .expect("the binary runs")
+        .output_within(common::RUN_LIMIT)
+        .expect("the binary runs within its limit")
 }
 
 fn stderr(output: &Output) -> String {
@@ -72,7 +73,7 @@ fn a_missing_driver_stops_the_run_with_the_command_to_install_it() {
         .args(["run", "--no-install"])
         .current_dir(dir.path())
         .env("PATH", empty_path.path())
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
@@ -592,8 +593,8 @@ fn the_native_peer_command_connects_through_the_standalone_relay_and_prints_json
     let answerer = peer("--answer");
     let offerer = peer("--offer");
     let outputs = [
-        offerer.wait_with_output().unwrap(),
-        answerer.wait_with_output().unwrap(),
+        wait_with_output_within(offerer, common::RUN_LIMIT).unwrap(),
+        wait_with_output_within(answerer, common::RUN_LIMIT).unwrap(),
     ];
     relay.kill().unwrap();
     relay.wait().unwrap();
@@ -656,7 +657,7 @@ fn no_install_with_a_missing_geckodriver_names_the_cargo_install_command() {
         .env("PATH", nowhere.path())
         .env("HOME", nowhere.path())
         .env_remove("CARGO_HOME")
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
@@ -667,7 +668,7 @@ fn no_install_with_a_missing_geckodriver_names_the_cargo_install_command() {
         .env("PATH", nowhere.path())
         .env("HOME", nowhere.path())
         .env_remove("CARGO_HOME")
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     assert_eq!(doctor.status.code(), Some(1));
     let report = String::from_utf8_lossy(&doctor.stdout);
@@ -720,7 +721,7 @@ fn a_turn_server_that_cannot_start_stops_the_run_with_exit_code_2() {
         .args(["run", "--no-install", "--turn", "coturn"])
         .current_dir(dir.path())
         .env("PATH", fake.path())
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
@@ -738,7 +739,7 @@ fn a_turn_server_that_cannot_start_stops_the_run_with_exit_code_2() {
     let output = Command::new(BIN)
         .args(["run", "--turn", "pion"])
         .current_dir(dir.path())
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -825,7 +826,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
         .spawn()
         .unwrap();
     drop(list.stdout.take());
-    let output = list.wait_with_output().unwrap();
+    let output = wait_with_output_within(list, common::QUICK_LIMIT).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.status.success(), "{:?}: {stderr}", output.status);

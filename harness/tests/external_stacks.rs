@@ -6,6 +6,7 @@
 use crate::common;
 
 use common::{repo_root, run_to_end};
+use rtc_interop::bounded::BoundedCommand;
 use rtc_interop::peer::external::catalogue;
 
 #[test]
@@ -208,7 +209,7 @@ print("itself", picture_check(seen[7], seen[7], "")["changed"])
                 peers.join("python-common").display()
             ),
         )
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap_or_else(|e| panic!("{python}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

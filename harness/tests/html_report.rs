@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{BIN, browser_turn, write_scenario};
+use rtc_interop::bounded::BoundedCommand;
 use rtc_interop::peer::DriverService;
 use rtc_interop::report::ReportDocument;
 use rtc_interop::scenario::{HostCandidates, PeerKind};
@@ -29,7 +30,7 @@ fn real_report(dir: &Path) -> std::path::PathBuf {
     let output = Command::new(BIN)
         .args(["run", "--snapshots", "off"])
         .current_dir(dir)
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap();
     assert_eq!(
         output.status.code(),
@@ -49,7 +50,11 @@ fn big_report(real: &Path, out: &Path, count: usize) {
     let report = rtc_interop::report_bench::grow(&real, count).to_json();
     std::fs::create_dir_all(out).unwrap();
     std::fs::write(out.join("report.json"), report).unwrap();
-    let output = Command::new(BIN).arg("report").arg(out).output().unwrap();
+    let output = Command::new(BIN)
+        .arg("report")
+        .arg(out)
+        .output_within(common::QUICK_LIMIT)
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",

@@ -3,6 +3,7 @@
 //! native peer's pacing and the media checks assume.
 
 use crate::common;
+use rtc_interop::bounded::BoundedCommand;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = common::repo_root().join("fixtures/media").join(name);
@@ -109,7 +110,7 @@ fn the_javascript_packetizers_reassemble_every_clip() {
     let output = std::process::Command::new("node")
         .args(["--test", "peers/node-common/media.test.mjs"])
         .current_dir(common::repo_root())
-        .output()
+        .output_within(common::RUN_LIMIT)
         .unwrap_or_else(|e| panic!("cannot run node (installed by `rtc-interop install`): {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

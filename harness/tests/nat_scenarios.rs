@@ -13,6 +13,7 @@ use crate::common;
 use std::process::Command;
 use std::time::Duration;
 
+use rtc_interop::bounded::BoundedCommand;
 use rtc_interop::outcome::{CandidateSets, CaseResult, PeerPlace, Status};
 use rtc_interop::report::candidate_matrix::{MatrixRow, MdnsUse};
 use rtc_interop::runner::{Environment, RunSettings};
@@ -342,7 +343,7 @@ fn network_leftovers(pid: u32) -> Vec<String> {
     }
     let links = Command::new("ip")
         .args(["-o", "link", "show"])
-        .output()
+        .output_within(common::QUICK_LIMIT)
         .unwrap();
     left.extend(
         String::from_utf8_lossy(&links.stdout)
@@ -417,7 +418,7 @@ fn without_root_network_cases_are_skipped_with_the_reason() {
     Command::new("chmod")
         .args(["-R", "a+rwX"])
         .arg(dir.path())
-        .status()
+        .status_within(common::QUICK_LIMIT)
         .unwrap();
     let output = Command::new("setpriv")
         .args([
@@ -435,7 +436,7 @@ fn without_root_network_cases_are_skipped_with_the_reason() {
             "--no-install",
         ])
         .current_dir(dir.path())
-        .output()
+        .output_within(common::RUN_LIMIT)
         .expect("setpriv (util-linux) runs");
     let table = String::from_utf8_lossy(&output.stdout);
     assert_eq!(

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use rtc_interop::bounded::wait_with_output_within;
 use rtc_interop::observe::Observations;
 use rtc_interop::peer::native::NativePeer;
 use rtc_interop::peer::{Peer, PeerPlan, Role};
@@ -224,9 +225,11 @@ async fn peer_native_answer_fails_when_no_message_arrives_although_connected() {
         .start(&plan(Role::Offerer, url, steps))
         .await
         .unwrap();
-    let output = tokio::task::spawn_blocking(move || answerer.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        wait_with_output_within(answerer, common::RUN_LIMIT).unwrap()
+    })
+    .await
+    .unwrap();
     offerer.close().await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");

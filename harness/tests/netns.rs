@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::common;
+use rtc_interop::bounded::BoundedCommand;
 use rtc_interop::net::netns::{
     self, Impairment, NatType, NetnsError, PeerSpec, TcpForwarder, Topology,
 };
@@ -441,7 +443,10 @@ fn impaired_link_delays_drops_and_throttles() {
 
 /// Namespaces whose name starts with `prefix`.
 fn namespaces_named(prefix: &str) -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output_within(common::QUICK_LIMIT)
+        .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
@@ -459,7 +464,7 @@ fn link_exists(name: &str) -> bool {
 fn links_named(prefix: &str) -> Vec<String> {
     let out = Command::new("ip")
         .args(["-o", "link", "show"])
-        .output()
+        .output_within(common::QUICK_LIMIT)
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -478,7 +483,7 @@ fn links_named(prefix: &str) -> Vec<String> {
 fn root_routes() -> String {
     let out = Command::new("ip")
         .args(["-4", "route", "show"])
-        .output()
+        .output_within(common::QUICK_LIMIT)
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -507,7 +512,7 @@ fn dropping_the_topology_removes_everything_even_processes_inside() {
     // The root namespace sends peers' private addresses into the topology, not out of the machine.
     let route = Command::new("ip")
         .args(["route", "get", &private.to_string()])
-        .output()
+        .output_within(common::QUICK_LIMIT)
         .unwrap();
     let route = String::from_utf8_lossy(&route.stdout);
     assert!(route.contains(&root_link), "{route}");
@@ -569,7 +574,10 @@ fn sweep_stale_removes_what_a_dead_run_left_behind() {
     let ns = format!("rtci-{dead}-0-pub");
     let link = format!("rtci-{dead:x}-0");
     let ok = |args: &[&str]| {
-        let out = Command::new("ip").args(args).output().unwrap();
+        let out = Command::new("ip")
+            .args(args)
+            .output_within(common::QUICK_LIMIT)
+            .unwrap();
         assert!(
             out.status.success(),
             "ip {args:?}: {}",
@@ -584,8 +592,12 @@ fn sweep_stale_removes_what_a_dead_run_left_behind() {
     let removed = netns::sweep_stale(netns::PREFIX).unwrap();
     let leftovers_gone = namespaces_named(&ns).is_empty() && !link_exists(&link);
     if !leftovers_gone {
-        let _ = Command::new("ip").args(["link", "del", &link]).status();
-        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &link])
+            .status_within(common::QUICK_LIMIT);
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .status_within(common::QUICK_LIMIT);
     }
     assert!(leftovers_gone, "sweep removed {removed:?}");
     assert!(

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common;
+use rtc_interop::bounded::BoundedCommand;
 use rtc_interop::sdp::snapshot::{Side, SnapshotId, SnapshotMode, SnapshotOutcome, SnapshotStore};
 use rtc_interop::sdp::{SdpError, compare_table, describe_changes, features, normalize};
 
@@ -478,7 +480,7 @@ fn cargo_insta(root: &Path, args: &[&str]) -> Option<(bool, String)> {
         .current_dir(root)
         .env_remove("INSTA_UPDATE")
         .env_remove("INSTA_PENDING_DIR")
-        .output()
+        .output_within(common::RUN_LIMIT)
         .ok()?;
     let text = format!(
         "{}{}",
@@ -508,7 +510,7 @@ fn snapshot_flow_with_cargo_insta() {
     let git = Command::new("git")
         .args(["init", "-q"])
         .current_dir(root)
-        .status();
+        .status_within(common::QUICK_LIMIT);
     assert!(git.is_ok_and(|s| s.success()), "git init");
     if cargo_insta(root, &["--version"]).is_none() {
         eprintln!("cargo-insta is not installed (`cargo install cargo-insta --locked`): skipping");

@@ -3,6 +3,7 @@
 //! reports rebuilt from report.json alone, and plain progress lines when stderr is not a terminal.
 
 use crate::common;
+use rtc_interop::bounded::BoundedCommand;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,8 +20,8 @@ fn rtc_interop(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .current_dir(dir)
-        .output()
-        .expect("the binary runs")
+        .output_within(common::RUN_LIMIT)
+        .expect("the binary runs within its limit")
 }
 
 fn stderr(output: &Output) -> String {

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use rtc_interop::bounded::BoundedCommand;
 use rtc_interop::outcome::{CaseResult, Status};
 use rtc_interop::plan;
 use rtc_interop::provision;
@@ -31,7 +32,9 @@ fn rtc_interop(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (key, value) in env {
         command.env(key, value);
     }
-    command.output().expect("the binary runs")
+    command
+        .output_within(common::RUN_LIMIT)
+        .expect("the binary runs within its limit")
 }
 
 /// `cargo insta ARGS` in the workspace `root`.
@@ -44,7 +47,7 @@ fn cargo_insta(root: &Path, args: &[&str]) -> String {
         .env_remove("INSTA_UPDATE")
         .env_remove("INSTA_PENDING_DIR")
         .env_remove("CI")
-        .output()
+        .output_within(common::RUN_LIMIT)
         .expect("cargo runs");
     let text = format!(
         "{}{}",
@@ -126,7 +129,7 @@ fn workspace_like_the_repository(root: &Path) {
     let git = Command::new("git")
         .args(["init", "-q"])
         .current_dir(root)
-        .status();
+        .status_within(common::QUICK_LIMIT);
     assert!(git.is_ok_and(|s| s.success()), "git init");
 }
 

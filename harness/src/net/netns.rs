@@ -78,6 +78,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::bounded::wait_with_output_within;
 use crate::provision::{ProvisionError, find_in_path};
 
 use wire::Wire;
@@ -894,6 +895,9 @@ fn availability(
     Ok(Tools { ip, nft })
 }
 
+/// How long one `ip` / `iptables` command may take (milliseconds, when the machine is well).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs `program args…`, feeding it `input`; its stdout, or an error naming the command.
 fn run(program: &Path, args: &[&str], input: Option<&str>) -> Result<String, NetnsError> {
     let name = program
@@ -918,8 +922,7 @@ fn run(program: &Path, args: &[&str], input: Option<&str>) -> Result<String, Net
             .write_all(input.as_bytes())
             .map_err(|e| NetnsError::io(format!("writing to `{command}`"), e))?;
     }
-    let output = child
-        .wait_with_output()
+    let output = wait_with_output_within(child, COMMAND_TIMEOUT)
         .map_err(|e| NetnsError::io(format!("waiting for `{command}`"), e))?;
     if !output.status.success() {
         return Err(NetnsError::Command {

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::bench::median;
+use crate::bounded::BoundedCommand;
 
 mod burst;
 
@@ -30,6 +31,9 @@ const IDLE_CONNECTIONS: usize = 2000;
 const LOAD_MESSAGES: usize = 100_000;
 /// Any one step of the load generator finishes well within this, or the bench stops.
 const STEP_TIMEOUT: Duration = Duration::from_secs(150);
+const NODE_VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// `npm install ws@8` from the registry: seconds, unless the registry is slow.
+const NPM_INSTALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// How long and how often to measure.
 #[derive(Debug, Clone)]
@@ -169,7 +173,9 @@ impl Node {
     /// Finds `node`, installs `ws` into the harness's own cache folder when missing (never
     /// globally), and writes the scripts there.
     fn prepare() -> Result<Node, String> {
-        let version = Command::new("node").arg("--version").output();
+        let version = Command::new("node")
+            .arg("--version")
+            .output_within(NODE_VERSION_TIMEOUT);
         if !version.is_ok_and(|o| o.status.success()) {
             return Err(
                 "`node` is not on PATH: the load generator and the baseline relay are \
@@ -186,7 +192,7 @@ impl Node {
                 .arg(&dir)
                 .arg("ws@8")
                 .stdout(Stdio::null())
-                .status();
+                .status_within(NPM_INSTALL_TIMEOUT);
             if !installed.is_ok_and(|s| s.success()) {
                 return Err(format!("`npm install ws@8` into {dir:?} failed"));
             }

@@ -137,6 +137,13 @@ pub async fn run_with_servers(cases: &[Case]) -> (Vec<CaseResult>, ServersSeen) 
 /// The harness binary of this build.
 pub const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
 
+/// How long a command that plays no case may take (`--help`, `report`, `ip`, `git init`).
+pub const QUICK_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a command that plays cases or builds may take (a run of the CLI, `cargo insta`, a
+/// stack's own test script): far above any of them, so only a hang reaches it.
+pub const RUN_LIMIT: Duration = Duration::from_secs(15 * 60);
+
 /// Runs `rtc-interop <args>` in `dir` to its end; returns its pid (to look for leftovers) and
 /// its output.
 pub fn run_to_end(dir: &Path, args: &[&str]) -> (u32, std::process::Output) {
@@ -148,7 +155,10 @@ pub fn run_to_end(dir: &Path, args: &[&str]) -> (u32, std::process::Output) {
         .spawn()
         .unwrap();
     let pid = run.id();
-    (pid, run.wait_with_output().unwrap())
+    (
+        pid,
+        rtc_interop::bounded::wait_with_output_within(run, RUN_LIMIT).unwrap(),
+    )
 }
 
 /// Starts `rtc-interop <args>` in `dir`, its output discarded, and waits (at most `limit`) until
