@@ -509,6 +509,52 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
     assert!(common::run_folders_of(killed).is_empty());
 }
 
+/// The bench's floors in real browsers: each browser's data echo inside one page, and the same
+/// echo signaling through the run's relay (refused unless the offer and the answer came back
+/// from the relay), with a browser against itself as a ratio of each.
+#[test]
+fn bench_measures_each_browsers_in_page_echo_with_and_without_the_relay() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _turn = runtime.block_on(common::browser_turn());
+    let output = rtc_interop(
+        &[
+            "bench",
+            "--iterations",
+            "2",
+            "--pairing",
+            "chromium:chromium",
+            "--pairing",
+            "firefox:firefox",
+        ],
+        Path::new("."),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for browser in ["chromium", "firefox"] {
+        for floor in ["data echo", "data echo through the relay"] {
+            let line = format!("in-page baseline, {browser} {floor}: ");
+            let figure = text
+                .lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .unwrap_or_else(|| panic!("no `{line}` in {text}"));
+            let ms: f64 = figure.split(' ').next().unwrap().parse().unwrap_or(0.0);
+            assert!(ms > 0.0, "{figure}");
+            assert!(figure.ends_with("ms (2/2 iterations)"), "{figure}");
+        }
+        let pairing = format!("{browser}→{browser}");
+        let row: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            // The warm cases' table comes first; its row is the pairing's first with profile `-`.
+            .find(|fields| fields.len() > 2 && fields[0] == pairing && fields[1] == "-")
+            .unwrap_or_else(|| panic!("no {pairing} row in {text}"));
+        assert_eq!(row[2], "2/2", "{text}");
+        for ratio in &row[12..14] {
+            assert!(ratio.parse::<f64>().is_ok_and(|r| r > 0.0), "{text}");
+        }
+    }
+}
+
 #[test]
 fn bench_prints_medians_and_ratios_against_the_baseline() {
     let output = rtc_interop(
@@ -529,8 +575,8 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
     assert_eq!(row("default")[2], "3/3", "{text}");
     assert_eq!(row("fast")[2], "3/3", "{text}");
     assert_eq!(row("default")[11], "1.00", "{text}");
-    // No browser against itself, so no in-page floor to compare with.
-    assert_eq!(row("default")[12], "-", "{text}");
+    // No browser against itself, so no in-page floor to compare with, relayed or not.
+    assert_eq!(row("default")[12..], ["-", "-"], "{text}");
     let offer_to_echo = |profile: &str| row(profile)[10].parse::<f64>().unwrap();
     assert!(
         offer_to_echo("default") > 0.0 && offer_to_echo("fast") > 0.0,
