@@ -194,9 +194,9 @@ async def looks(count):
     return out
 
 seen = asyncio.run(looks(125))
-unchanged = [d for d in range(1, 121) if not picture_check(seen[0], seen[d], "")["changed"]]
+unchanged = [d for d in range(1, 121) if not picture_check([seen[0]], seen[d], "")["changed"]]
 print("unchanged after", unchanged)
-print("itself", picture_check(seen[7], seen[7], "")["changed"])
+print("itself", picture_check([seen[7]], seen[7], "")["changed"])
 "#;
     let output = std::process::Command::new(python)
         .args(["-c", script])

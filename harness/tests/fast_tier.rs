@@ -1,5 +1,5 @@
 //! The fast tier: the scripted-peer tests, the native peer's own tests, scenario files, SDP,
-//! the relay, shards and the CI recipe — no browser, no network namespace, no coturn; seconds.
+//! the relay, shards, the CI recipe and the Python stacks' media rules — no browser, no network namespace, no coturn; seconds.
 //! `cargo nextest run --release --profile fast` runs it with the library's unit tests.
 
 mod common;
@@ -8,6 +8,7 @@ mod ci_recipe;
 mod external_peers;
 mod fast;
 mod media_fixtures;
+mod media_rules;
 mod native_peer;
 mod relay;
 mod scenario_files;

@@ -23,6 +23,7 @@ from media_rules import (
     now_ms,
     packed_rgb,
     picture_check,
+    remember_look,
     shown_codec,
 )
 
@@ -30,7 +31,7 @@ log = logging.getLogger("rtc-interop.aiortc")
 
 # How often counters are sampled (MEDIA_SAMPLE_INTERVAL_MS on the Rust side).
 SAMPLE_INTERVAL_S = 0.5
-# How often a received picture is compared with the one a second before.
+# How often a received picture is looked at (and compared with the looks before it).
 FRAME_CHECK_INTERVAL_S = 1.0
 # The width a received picture is scaled to before it is looked at (the page's canvas: 320).
 LOOK_WIDTH = 160
@@ -144,7 +145,7 @@ class TrackEntry:
     def __init__(self, kind, direction, transceiver):
         self.transceiver = transceiver
         self.track = None
-        self.look = None  # the last look at the received picture (width, height, RGB bytes)
+        self.looks = []  # the last looks at the received picture (width, height, RGB bytes), newest first
         self.tasks = []
         self.log = new_track_log(kind, direction)
 
@@ -284,16 +285,16 @@ class Media:
 
     def look(self, entry, frame):
         """Compares the received picture, scaled to at most LOOK_WIDTH pixels wide and read as
-        RGB, with the look a second before (media_rules.picture_check)."""
+        RGB, with the looks one and two seconds before (media_rules.picture_check)."""
         width = min(LOOK_WIDTH, frame.width)
         height = max(1, round(frame.height * width / frame.width))
         rgb = frame.reformat(width=width, height=height, format="rgb24")
         plane = rgb.planes[0]
         look = (width, height, packed_rgb(bytes(plane), width, height, plane.line_size))
-        previous, entry.look = entry.look, look
-        check = picture_check(previous, look, f"RGB {width}x{height} of {frame.width}x{frame.height}")
+        check = picture_check(entry.looks, look, f"RGB {width}x{height} of {frame.width}x{frame.height}")
         if check is not None:
             entry.log["frame_checks"].append(check)
+        entry.looks = remember_look(entry.looks, look)
 
     # ---- Counters ----
 

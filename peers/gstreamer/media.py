@@ -38,12 +38,13 @@ from media_rules import (  # noqa: E402
     packed_rgb,
     parse_params,
     picture_check,
+    remember_look,
     shown_codec,
 )
 
 # How often counters are sampled (MEDIA_SAMPLE_INTERVAL_MS on the Rust side).
 SAMPLE_INTERVAL_S = 0.5
-# How often a received picture is compared with the one a second before.
+# How often a received picture is looked at (and compared with the looks before it).
 FRAME_CHECK_INTERVAL_S = 1.0
 # The width a received picture is scaled to before it is looked at (the page's canvas: 320).
 LOOK_WIDTH = 160
@@ -199,7 +200,7 @@ class TrackEntry:
         self.encoding = None
         self.ssrc = None
         self.bin = None
-        self.look = None
+        self.looks = []  # the last looks at the received picture, newest first
         self.last_look_at = 0.0
         # Bumped by pad probes (streaming threads); copied into the log on the loop.
         self.packets = 0
@@ -688,8 +689,8 @@ class Media:
                     entry.log[key] = s[field]
 
     def look(self, entry):
-        """Compares the received picture (scaled to LOOK_WIDTH, RGB) with the look a second
-        before (media_rules.picture_check)."""
+        """Compares the received picture (scaled to LOOK_WIDTH, RGB) with the looks one and
+        two seconds before (media_rules.picture_check)."""
         sink = entry.bin.get_by_name("sink") if entry.bin is not None else None
         sample = sink.get_property("last-sample") if sink is not None else None
         if sample is None:
@@ -705,10 +706,10 @@ class Media:
             buffer.unmap(mapped)
         width, height = info.width, info.height
         look = (width, height, packed_rgb(data, width, height, info.stride[0]))
-        previous, entry.look = entry.look, look
-        check = picture_check(previous, look, f"RGB {width}x{height} of {entry.width}x{entry.height}")
+        check = picture_check(entry.looks, look, f"RGB {width}x{height} of {entry.width}x{entry.height}")
         if check is not None:
             entry.log["frame_checks"].append(check)
+        entry.looks = remember_look(entry.looks, look)
 
     # ---- expect_media ----
 

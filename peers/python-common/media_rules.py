@@ -88,25 +88,47 @@ def packed_rgb(data, width, height, stride):
     return b"".join(data[y * stride : y * stride + row] for y in range(height))
 
 
-def picture_check(previous, current, how):
-    """Compares two looks at a received picture (`(width, height, packed RGB)`) a second apart,
-    as the browser page does with its canvas (fixtures/browser/peer.js, lookAtPicture): `changed`
-    if over 0.5 % of the pixels moved by more than 24 in a channel, `black` if over 99 % have
-    every channel below 24. Full colour, not luma only: Firefox's fake camera changes its colour
-    far more than its brightness. None when there is nothing to compare with yet."""
-    if previous is None or previous[:2] != current[:2]:
-        return None
+# How many earlier looks a new look is compared with (the page's too: one and two seconds before).
+LOOKS_KEPT = 2
+# How many of the latest looks judge whether the picture moves (LOOKS_JUDGED on the Rust side,
+# observe::media, says why).
+LOOKS_JUDGED = 3
+
+
+def picture_check(before, current, how):
+    """Compares a look at a received picture (`(width, height, packed RGB)`) with the looks one
+    and two seconds before it (`before`, newest first), as the browser page does with its canvas
+    (fixtures/browser/peer.js, lookAtPicture): `changed` if over 0.5 % of the pixels moved by more
+    than 24 in a channel against either, `black` if over 99 % have every channel below 24. Full
+    colour, not luma only, and two seconds back, not one: Firefox's fake camera is one colour
+    stepping one chroma unit a captured frame, and where a channel clips (its stream starts in
+    such a corner: pure green for ~50 frames) a second can move no channel past 24. None when
+    there is nothing of the same size to compare with yet."""
     width, height, pixels = current
-    before = previous[2]
-    moved = dark = 0
+    before = [look[2] for look in before if look[:2] == current[:2]]
+    if not before:
+        return None
+    moved = [0] * len(before)
+    dark = 0
     for i in range(0, len(pixels), 3):
         r, g, b = pixels[i], pixels[i + 1], pixels[i + 2]
         if r < 24 and g < 24 and b < 24:
             dark += 1
-        if abs(r - before[i]) > 24 or abs(g - before[i + 1]) > 24 or abs(b - before[i + 2]) > 24:
-            moved += 1
+        for n, look in enumerate(before):
+            if abs(r - look[i]) > 24 or abs(g - look[i + 1]) > 24 or abs(b - look[i + 2]) > 24:
+                moved[n] += 1
     count = width * height
-    return {"at_ms": now_ms(), "changed": moved > count * 0.005, "black": dark > count * 0.99, "how": how}
+    return {
+        "at_ms": now_ms(),
+        "changed": any(m > count * 0.005 for m in moved),
+        "black": dark > count * 0.99,
+        "how": f"{how} against {'1 and 2 s' if len(before) == 2 else '1 s'} before",
+    }
+
+
+def remember_look(looks, look):
+    """`looks` (newest first) with `look` added in front, as many as LOOKS_KEPT."""
+    return [look, *looks][:LOOKS_KEPT]
 
 
 def first_shortfall(expectations, inbound_log, within):
@@ -135,15 +157,16 @@ def media_shortfall(expect, log_, within):
         return f"{kind}: {log_['frames']} of {min_frames} frames decoded {within} ({log_['packets']} packets received, codec {codec})"
     if not expect.get("moving", True):
         return None
-    checks = log_["frame_checks"]
-    if not checks:
+    looks = log_["frame_checks"][-LOOKS_JUDGED:]
+    if not looks:
         return f"{kind}: the picture was never looked at {within} ({log_['frames']} frames decoded)"
-    check = checks[-1]
+    check = looks[-1]
     if check["black"]:
         return f"{kind}: the picture is black ({check['how']}; {log_['frames']} frames decoded, codec {codec})"
-    if not check["changed"]:
+    if not any(c["changed"] and not c["black"] for c in looks):
+        count = f"{len(looks)} look{'' if len(looks) == 1 else 's'}"
         return (
-            f"{kind}: the picture is frozen: it did not change over a second ({check['how']}; {log_['frames']} frames "
-            f"decoded, codec {codec})"
+            f"{kind}: the picture is frozen: it did not change at the last {count}, a second apart "
+            f"({check['how']}; {log_['frames']} frames decoded, codec {codec})"
         )
     return None

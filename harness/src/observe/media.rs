@@ -9,6 +9,13 @@ use crate::scenario::MediaExpectation;
 /// How often peers sample their media counters (and browsers their `getStats()`).
 pub const MEDIA_SAMPLE_INTERVAL_MS: u64 = 500;
 
+/// How many of the latest looks at a received picture (one a second) judge whether it moves: it
+/// is frozen only if none of them saw it move. A test source can stand still for a while of its
+/// own — Firefox's fake camera is one colour stepping through the chroma plane, and where a
+/// channel clips it looks the same for up to ~1.4 s even against the look two seconds back — and
+/// a side whose `expect_media` step passed goes on looking until the other side is done too.
+pub const LOOKS_JUDGED: usize = 3;
+
 /// One track one side sent or received.
 #[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -75,14 +82,14 @@ pub struct MediaSample {
     pub frames: u64,
 }
 
-/// One look at a received picture: did it change over the last second, and is it black?
+/// One look at a received picture: did it change since the looks before it, and is it black?
 #[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct FrameCheck {
     /// When the second look was taken.
     pub at_ms: f64,
-    /// The picture changed since the look a second before (browsers: canvas pixels differ;
-    /// native: more frames were reassembled).
+    /// The picture changed since the look a second (browsers, Python stacks: or two seconds)
+    /// before (pixels differ; peers that do not decode: more frames were reassembled).
     pub changed: bool,
     /// The picture is all black (browsers only: the native peer does not decode).
     pub black: Option<bool>,
@@ -123,11 +130,23 @@ impl MediaTrackLog {
         self
     }
 
-    /// The picture moved at the last look and was not black.
+    /// The latest looks at the picture, [`LOOKS_JUDGED`] at most, oldest first.
+    pub fn latest_looks(&self) -> &[FrameCheck] {
+        let count = self.frame_checks.len();
+        &self.frame_checks[count.saturating_sub(LOOKS_JUDGED)..]
+    }
+
+    /// The picture moved at one of the latest looks, and is not black at the last one.
     pub fn moving(&self) -> bool {
-        self.frame_checks
-            .last()
-            .is_some_and(|c| c.changed && c.black != Some(true))
+        let looks = self.latest_looks();
+        looks.last().is_some_and(|c| c.black != Some(true)) && looks.iter().any(FrameCheck::moved)
+    }
+}
+
+impl FrameCheck {
+    /// The picture changed at this look and was not black.
+    pub fn moved(&self) -> bool {
+        self.changed && self.black != Some(true)
     }
 }
 
@@ -166,7 +185,8 @@ pub fn media_shortfall(
     if !expect.moving {
         return None;
     }
-    match log.frame_checks.last() {
+    let looks = log.latest_looks();
+    match looks.last() {
         None => Some(format!(
             "{kind}: the picture was never looked at {within} ({} frames decoded)",
             log.frames
@@ -175,10 +195,13 @@ pub fn media_shortfall(
             "{kind}: the picture is black ({}; {} frames decoded, codec {codec})",
             check.how, log.frames
         )),
-        Some(check) if !check.changed => Some(format!(
-            "{kind}: the picture is frozen: it did not change over a second ({}; {} frames \
-             decoded, codec {codec})",
-            check.how, log.frames
+        Some(check) if !looks.iter().any(FrameCheck::moved) => Some(format!(
+            "{kind}: the picture is frozen: it did not change at the last {} look{}, a second \
+             apart ({}; {} frames decoded, codec {codec})",
+            looks.len(),
+            if looks.len() == 1 { "" } else { "s" },
+            check.how,
+            log.frames
         )),
         Some(_) => None,
     }
@@ -244,10 +267,11 @@ mod tests {
             black: Some(false),
             how: "canvas 320x240".into(),
         });
-        assert!(
-            media_shortfall(&expect, Some(&log), "")
-                .unwrap()
-                .contains("frozen")
+        assert_eq!(
+            media_shortfall(&expect, Some(&log), "").unwrap(),
+            "video: the picture is frozen: it did not change at the last 2 looks, a second apart \
+             (canvas 320x240; 40 frames decoded, codec VP9 profile-id=0)",
+            "a look that saw a black picture change is no moving picture"
         );
         log.frame_checks.push(FrameCheck {
             at_ms: 3.0,
@@ -256,5 +280,48 @@ mod tests {
             how: "frame count".into(),
         });
         assert_eq!(media_shortfall(&expect, Some(&log), ""), None);
+    }
+
+    #[test]
+    fn a_picture_is_frozen_only_when_none_of_the_latest_looks_saw_it_move() {
+        let look = |changed| FrameCheck {
+            at_ms: 0.0,
+            changed,
+            black: Some(false),
+            how: "canvas 320x240".into(),
+        };
+        let mut log = MediaTrackLog {
+            kind: "video".into(),
+            direction: "inbound".into(),
+            packets: 100,
+            frames: 100,
+            ..Default::default()
+        };
+        // A moving picture that stands still for two looks (a source of its own that stood
+        // still): still moving.
+        log.frame_checks = vec![look(true), look(false), look(false)];
+        assert!(log.moving());
+        assert_eq!(media_shortfall(&video(15), Some(&log), ""), None);
+        // A third look still: frozen, named with the looks judged.
+        log.frame_checks.push(look(false));
+        assert!(!log.moving());
+        let shortfall = media_shortfall(&video(15), Some(&log), "").unwrap();
+        assert!(
+            shortfall.contains("did not change at the last 3 looks, a second apart"),
+            "{shortfall}"
+        );
+        // Moving again, then black at the last look: black, whatever moved before.
+        log.frame_checks.push(look(true));
+        assert!(log.moving());
+        log.frame_checks.push(FrameCheck {
+            black: Some(true),
+            ..look(true)
+        });
+        assert!(!log.moving());
+        assert!(
+            media_shortfall(&video(15), Some(&log), "")
+                .unwrap()
+                .contains("is black")
+        );
     }
 }

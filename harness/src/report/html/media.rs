@@ -121,16 +121,18 @@ fn direction(t: &MediaTrackLog) -> &str {
     }
 }
 
-/// The last look at the picture as a cell: `moving`, `frozen` or `black`, with how it was looked
-/// at on hover.
+/// The picture as the latest looks saw it, as a cell: `moving`, `frozen` or `black` (as the
+/// verdict judges it: observe::media::media_shortfall), with how the last look was taken on hover.
 fn picture(t: &MediaTrackLog) -> String {
     let Some(check) = t.frame_checks.last() else {
         return "<td>—</td>".to_string();
     };
-    let (class, word) = match (check.black, check.changed) {
-        (Some(true), _) => (" class=\"failed\"", "black"),
-        (_, false) => (" class=\"failed\"", "frozen"),
-        (_, true) => ("", "moving"),
+    let (class, word) = if check.black == Some(true) {
+        (" class=\"failed\"", "black")
+    } else if t.moving() {
+        ("", "moving")
+    } else {
+        (" class=\"failed\"", "frozen")
     };
     format!(
         "<td{class} title=\"{} @ {:.1} ms\">{word}</td>",
