@@ -250,6 +250,27 @@ pub struct InPageRow {
     pub ran: usize,
     /// Why the last failed iteration failed.
     pub error: Option<String>,
+    /// A data echo's phases, medians (none for video calls).
+    pub phases: EchoPhases,
+}
+
+/// When both connections of an in-page data echo reached each phase a warm case times, in ms
+/// since the offer was created: the floor of each of the case's phases.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EchoPhases {
+    /// Both ICE connected.
+    pub ice_connected_ms: Option<f64>,
+    /// Both connected (DTLS).
+    pub connected_ms: Option<f64>,
+    /// The channel open on both sides.
+    pub channel_open_ms: Option<f64>,
+}
+
+/// One in-page call: offer created → its end (ms), and a data echo's phases.
+#[derive(Debug, Clone, Copy)]
+struct InPageFigure {
+    ms: f64,
+    phases: EchoPhases,
 }
 
 /// The medians of one pairing with one native profile.
@@ -412,7 +433,7 @@ async fn play(environment: &Environment, case: &Case, i: usize) -> CaseResult {
 /// The in-page floors measured so far, per browser and call, in the order first measured.
 #[derive(Default)]
 struct InPageFigures {
-    measured: Vec<(PeerKind, InPageCall, Vec<f64>, Option<String>)>,
+    measured: Vec<(PeerKind, InPageCall, Vec<InPageFigure>, Option<String>)>,
 }
 
 impl InPageFigures {
@@ -433,7 +454,7 @@ impl InPageFigures {
         };
         let (_, _, figures, error) = &mut self.measured[index];
         match figure {
-            Ok(ms) => figures.push(ms),
+            Ok(figure) => figures.push(figure),
             Err(e) => *error = Some(e),
         }
     }
@@ -441,25 +462,35 @@ impl InPageFigures {
     fn rows(self, iterations: usize) -> Vec<InPageRow> {
         self.measured
             .into_iter()
-            .map(|(kind, call, figures, error)| InPageRow {
-                kind,
-                call,
-                ms: median(figures.iter().copied()),
-                passed: figures.len(),
-                ran: iterations,
-                error,
+            .map(|(kind, call, figures, error)| {
+                let phase = |of: fn(&EchoPhases) -> Option<f64>| {
+                    median(figures.iter().filter_map(|f| of(&f.phases)))
+                };
+                InPageRow {
+                    kind,
+                    call,
+                    ms: median(figures.iter().map(|f| f.ms)),
+                    passed: figures.len(),
+                    ran: iterations,
+                    error,
+                    phases: EchoPhases {
+                        ice_connected_ms: phase(|p| p.ice_connected_ms),
+                        connected_ms: phase(|p| p.connected_ms),
+                        channel_open_ms: phase(|p| p.channel_open_ms),
+                    },
+                }
             })
             .collect()
     }
 }
 
 /// One in-page call: offer created → its end (the echo back, or the last receiving side's first
-/// frame), in ms.
+/// frame), in ms, with a data echo's phases.
 async fn in_page_once(
     environment: &Environment,
     kind: PeerKind,
     call: InPageCall,
-) -> Result<f64, String> {
+) -> Result<InPageFigure, String> {
     // Each relayed call gets a room of its own (a late socket of a call that timed out stays out).
     static RELAYED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let (function, options) = match call {
@@ -495,7 +526,17 @@ async fn in_page_once(
         ));
     }
     match (at("offer_created_at_ms"), end) {
-        (Some(offer), Some(end)) => Ok(end - offer),
+        (Some(offer), Some(end)) => {
+            let since_offer = |field: &str| at(field).map(|t| t - offer);
+            Ok(InPageFigure {
+                ms: end - offer,
+                phases: EchoPhases {
+                    ice_connected_ms: since_offer("ice_connected_at_ms"),
+                    connected_ms: since_offer("connected_at_ms"),
+                    channel_open_ms: since_offer("channel_open_at_ms"),
+                },
+            })
+        }
         _ => Err(format!(
             "{kind} in-page {} returned {measured}",
             call.label()
@@ -699,10 +740,6 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for r in &report.rows {
         let m = &r.median;
-        let step = |to: Option<f64>, from: Option<f64>| match (to, from) {
-            (Some(to), Some(from)) => format!("{:.1}", to - from),
-            _ => "-".into(),
-        };
         let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
         let ratio = match (r.offer_to_echo_ms(), baseline) {
             (Some(v), Some(b)) if b > 0.0 => format!("{:.2}", v / b),
@@ -729,17 +766,18 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
             r.profile.map_or("-", NativeProfile::as_str).to_string(),
             format!("{}/{}", r.passed, r.ran),
             value(m.peers_started_ms),
-            step(m.offer_created_ms, m.peers_started_ms),
-            step(m.ice_connected_ms, m.offer_created_ms),
-            step(m.connected_ms, m.ice_connected_ms),
-            step(m.channel_open_ms, m.connected_ms),
-            step(m.echo_ms, m.channel_open_ms),
+            elapsed(m.offer_created_ms, m.peers_started_ms),
+            elapsed(m.ice_connected_ms, m.offer_created_ms),
+            elapsed(m.connected_ms, m.ice_connected_ms),
+            elapsed(m.channel_open_ms, m.connected_ms),
+            elapsed(m.echo_ms, m.channel_open_ms),
             value(r.ready_to_echo_ms()),
             value(r.offer_to_echo_ms()),
             ratio,
             against_floor(InPageCall::Echo),
             against_floor(InPageCall::RelayedEcho),
         ]);
+        rows.extend(floor_rows(report, r));
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
@@ -774,7 +812,8 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
             "× in-page: a browser against itself, against its in-page data echo (two connections \
              in one page, no relay). Target: ≤ 1.5×.\n\
              × relayed: against the same in-page echo signaling through the relay (a WebSocket per \
-             connection): what is left is the harness's own.\n",
+             connection): what is left is the harness's own.\n\
+             in-page / relayed rows: those echoes' own phases, under the browser's row.\n",
         );
     }
     text.push_str(&after_first_connection(report));
@@ -792,6 +831,63 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
          dtls: → both connected; sctp+open: → data channel open on both sides; echo: → probe back\n",
     );
     text
+}
+
+/// `to - from` as a table cell (`-` without either).
+fn elapsed(to: Option<f64>, from: Option<f64>) -> String {
+    match (to, from) {
+        (Some(to), Some(from)) => format!("{:.1}", to - from),
+        _ => "-".into(),
+    }
+}
+
+/// Under a browser's row against itself, its in-page data echoes with their phases (`in-page`,
+/// and `relayed` with its ratio against `in-page`: what the relay's path costs), so each phase of
+/// a case stands over its floor in the same run.
+fn floor_rows(report: &BenchReport, r: &BenchRow) -> Vec<Vec<String>> {
+    let kind = match r.pairing.split_once('→') {
+        Some((offerer, answerer)) if offerer == answerer && r.profile.is_none() => offerer,
+        _ => return Vec::new(),
+    };
+    let floor = |call: InPageCall| {
+        report
+            .in_page
+            .iter()
+            .find(|b| b.call == call && b.kind.to_string() == kind)
+    };
+    let in_page_ms = floor(InPageCall::Echo).and_then(|b| b.ms);
+    [
+        (InPageCall::Echo, "in-page"),
+        (InPageCall::RelayedEcho, "relayed"),
+    ]
+    .into_iter()
+    .filter_map(|(call, label)| Some((floor(call)?, call, label)))
+    .map(|(b, call, label)| {
+        let p = &b.phases;
+        let against_in_page = match (call, b.ms, in_page_ms) {
+            (InPageCall::RelayedEcho, Some(ms), Some(floor)) if floor > 0.0 => {
+                format!("{:.2}", ms / floor)
+            }
+            _ => "-".into(),
+        };
+        vec![
+            r.pairing.clone(),
+            label.to_string(),
+            format!("{}/{}", b.passed, b.ran),
+            "-".into(),
+            "-".into(),
+            elapsed(p.ice_connected_ms, Some(0.0)),
+            elapsed(p.connected_ms, p.ice_connected_ms),
+            elapsed(p.channel_open_ms, p.connected_ms),
+            elapsed(b.ms, p.channel_open_ms),
+            "-".into(),
+            b.ms.map_or("-".into(), |v| format!("{v:.1}")),
+            "-".into(),
+            against_in_page,
+            "-".into(),
+        ]
+    })
+    .collect()
 }
 
 /// The second table: a renegotiation round and an ICE restart per pairing, each with its ratio
@@ -1039,14 +1135,24 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     error: None,
+                    phases: EchoPhases {
+                        ice_connected_ms: Some(10.0),
+                        connected_ms: Some(15.0),
+                        channel_open_ms: Some(30.0),
+                    },
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
                     call: InPageCall::RelayedEcho,
                     ms: Some(48.0),
-                    passed: 3,
+                    passed: 2,
                     ran: 3,
                     error: None,
+                    phases: EchoPhases {
+                        ice_connected_ms: Some(14.0),
+                        connected_ms: None,
+                        channel_open_ms: Some(36.0),
+                    },
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
@@ -1055,6 +1161,7 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     error: None,
+                    phases: EchoPhases::default(),
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
@@ -1063,6 +1170,7 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     error: None,
+                    phases: EchoPhases::default(),
                 },
             ],
         };
@@ -1089,9 +1197,29 @@ mod tests {
             .unwrap();
         let fields: Vec<&str> = browsers.split_whitespace().collect();
         assert_eq!(fields[10..], ["60.0", "0.30", "1.50", "1.25"], "{browsers}");
+        // Under it, its in-page echoes' own phases: ice, dtls, sctp+open, echo; the relayed one
+        // against the in-page one, 48 / 40 (a phase not seen: `-`).
+        let floor = |label: &str| -> Vec<String> {
+            text.lines()
+                .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == "chromium→chromium" && f[1] == label)
+                .unwrap_or_else(|| panic!("no {label} row in {text}"))
+        };
+        assert_eq!(
+            floor("in-page")[2..],
+            [
+                "3/3", "-", "-", "10.0", "5.0", "15.0", "10.0", "-", "40.0", "-", "-", "-"
+            ]
+        );
+        assert_eq!(
+            floor("relayed")[2..],
+            [
+                "2/3", "-", "-", "14.0", "-", "-", "12.0", "-", "48.0", "-", "1.20", "-"
+            ]
+        );
         assert!(text.contains("in-page baseline, chromium data echo: 40.0 ms (3/3 iterations)"));
         assert!(text.contains(
-            "in-page baseline, chromium data echo through the relay: 48.0 ms (3/3 iterations)"
+            "in-page baseline, chromium data echo through the relay: 48.0 ms (2/3 iterations)"
         ));
         assert!(text.contains("offer→echo 200.0 ms"), "{text}");
         let fast = text

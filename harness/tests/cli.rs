@@ -552,6 +552,24 @@ fn bench_measures_each_browsers_in_page_echo_with_and_without_the_relay() {
         for ratio in &row[12..14] {
             assert!(ratio.parse::<f64>().is_ok_and(|r| r > 0.0), "{text}");
         }
+        // Under it, each echo's own phases as the browser reported them: ICE connected,
+        // connected, the channel open (each on both connections), the echo.
+        for label in ["in-page", "relayed"] {
+            let floor: Vec<&str> = text
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .find(|fields| fields.len() > 2 && fields[0] == pairing && fields[1] == label)
+                .unwrap_or_else(|| panic!("no {pairing} {label} row in {text}"));
+            assert_eq!(floor[2], "2/2", "{text}");
+            let phases: Vec<f64> = floor[5..9]
+                .iter()
+                .map(|p| {
+                    p.parse()
+                        .unwrap_or_else(|_| panic!("{label} phase {p}: {text}"))
+                })
+                .collect();
+            assert!(phases[0] > 0.0, "{label}: ICE connected at once? {text}");
+        }
     }
 }
 
