@@ -221,6 +221,9 @@ pub enum InPageCall {
     /// WebSocket per connection: the floor with the signaling hops of a case, so the rest of a
     /// case's time is the harness's own.
     RelayedEcho,
+    /// The same between two windows of the browser, a connection in each, signaling through the
+    /// relay: the floor of a case's two pages, so the rest is `peer.html`'s and the runner's.
+    WindowsEcho,
     /// Video in this shape: offer created → the last receiving side's first frame.
     Video(CallShape),
 }
@@ -230,6 +233,7 @@ impl InPageCall {
         match self {
             InPageCall::Echo => "data echo",
             InPageCall::RelayedEcho => "data echo through the relay",
+            InPageCall::WindowsEcho => "data echo between two windows",
             InPageCall::Video(shape) => shape.label(),
         }
     }
@@ -386,6 +390,9 @@ pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
             in_page
                 .measure(&environment, kind, InPageCall::RelayedEcho)
                 .await;
+            in_page
+                .measure(&environment, kind, InPageCall::WindowsEcho)
+                .await;
         }
     }
     let rows = variants
@@ -493,25 +500,37 @@ async fn in_page_once(
 ) -> Result<InPageFigure, String> {
     // Each relayed call gets a room of its own (a late socket of a call that timed out stays out).
     static RELAYED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let (function, options) = match call {
-        InPageCall::Echo => ("dataEcho", serde_json::json!({ "timeout_ms": 8000 })),
-        InPageCall::RelayedEcho => {
-            let n = RELAYED_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let room = environment.relay().room_url(&format!("bench/in-page-{n}"));
-            (
-                "dataEcho",
-                serde_json::json!({ "timeout_ms": 8000, "relay_url": room }),
-            )
-        }
-        InPageCall::Video(shape) => (
-            "firstFrame",
-            serde_json::json!({ "timeout_ms": 8000, "two_way": shape == CallShape::TwoWay }),
-        ),
+    let room = || {
+        let n = RELAYED_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        environment.relay().room_url(&format!("bench/in-page-{n}"))
     };
-    let measured = environment.in_page(kind, function, options).await?;
+    let measured = match call {
+        InPageCall::Echo => {
+            let options = serde_json::json!({ "timeout_ms": IN_PAGE_LIMIT_MS });
+            environment.in_page(kind, "dataEcho", options).await?
+        }
+        InPageCall::RelayedEcho => {
+            let options =
+                serde_json::json!({ "timeout_ms": IN_PAGE_LIMIT_MS, "relay_url": room() });
+            environment.in_page(kind, "dataEcho", options).await?
+        }
+        InPageCall::WindowsEcho => {
+            let (offerer, answerer) = environment
+                .echo_between_two_windows(kind, &room(), IN_PAGE_LIMIT_MS)
+                .await?;
+            both_windows(offerer, &answerer)
+        }
+        InPageCall::Video(shape) => {
+            let options = serde_json::json!({
+                "timeout_ms": IN_PAGE_LIMIT_MS,
+                "two_way": shape == CallShape::TwoWay,
+            });
+            environment.in_page(kind, "firstFrame", options).await?
+        }
+    };
     let at = |field: &str| measured.get(field).and_then(serde_json::Value::as_f64);
     let end = match call {
-        InPageCall::Echo | InPageCall::RelayedEcho => at("echo_at_ms"),
+        InPageCall::Echo | InPageCall::RelayedEcho | InPageCall::WindowsEcho => at("echo_at_ms"),
         InPageCall::Video(CallShape::OneWay) => at("first_frame_at_ms"),
         InPageCall::Video(CallShape::TwoWay) => at("first_frame_at_ms")
             .zip(at("pc1_first_frame_at_ms"))
@@ -519,7 +538,7 @@ async fn in_page_once(
     };
     // Through the relay means through it: at least the offer and the answer came back from it.
     let relayed = at("relayed_messages").unwrap_or(0.0);
-    if call == InPageCall::RelayedEcho && relayed < 2.0 {
+    if matches!(call, InPageCall::RelayedEcho | InPageCall::WindowsEcho) && relayed < 2.0 {
         return Err(format!(
             "{kind} in-page {}: {relayed} message(s) came through the relay, not the offer and the answer",
             call.label()
@@ -542,6 +561,31 @@ async fn in_page_once(
             call.label()
         )),
     }
+}
+
+/// How long an in-page call may take, ms.
+const IN_PAGE_LIMIT_MS: u64 = 8000;
+
+/// A two-window echo as one call: the offering window's result with each phase the later of
+/// the two windows' times (a case's phases are both sides'), and the messages both received
+/// through the relay.
+fn both_windows(mut offerer: serde_json::Value, answerer: &serde_json::Value) -> serde_json::Value {
+    for field in [
+        "ice_connected_at_ms",
+        "connected_at_ms",
+        "channel_open_at_ms",
+        "relayed_messages",
+    ] {
+        let mine = offerer.get(field).and_then(serde_json::Value::as_f64);
+        let theirs = answerer.get(field).and_then(serde_json::Value::as_f64);
+        let merged = match (field, mine, theirs) {
+            ("relayed_messages", Some(a), Some(b)) => Some(a + b),
+            (_, Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        offerer[field] = serde_json::json!(merged);
+    }
+    offerer
 }
 
 /// The video call's cases: each shape on every selected pairing.
@@ -736,6 +780,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         "× baseline",
         "× in-page",
         "× relayed",
+        "× windows",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for r in &report.rows {
@@ -776,6 +821,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
             ratio,
             against_floor(InPageCall::Echo),
             against_floor(InPageCall::RelayedEcho),
+            against_floor(InPageCall::WindowsEcho),
         ]);
         rows.extend(floor_rows(report, r));
     }
@@ -802,7 +848,12 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
     let echo_floors: Vec<&InPageRow> = report
         .in_page
         .iter()
-        .filter(|b| matches!(b.call, InPageCall::Echo | InPageCall::RelayedEcho))
+        .filter(|b| {
+            matches!(
+                b.call,
+                InPageCall::Echo | InPageCall::RelayedEcho | InPageCall::WindowsEcho
+            )
+        })
         .collect();
     for b in &echo_floors {
         text.push_str(&in_page_line(b));
@@ -813,7 +864,9 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
              in one page, no relay). Target: ≤ 1.5×.\n\
              × relayed: against the same in-page echo signaling through the relay (a WebSocket per \
              connection): what is left is the harness's own.\n\
-             in-page / relayed rows: those echoes' own phases, under the browser's row.\n",
+             × windows: against the same echo between two windows of the browser, a connection in \
+             each, signaling through the relay: what is left is peer.html's and the runner's.\n\
+             in-page / relayed / windows rows: those echoes' own phases, under the browser's row.\n",
         );
     }
     text.push_str(&after_first_connection(report));
@@ -841,9 +894,9 @@ fn elapsed(to: Option<f64>, from: Option<f64>) -> String {
     }
 }
 
-/// Under a browser's row against itself, its in-page data echoes with their phases (`in-page`,
-/// and `relayed` with its ratio against `in-page`: what the relay's path costs), so each phase of
-/// a case stands over its floor in the same run.
+/// Under a browser's row against itself, its in-page data echoes with their phases (`in-page`;
+/// `relayed` and `windows` with their ratios against `in-page`: what the relay's path and two
+/// pages cost), so each phase of a case stands over its floors in the same run.
 fn floor_rows(report: &BenchReport, r: &BenchRow) -> Vec<Vec<String>> {
     let kind = match r.pairing.split_once('→') {
         Some((offerer, answerer)) if offerer == answerer && r.profile.is_none() => offerer,
@@ -859,15 +912,15 @@ fn floor_rows(report: &BenchReport, r: &BenchRow) -> Vec<Vec<String>> {
     [
         (InPageCall::Echo, "in-page"),
         (InPageCall::RelayedEcho, "relayed"),
+        (InPageCall::WindowsEcho, "windows"),
     ]
     .into_iter()
     .filter_map(|(call, label)| Some((floor(call)?, call, label)))
     .map(|(b, call, label)| {
         let p = &b.phases;
         let against_in_page = match (call, b.ms, in_page_ms) {
-            (InPageCall::RelayedEcho, Some(ms), Some(floor)) if floor > 0.0 => {
-                format!("{:.2}", ms / floor)
-            }
+            (InPageCall::Echo, ..) => "-".into(),
+            (_, Some(ms), Some(floor)) if floor > 0.0 => format!("{:.2}", ms / floor),
             _ => "-".into(),
         };
         vec![
@@ -884,6 +937,7 @@ fn floor_rows(report: &BenchReport, r: &BenchRow) -> Vec<Vec<String>> {
             b.ms.map_or("-".into(), |v| format!("{v:.1}")),
             "-".into(),
             against_in_page,
+            "-".into(),
             "-".into(),
         ]
     })
@@ -1156,6 +1210,19 @@ mod tests {
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
+                    call: InPageCall::WindowsEcho,
+                    ms: Some(50.0),
+                    passed: 3,
+                    ran: 3,
+                    error: None,
+                    phases: EchoPhases {
+                        ice_connected_ms: Some(16.0),
+                        connected_ms: Some(20.0),
+                        channel_open_ms: Some(40.0),
+                    },
+                },
+                InPageRow {
+                    kind: PeerKind::Chromium,
                     call: InPageCall::Video(CallShape::OneWay),
                     ms: Some(100.0),
                     passed: 3,
@@ -1186,17 +1253,21 @@ mod tests {
         // no in-page floor for a native peer.
         assert_eq!(
             fields[7..],
-            ["1.0", "47.0", "60.0", "50.0", "0.25", "-", "-"],
+            ["1.0", "47.0", "60.0", "50.0", "0.25", "-", "-", "-"],
             "{fast}"
         );
-        // A browser against itself also against its in-page echo, 60 / 40, and the same echo
-        // signaling through the relay, 60 / 48.
+        // A browser against itself also against its in-page echo, 60 / 40, the same echo
+        // signaling through the relay, 60 / 48, and between two windows, 60 / 50.
         let browsers = text
             .lines()
             .find(|l| l.split_whitespace().take(2).eq(["chromium→chromium", "-"]))
             .unwrap();
         let fields: Vec<&str> = browsers.split_whitespace().collect();
-        assert_eq!(fields[10..], ["60.0", "0.30", "1.50", "1.25"], "{browsers}");
+        assert_eq!(
+            fields[10..],
+            ["60.0", "0.30", "1.50", "1.25", "1.20"],
+            "{browsers}"
+        );
         // Under it, its in-page echoes' own phases: ice, dtls, sctp+open, echo; the relayed one
         // against the in-page one, 48 / 40 (a phase not seen: `-`).
         let floor = |label: &str| -> Vec<String> {
@@ -1208,13 +1279,19 @@ mod tests {
         assert_eq!(
             floor("in-page")[2..],
             [
-                "3/3", "-", "-", "10.0", "5.0", "15.0", "10.0", "-", "40.0", "-", "-", "-"
+                "3/3", "-", "-", "10.0", "5.0", "15.0", "10.0", "-", "40.0", "-", "-", "-", "-"
             ]
         );
         assert_eq!(
             floor("relayed")[2..],
             [
-                "2/3", "-", "-", "14.0", "-", "-", "12.0", "-", "48.0", "-", "1.20", "-"
+                "2/3", "-", "-", "14.0", "-", "-", "12.0", "-", "48.0", "-", "1.20", "-", "-"
+            ]
+        );
+        assert_eq!(
+            floor("windows")[2..],
+            [
+                "3/3", "-", "-", "16.0", "4.0", "20.0", "10.0", "-", "50.0", "-", "1.25", "-", "-"
             ]
         );
         assert!(text.contains("in-page baseline, chromium data echo: 40.0 ms (3/3 iterations)"));

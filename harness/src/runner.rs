@@ -31,7 +31,9 @@ use crate::page_server::PageServer;
 use crate::peer::browser::BrowserPeer;
 use crate::peer::external::{self, ExternalKind, ExternalPeer, catalogue};
 use crate::peer::native::NativePeer;
-use crate::peer::{BROWSER_LOG_LEVELS, DriverEndpoint, Peer, PeerPlan, Role, SharedBrowser};
+use crate::peer::{
+    BROWSER_LOG_LEVELS, DriverEndpoint, Peer, PeerPlan, Role, SharedBrowser, Window,
+};
 use crate::plan::Case;
 use crate::provision::{self, BrowserInstall, ProvisionError};
 use crate::relay::{Relay, RelayConfig};
@@ -416,27 +418,59 @@ impl Environment {
         function: &str,
         options: serde_json::Value,
     ) -> Result<serde_json::Value, String> {
-        let browser = self
-            .browsers
-            .get(&(kind, HostCandidates::Ip))
-            .ok_or_else(|| format!("no {kind} browser was started"))?;
+        let browser = self.loopback_browser(kind)?;
         let (window, _) = browser.open_window(&self.pages.loopback_url()).await?;
-        let measured = browser
-            .execute(
-                &window,
-                &format!(
-                    "return window.rtcInteropLoopback.{function}(arguments[0])\
-                     .then(r => r, e => ({{ error: String(e) }}))"
-                ),
-                vec![options],
-            )
-            .await;
+        let measured = loopback_call(browser, &window, function, options).await;
         browser.close_window(&window).await;
-        let measured = measured?;
-        match measured.get("error").and_then(|e| e.as_str()) {
-            Some(error) => Err(format!("{kind} in-page {function}: {error}")),
-            None => Ok(measured),
+        measured
+    }
+
+    /// A data echo between two windows of the run's `kind` browser, one connection in each, its
+    /// signaling through the relay room `room_url` (the benchmark's floor of two pages): the
+    /// answering window joins first (`echoAnswerer`), then the offering one plays the echo
+    /// (`dataEcho` with `remote_answerer`). Returns what each resolved with: the offering
+    /// window's times, and the answering window's own (`echoAnswererMarks`).
+    pub async fn echo_between_two_windows(
+        &self,
+        kind: PeerKind,
+        room_url: &str,
+        timeout_ms: u64,
+    ) -> Result<(serde_json::Value, serde_json::Value), String> {
+        let browser = self.loopback_browser(kind)?;
+        let (answering, _) = browser.open_window(&self.pages.loopback_url()).await?;
+        let offering = browser.open_window(&self.pages.loopback_url()).await;
+        let measured = async {
+            let (offering, _) = offering.as_ref().map_err(Clone::clone)?;
+            let room = serde_json::json!({ "relay_url": room_url });
+            loopback_call(browser, &answering, "echoAnswerer", room).await?;
+            let options = serde_json::json!({
+                "relay_url": room_url,
+                "remote_answerer": true,
+                "timeout_ms": timeout_ms,
+            });
+            let offerer = loopback_call(browser, offering, "dataEcho", options).await?;
+            let answerer = loopback_call(
+                browser,
+                &answering,
+                "echoAnswererMarks",
+                serde_json::Value::Null,
+            )
+            .await?;
+            Ok((offerer, answerer))
         }
+        .await;
+        if let Ok((window, _)) = &offering {
+            browser.close_window(window).await;
+        }
+        browser.close_window(&answering).await;
+        measured
+    }
+
+    /// The run's shared `kind` browser, for loopback pages.
+    fn loopback_browser(&self, kind: PeerKind) -> Result<&Arc<SharedBrowser>, String> {
+        self.browsers
+            .get(&(kind, HostCandidates::Ip))
+            .ok_or_else(|| format!("no {kind} browser was started"))
     }
 
     /// How long each browser took to start.
@@ -1410,6 +1444,30 @@ fn emit(reporters: &mut [Box<dyn Reporter>], event: &RunEvent<'_>) {
         if let Err(e) = reporter.on_event(event) {
             eprintln!("rtc-interop: the {} report failed: {e}", reporter.name());
         }
+    }
+}
+
+/// Calls `window.rtcInteropLoopback.<function>(options)` in `window` (a loopback page) and
+/// returns what it resolved with, or why it did not.
+async fn loopback_call(
+    browser: &SharedBrowser,
+    window: &Window,
+    function: &str,
+    options: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let measured = browser
+        .execute(
+            window,
+            &format!(
+                "return window.rtcInteropLoopback.{function}(arguments[0])\
+                 .then(r => r, e => ({{ error: String(e) }}))"
+            ),
+            vec![options],
+        )
+        .await?;
+    match measured.get("error").and_then(|e| e.as_str()) {
+        Some(error) => Err(format!("{} in-page {function}: {error}", browser.kind())),
+        None => Ok(measured),
     }
 }
 

@@ -513,7 +513,7 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
 /// echo signaling through the run's relay (refused unless the offer and the answer came back
 /// from the relay), with a browser against itself as a ratio of each.
 #[test]
-fn bench_measures_each_browsers_in_page_echo_with_and_without_the_relay() {
+fn bench_measures_each_browsers_in_page_echo_with_and_without_the_relay_and_between_two_windows() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _turn = runtime.block_on(common::browser_turn());
     let output = rtc_interop(
@@ -531,7 +531,11 @@ fn bench_measures_each_browsers_in_page_echo_with_and_without_the_relay() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout);
     for browser in ["chromium", "firefox"] {
-        for floor in ["data echo", "data echo through the relay"] {
+        for floor in [
+            "data echo",
+            "data echo through the relay",
+            "data echo between two windows",
+        ] {
             let line = format!("in-page baseline, {browser} {floor}: ");
             let figure = text
                 .lines()
@@ -549,12 +553,12 @@ fn bench_measures_each_browsers_in_page_echo_with_and_without_the_relay() {
             .find(|fields| fields.len() > 2 && fields[0] == pairing && fields[1] == "-")
             .unwrap_or_else(|| panic!("no {pairing} row in {text}"));
         assert_eq!(row[2], "2/2", "{text}");
-        for ratio in &row[12..14] {
+        for ratio in &row[12..15] {
             assert!(ratio.parse::<f64>().is_ok_and(|r| r > 0.0), "{text}");
         }
         // Under it, each echo's own phases as the browser reported them: ICE connected,
         // connected, the channel open (each on both connections), the echo.
-        for label in ["in-page", "relayed"] {
+        for label in ["in-page", "relayed", "windows"] {
             let floor: Vec<&str> = text
                 .lines()
                 .map(|l| l.split_whitespace().collect::<Vec<_>>())
@@ -594,7 +598,7 @@ fn bench_prints_medians_and_ratios_against_the_baseline() {
     assert_eq!(row("fast")[2], "3/3", "{text}");
     assert_eq!(row("default")[11], "1.00", "{text}");
     // No browser against itself, so no in-page floor to compare with, relayed or not.
-    assert_eq!(row("default")[12..], ["-", "-"], "{text}");
+    assert_eq!(row("default")[12..], ["-", "-", "-"], "{text}");
     let offer_to_echo = |profile: &str| row(profile)[10].parse::<f64>().unwrap();
     assert!(
         offer_to_echo("default") > 0.0 && offer_to_echo("fast") > 0.0,

@@ -21,7 +21,7 @@ use crate::net::IceServer;
 use crate::observe::Observations;
 use crate::scenario::{IceMode, IceTransportPolicy, MediaExpectation, PeerKind, Step};
 
-pub use shared_browser::{SharedBrowser, Startup};
+pub use shared_browser::{SharedBrowser, Startup, Window};
 pub use webdriver::{BROWSER_LOG_LEVELS, BrowserInfo, DriverEndpoint, DriverService, with_timeout};
 
 /// Which half of the offer/answer exchange a peer plays.
