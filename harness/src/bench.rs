@@ -191,6 +191,15 @@ pub struct BenchReport {
     pub in_page: Vec<InPageRow>,
 }
 
+impl BenchReport {
+    /// Browser `kind`'s (`chromium`) in-page figure of `call`, if measured.
+    fn floor(&self, kind: &str, call: InPageCall) -> Option<&InPageRow> {
+        self.in_page
+            .iter()
+            .find(|b| b.call == call && b.kind.to_string() == kind)
+    }
+}
+
 /// The medians of one pairing's video call in one shape.
 #[derive(Debug, Clone)]
 pub struct VideoRow {
@@ -229,6 +238,11 @@ pub enum InPageCall {
 }
 
 impl InPageCall {
+    /// A data echo (not a video call).
+    fn is_echo(self) -> bool {
+        !matches!(self, InPageCall::Video(_))
+    }
+
     fn label(self) -> &'static str {
         match self {
             InPageCall::Echo => "data echo",
@@ -785,40 +799,25 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for r in &report.rows {
         let m = &r.median;
-        let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-        let ratio = match (r.offer_to_echo_ms(), baseline) {
-            (Some(v), Some(b)) if b > 0.0 => format!("{:.2}", v / b),
-            _ => "-".into(),
-        };
         // A browser against itself has floors: the same call inside one of its pages, with its
-        // signaling inside the page and through the relay.
+        // signaling inside the page and through the relay, and between two of its windows.
         let against_floor = |call: InPageCall| {
-            let floor = match r.pairing.split_once('→') {
-                Some((offerer, answerer)) if offerer == answerer => report
-                    .in_page
-                    .iter()
-                    .find(|b| b.call == call && b.kind.to_string() == offerer)
-                    .and_then(|b| b.ms),
-                _ => None,
-            };
-            match (r.offer_to_echo_ms(), floor) {
-                (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
-                _ => "-".into(),
-            }
+            let floor = against_itself(r).and_then(|kind| report.floor(kind, call));
+            ratio(r.offer_to_echo_ms(), floor.and_then(|b| b.ms))
         };
         rows.push(vec![
             r.pairing.clone(),
             r.profile.map_or("-", NativeProfile::as_str).to_string(),
             format!("{}/{}", r.passed, r.ran),
-            value(m.peers_started_ms),
+            figure(m.peers_started_ms),
             elapsed(m.offer_created_ms, m.peers_started_ms),
             elapsed(m.ice_connected_ms, m.offer_created_ms),
             elapsed(m.connected_ms, m.ice_connected_ms),
             elapsed(m.channel_open_ms, m.connected_ms),
             elapsed(m.echo_ms, m.channel_open_ms),
-            value(r.ready_to_echo_ms()),
-            value(r.offer_to_echo_ms()),
-            ratio,
+            figure(r.ready_to_echo_ms()),
+            figure(r.offer_to_echo_ms()),
+            ratio(r.offer_to_echo_ms(), baseline),
             against_floor(InPageCall::Echo),
             against_floor(InPageCall::RelayedEcho),
             against_floor(InPageCall::WindowsEcho),
@@ -845,16 +844,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
-    let echo_floors: Vec<&InPageRow> = report
-        .in_page
-        .iter()
-        .filter(|b| {
-            matches!(
-                b.call,
-                InPageCall::Echo | InPageCall::RelayedEcho | InPageCall::WindowsEcho
-            )
-        })
-        .collect();
+    let echo_floors: Vec<&InPageRow> = report.in_page.iter().filter(|b| b.call.is_echo()).collect();
     for b in &echo_floors {
         text.push_str(&in_page_line(b));
     }
@@ -886,6 +876,27 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
     text
 }
 
+/// A figure in ms as a table cell (`-` without one).
+fn figure(ms: Option<f64>) -> String {
+    ms.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+/// `value / of` as a table cell (`-` without either, or against nothing).
+fn ratio(value: Option<f64>, of: Option<f64>) -> String {
+    match (value, of) {
+        (Some(v), Some(of)) if of > 0.0 => format!("{:.2}", v / of),
+        _ => "-".into(),
+    }
+}
+
+/// The browser of a row that pairs it with itself (no native profile), as `chromium`.
+fn against_itself(r: &BenchRow) -> Option<&str> {
+    match r.pairing.split_once('→') {
+        Some((offerer, answerer)) if offerer == answerer && r.profile.is_none() => Some(offerer),
+        _ => None,
+    }
+}
+
 /// `to - from` as a table cell (`-` without either).
 fn elapsed(to: Option<f64>, from: Option<f64>) -> String {
     match (to, from) {
@@ -898,30 +909,22 @@ fn elapsed(to: Option<f64>, from: Option<f64>) -> String {
 /// `relayed` and `windows` with their ratios against `in-page`: what the relay's path and two
 /// pages cost), so each phase of a case stands over its floors in the same run.
 fn floor_rows(report: &BenchReport, r: &BenchRow) -> Vec<Vec<String>> {
-    let kind = match r.pairing.split_once('→') {
-        Some((offerer, answerer)) if offerer == answerer && r.profile.is_none() => offerer,
-        _ => return Vec::new(),
+    let Some(kind) = against_itself(r) else {
+        return Vec::new();
     };
-    let floor = |call: InPageCall| {
-        report
-            .in_page
-            .iter()
-            .find(|b| b.call == call && b.kind.to_string() == kind)
-    };
-    let in_page_ms = floor(InPageCall::Echo).and_then(|b| b.ms);
+    let in_page_ms = report.floor(kind, InPageCall::Echo).and_then(|b| b.ms);
     [
         (InPageCall::Echo, "in-page"),
         (InPageCall::RelayedEcho, "relayed"),
         (InPageCall::WindowsEcho, "windows"),
     ]
     .into_iter()
-    .filter_map(|(call, label)| Some((floor(call)?, call, label)))
+    .filter_map(|(call, label)| Some((report.floor(kind, call)?, call, label)))
     .map(|(b, call, label)| {
         let p = &b.phases;
-        let against_in_page = match (call, b.ms, in_page_ms) {
-            (InPageCall::Echo, ..) => "-".into(),
-            (_, Some(ms), Some(floor)) if floor > 0.0 => format!("{:.2}", ms / floor),
-            _ => "-".into(),
+        let against_in_page = match call {
+            InPageCall::Echo => "-".into(),
+            _ => ratio(b.ms, in_page_ms),
         };
         vec![
             r.pairing.clone(),
@@ -934,7 +937,7 @@ fn floor_rows(report: &BenchReport, r: &BenchRow) -> Vec<Vec<String>> {
             elapsed(p.channel_open_ms, p.connected_ms),
             elapsed(b.ms, p.channel_open_ms),
             "-".into(),
-            b.ms.map_or("-".into(), |v| format!("{v:.1}")),
+            figure(b.ms),
             "-".into(),
             against_in_page,
             "-".into(),
@@ -1006,10 +1009,10 @@ fn video_call(report: &BenchReport) -> String {
             .find(|b| b.kind == kind && b.call == InPageCall::Video(shape))
             .and_then(|b| b.ms)
     };
-    let value = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-    let ratio = |v: Option<f64>, b: Option<f64>| match (v, b) {
-        (Some(v), Some(b)) if b > 0.0 => format!("{:.2}×", v / b),
-        _ => "-".into(),
+    // The video table writes its ratios with a `×`.
+    let times = |v: Option<f64>, b: Option<f64>| match ratio(v, b).as_str() {
+        "-" => "-".to_string(),
+        r => format!("{r}×"),
     };
     let mut rows: Vec<Vec<String>> = vec![
         [
@@ -1031,11 +1034,11 @@ fn video_call(report: &BenchReport) -> String {
             r.pairing.clone(),
             r.shape.label().into(),
             format!("{}/{}", r.passed, r.ran),
-            value(r.offerer_first_frame_ms),
-            value(r.answerer_first_frame_ms),
-            value(r.every_receiver_ms),
-            ratio(r.every_receiver_ms, baseline(PeerKind::Chromium, r.shape)),
-            ratio(r.every_receiver_ms, baseline(PeerKind::Firefox, r.shape)),
+            figure(r.offerer_first_frame_ms),
+            figure(r.answerer_first_frame_ms),
+            figure(r.every_receiver_ms),
+            times(r.every_receiver_ms, baseline(PeerKind::Chromium, r.shape)),
+            times(r.every_receiver_ms, baseline(PeerKind::Firefox, r.shape)),
         ]);
     }
     let mut text = String::from(
