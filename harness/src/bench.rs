@@ -268,27 +268,61 @@ pub struct InPageRow {
     pub ran: usize,
     /// Why the last failed iteration failed.
     pub error: Option<String>,
-    /// A data echo's phases, medians (none for video calls).
-    pub phases: EchoPhases,
+    /// A data echo's phases (none for video calls): the floor of each of a case's phases.
+    pub phases: PhaseMedians,
 }
 
-/// When both connections of an in-page data echo reached each phase a warm case times, in ms
-/// since the offer was created: the floor of each of the case's phases.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct EchoPhases {
-    /// Both ICE connected.
-    pub ice_connected_ms: Option<f64>,
-    /// Both connected (DTLS).
-    pub connected_ms: Option<f64>,
-    /// The channel open on both sides.
-    pub channel_open_ms: Option<f64>,
-}
-
-/// One in-page call: offer created → its end (ms), and a data echo's phases.
-#[derive(Debug, Clone, Copy)]
+/// One in-page call: offer created → its end (ms), and a data echo's phases, in ms since the
+/// offer was created (when both connections reached each phase a warm case times).
+#[derive(Debug, Clone)]
 struct InPageFigure {
     ms: f64,
-    phases: EchoPhases,
+    phases: Phases,
+}
+
+/// The medians of a call's phases over its iterations: each phase's own duration (the time since
+/// the phase before) and each span, taken per iteration, then the median. Not the difference of
+/// two medians of times since the case started: the peers' start-up varies by tens of ms from
+/// one iteration to the next, and such a difference carried that spread into every phase after
+/// it (firefox→firefox offer → echo read 30.0 ms where its iterations' median was 26.0).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseMedians {
+    /// The case started → both peers started (window, page, room).
+    pub start_ms: Option<f64>,
+    /// → the offer created.
+    pub signal_ms: Option<f64>,
+    /// → both ICE connected.
+    pub ice_ms: Option<f64>,
+    /// → both connected (DTLS).
+    pub dtls_ms: Option<f64>,
+    /// → the data channel open on both sides.
+    pub sctp_open_ms: Option<f64>,
+    /// → the probe back.
+    pub echo_ms: Option<f64>,
+    /// Both peers started → the probe back.
+    pub ready_to_echo_ms: Option<f64>,
+    /// The offer created → the probe back: a row's headline figure.
+    pub offer_to_echo_ms: Option<f64>,
+}
+
+impl PhaseMedians {
+    /// Of the iterations' phase times, each iteration's on one clock (since its case started,
+    /// or since its offer).
+    fn of(iterations: &[&Phases]) -> Self {
+        let span = |from: fn(&Phases) -> Option<f64>, to: fn(&Phases) -> Option<f64>| {
+            median(iterations.iter().filter_map(|p| Some(to(p)? - from(p)?)))
+        };
+        PhaseMedians {
+            start_ms: median(iterations.iter().filter_map(|p| p.peers_started_ms)),
+            signal_ms: span(|p| p.peers_started_ms, |p| p.offer_created_ms),
+            ice_ms: span(|p| p.offer_created_ms, |p| p.ice_connected_ms),
+            dtls_ms: span(|p| p.ice_connected_ms, |p| p.connected_ms),
+            sctp_open_ms: span(|p| p.connected_ms, |p| p.channel_open_ms),
+            echo_ms: span(|p| p.channel_open_ms, |p| p.echo_ms),
+            ready_to_echo_ms: span(|p| p.peers_started_ms, |p| p.echo_ms),
+            offer_to_echo_ms: span(|p| p.offer_created_ms, |p| p.echo_ms),
+        }
+    }
 }
 
 /// The medians of one pairing with one native profile.
@@ -305,8 +339,8 @@ pub struct BenchRow {
     pub passed: usize,
     /// Iterations run.
     pub ran: usize,
-    /// Median of each phase (ms since the case started).
-    pub median: Phases,
+    /// The medians of its phases.
+    pub phases: PhaseMedians,
     /// Median of a renegotiation round: offer created → both sides stable again.
     pub renegotiation_ms: Option<f64>,
     /// Median of an ICE restart: restart called → new credentials in use on both sides and an
@@ -319,12 +353,7 @@ pub struct BenchRow {
 impl BenchRow {
     /// Offer created → echo back, the row's headline figure.
     pub fn offer_to_echo_ms(&self) -> Option<f64> {
-        Some(self.median.echo_ms? - self.median.offer_created_ms?)
-    }
-
-    /// Page ready (both peers started) → echo back.
-    pub fn ready_to_echo_ms(&self) -> Option<f64> {
-        Some(self.median.echo_ms? - self.median.peers_started_ms?)
+        self.phases.offer_to_echo_ms
     }
 }
 
@@ -484,9 +513,7 @@ impl InPageFigures {
         self.measured
             .into_iter()
             .map(|(kind, call, figures, error)| {
-                let phase = |of: fn(&EchoPhases) -> Option<f64>| {
-                    median(figures.iter().filter_map(|f| of(&f.phases)))
-                };
+                let phases: Vec<&Phases> = figures.iter().map(|f| &f.phases).collect();
                 InPageRow {
                     kind,
                     call,
@@ -494,11 +521,7 @@ impl InPageFigures {
                     passed: figures.len(),
                     ran: iterations,
                     error,
-                    phases: EchoPhases {
-                        ice_connected_ms: phase(|p| p.ice_connected_ms),
-                        connected_ms: phase(|p| p.connected_ms),
-                        channel_open_ms: phase(|p| p.channel_open_ms),
-                    },
+                    phases: PhaseMedians::of(&phases),
                 }
             })
             .collect()
@@ -563,10 +586,13 @@ async fn in_page_once(
             let since_offer = |field: &str| at(field).map(|t| t - offer);
             Ok(InPageFigure {
                 ms: end - offer,
-                phases: EchoPhases {
+                phases: Phases {
+                    peers_started_ms: None,
+                    offer_created_ms: Some(0.0),
                     ice_connected_ms: since_offer("ice_connected_at_ms"),
                     connected_ms: since_offer("connected_at_ms"),
                     channel_open_ms: since_offer("channel_open_at_ms"),
+                    echo_ms: call.is_echo().then_some(end - offer),
                 },
             })
         }
@@ -721,8 +747,7 @@ fn row(case: &Case, profile: Option<NativeProfile>, results: &[CaseResult]) -> B
         .iter()
         .filter(|r| first_steps_done(r, RENEGOTIATE_STEP + 1));
     let restarted = results.iter().filter(|r| every_step_done(case, r));
-    let median_of =
-        |pick: fn(&Phases) -> Option<f64>| median(echoed.iter().filter_map(|r| pick(&r.phases)));
+    let phases: Vec<&Phases> = echoed.iter().map(|r| &r.phases).collect();
     BenchRow {
         pairing: case.pairing(),
         profile,
@@ -731,14 +756,7 @@ fn row(case: &Case, profile: Option<NativeProfile>, results: &[CaseResult]) -> B
         renegotiation_ms: median(renegotiated.filter_map(renegotiation_ms)),
         ice_restart_ms: median(restarted.filter_map(ice_restart_ms)),
         restart_played: case.scenario.steps.len() > RESTART_STEP,
-        median: Phases {
-            peers_started_ms: median_of(|p| p.peers_started_ms),
-            offer_created_ms: median_of(|p| p.offer_created_ms),
-            ice_connected_ms: median_of(|p| p.ice_connected_ms),
-            connected_ms: median_of(|p| p.connected_ms),
-            channel_open_ms: median_of(|p| p.channel_open_ms),
-            echo_ms: median_of(|p| p.echo_ms),
-        },
+        phases: PhaseMedians::of(&phases),
     }
 }
 
@@ -777,7 +795,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         .find(|r| r.pairing == "native→native" && r.profile == Some(NativeProfile::Default))
         .and_then(BenchRow::offer_to_echo_ms);
     text.push_str(&format!(
-        "warm cases, medians of {iterations} iteration(s), ms; each phase is the time since the one before:\n"
+        "warm cases, medians of {iterations} iteration(s), ms; each phase is the time since the one before, each figure the median of the iterations' own (so the phases need not add up to the spans):\n"
     ));
     let header = [
         "pairing",
@@ -798,7 +816,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for r in &report.rows {
-        let m = &r.median;
+        let m = &r.phases;
         // A browser against itself has floors: the same call inside one of its pages, with its
         // signaling inside the page and through the relay, and between two of its windows.
         let against_floor = |call: InPageCall| {
@@ -809,14 +827,14 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
             r.pairing.clone(),
             r.profile.map_or("-", NativeProfile::as_str).to_string(),
             format!("{}/{}", r.passed, r.ran),
-            figure(m.peers_started_ms),
-            elapsed(m.offer_created_ms, m.peers_started_ms),
-            elapsed(m.ice_connected_ms, m.offer_created_ms),
-            elapsed(m.connected_ms, m.ice_connected_ms),
-            elapsed(m.channel_open_ms, m.connected_ms),
-            elapsed(m.echo_ms, m.channel_open_ms),
-            figure(r.ready_to_echo_ms()),
-            figure(r.offer_to_echo_ms()),
+            figure(m.start_ms),
+            figure(m.signal_ms),
+            figure(m.ice_ms),
+            figure(m.dtls_ms),
+            figure(m.sctp_open_ms),
+            figure(m.echo_ms),
+            figure(m.ready_to_echo_ms),
+            figure(m.offer_to_echo_ms),
             ratio(r.offer_to_echo_ms(), baseline),
             against_floor(InPageCall::Echo),
             against_floor(InPageCall::RelayedEcho),
@@ -897,14 +915,6 @@ fn against_itself(r: &BenchRow) -> Option<&str> {
     }
 }
 
-/// `to - from` as a table cell (`-` without either).
-fn elapsed(to: Option<f64>, from: Option<f64>) -> String {
-    match (to, from) {
-        (Some(to), Some(from)) => format!("{:.1}", to - from),
-        _ => "-".into(),
-    }
-}
-
 /// Under a browser's row against itself, its in-page data echoes with their phases (`in-page`;
 /// `relayed` and `windows` with their ratios against `in-page`: what the relay's path and two
 /// pages cost), so each phase of a case stands over its floors in the same run.
@@ -932,10 +942,10 @@ fn floor_rows(report: &BenchReport, r: &BenchRow) -> Vec<Vec<String>> {
             format!("{}/{}", b.passed, b.ran),
             "-".into(),
             "-".into(),
-            elapsed(p.ice_connected_ms, Some(0.0)),
-            elapsed(p.connected_ms, p.ice_connected_ms),
-            elapsed(p.channel_open_ms, p.connected_ms),
-            elapsed(b.ms, p.channel_open_ms),
+            figure(p.ice_ms),
+            figure(p.dtls_ms),
+            figure(p.sctp_open_ms),
+            figure(p.echo_ms),
             "-".into(),
             figure(b.ms),
             "-".into(),
@@ -1109,14 +1119,62 @@ mod tests {
     }
 
     #[test]
+    fn phase_medians_are_of_each_iterations_own_durations() {
+        // Three iterations whose peers took 100, 200 and 150 ms to start: offer → echo took 20,
+        // 20 and 15 ms. The medians of the times since each case started (echo 165, offer 150)
+        // would give 15.
+        let iteration = |started: f64, echo_after: f64| Phases {
+            peers_started_ms: Some(started),
+            offer_created_ms: Some(started + 1.0),
+            ice_connected_ms: Some(started + 6.0),
+            connected_ms: None,
+            channel_open_ms: Some(started + 1.0 + echo_after - 2.0),
+            echo_ms: Some(started + 1.0 + echo_after),
+        };
+        let iterations = [
+            iteration(100.0, 20.0),
+            iteration(200.0, 20.0),
+            iteration(150.0, 15.0),
+        ];
+        let medians = PhaseMedians::of(&iterations.iter().collect::<Vec<_>>());
+        assert_eq!(
+            medians,
+            PhaseMedians {
+                start_ms: Some(150.0),
+                signal_ms: Some(1.0),
+                ice_ms: Some(5.0),
+                // No iteration has both ends of these two.
+                dtls_ms: None,
+                sctp_open_ms: None,
+                echo_ms: Some(2.0),
+                ready_to_echo_ms: Some(21.0),
+                offer_to_echo_ms: Some(20.0),
+            }
+        );
+    }
+
+    #[test]
     fn rows_give_phase_durations_and_ratios_against_the_baseline() {
-        let phases = |offer: f64, echo: f64| Phases {
-            peers_started_ms: Some(10.0),
-            offer_created_ms: Some(offer),
-            ice_connected_ms: Some(offer + 1.0),
-            connected_ms: Some(offer + 2.0),
-            channel_open_ms: Some(offer + 3.0),
-            echo_ms: Some(echo),
+        let phases = |offer: f64, echo: f64| {
+            PhaseMedians::of(&[&Phases {
+                peers_started_ms: Some(10.0),
+                offer_created_ms: Some(offer),
+                ice_connected_ms: Some(offer + 1.0),
+                connected_ms: Some(offer + 2.0),
+                channel_open_ms: Some(offer + 3.0),
+                echo_ms: Some(echo),
+            }])
+        };
+        // An in-page echo's phases, in ms since its offer.
+        let echo_floor = |ice: f64, connected: Option<f64>, open: Option<f64>, end: f64| {
+            PhaseMedians::of(&[&Phases {
+                peers_started_ms: None,
+                offer_created_ms: Some(0.0),
+                ice_connected_ms: Some(ice),
+                connected_ms: connected,
+                channel_open_ms: open,
+                echo_ms: Some(end),
+            }])
         };
         let report = BenchReport {
             cold_matrix_ms: 1234.0,
@@ -1128,7 +1186,7 @@ mod tests {
                     profile: Some(NativeProfile::Default),
                     passed: 3,
                     ran: 3,
-                    median: phases(20.0, 220.0),
+                    phases: phases(20.0, 220.0),
                     renegotiation_ms: Some(40.0),
                     ice_restart_ms: Some(300.0),
                     restart_played: true,
@@ -1138,7 +1196,7 @@ mod tests {
                     profile: Some(NativeProfile::Fast),
                     passed: 3,
                     ran: 3,
-                    median: phases(20.0, 70.0),
+                    phases: phases(20.0, 70.0),
                     renegotiation_ms: Some(10.0),
                     ice_restart_ms: None,
                     restart_played: true,
@@ -1148,7 +1206,7 @@ mod tests {
                     profile: None,
                     passed: 3,
                     ran: 3,
-                    median: phases(20.0, 80.0),
+                    phases: phases(20.0, 80.0),
                     renegotiation_ms: None,
                     ice_restart_ms: None,
                     restart_played: true,
@@ -1158,7 +1216,7 @@ mod tests {
                     profile: Some(NativeProfile::Default),
                     passed: 3,
                     ran: 3,
-                    median: phases(20.0, 120.0),
+                    phases: phases(20.0, 120.0),
                     renegotiation_ms: Some(20.0),
                     ice_restart_ms: None,
                     restart_played: false,
@@ -1192,11 +1250,7 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     error: None,
-                    phases: EchoPhases {
-                        ice_connected_ms: Some(10.0),
-                        connected_ms: Some(15.0),
-                        channel_open_ms: Some(30.0),
-                    },
+                    phases: echo_floor(10.0, Some(15.0), Some(30.0), 40.0),
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
@@ -1205,11 +1259,7 @@ mod tests {
                     passed: 2,
                     ran: 3,
                     error: None,
-                    phases: EchoPhases {
-                        ice_connected_ms: Some(14.0),
-                        connected_ms: None,
-                        channel_open_ms: Some(36.0),
-                    },
+                    phases: echo_floor(14.0, None, Some(36.0), 48.0),
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
@@ -1218,11 +1268,7 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     error: None,
-                    phases: EchoPhases {
-                        ice_connected_ms: Some(16.0),
-                        connected_ms: Some(20.0),
-                        channel_open_ms: Some(40.0),
-                    },
+                    phases: echo_floor(16.0, Some(20.0), Some(40.0), 50.0),
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
@@ -1231,7 +1277,7 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     error: None,
-                    phases: EchoPhases::default(),
+                    phases: PhaseMedians::default(),
                 },
                 InPageRow {
                     kind: PeerKind::Chromium,
@@ -1240,7 +1286,7 @@ mod tests {
                     passed: 3,
                     ran: 3,
                     error: None,
-                    phases: EchoPhases::default(),
+                    phases: PhaseMedians::default(),
                 },
             ],
         };
