@@ -27,6 +27,7 @@ use rtc_interop::sdp::check::{self, SdpSnapshots};
 use rtc_interop::sdp::compare;
 use rtc_interop::sdp::snapshot::SnapshotMode;
 use rtc_interop::{ice_servers, process, provision, scenario, shard};
+use tokio::signal::unix::{self, Signal, SignalKind};
 
 /// Headless WebRTC interop testing: every pairing of browsers and webrtc-rs, judged on evidence.
 #[derive(Parser)]
@@ -374,22 +375,30 @@ fn main() -> ExitCode {
         }
     };
     // A run stops at the first Ctrl-C on its own, writing the reports of the cases that finished;
-    // every other command is simply cancelled. A second Ctrl-C stops at once.
+    // every other command is simply cancelled. A second Ctrl-C stops at once. SIGTERM (`kill`,
+    // `timeout`, a cancelled CI job) and SIGHUP (the terminal went) do the same: without them
+    // the harness died at once and the browsers its drivers had started stayed up until the
+    // next run swept them away.
     let finishes_on_interrupt = matches!(cli.command, Command::Run { .. });
     let code = runtime.block_on(async {
         let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+        let mut stops = match StopSignals::watch(&cli.command) {
+            Ok(stops) => stops,
+            Err(e) => {
+                eprintln!("rtc-interop: cannot watch for Ctrl-C and SIGTERM: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+        };
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "rtc-interop: interrupted; stopping browsers and drivers (Ctrl-C again to \
-                     stop at once)"
-                );
-                let _ = interrupt.send(true);
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                process::kill_all();
-                std::process::exit(EXIT_INTERRUPTED.into());
-            }
+            let name = stops.next().await;
+            eprintln!(
+                "rtc-interop: interrupted ({name}); stopping browsers and drivers (Ctrl-C again \
+                 to stop at once)"
+            );
+            let _ = interrupt.send(true);
+            stops.next().await;
+            process::kill_all();
+            std::process::exit(EXIT_INTERRUPTED.into());
         });
         let mut watched = interrupted.clone();
         let interrupt = async move {
@@ -410,6 +419,43 @@ fn main() -> ExitCode {
     // Anything a cancelled case left behind.
     process::kill_all();
     code
+}
+
+/// The signals that ask the harness to stop: Ctrl-C (SIGINT), and SIGTERM and SIGHUP unless the
+/// command handles SIGTERM itself (`peer --plan`: its contract is to write its observations and
+/// go).
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Option<Signal>,
+    hang_up: Option<Signal>,
+}
+
+impl StopSignals {
+    /// Starts listening (from now on these signals no longer end the process by themselves).
+    fn watch(command: &Command) -> std::io::Result<StopSignals> {
+        let own_sigterm = matches!(command, Command::Peer { .. });
+        let listen = |kind: SignalKind| (!own_sigterm).then(|| unix::signal(kind)).transpose();
+        Ok(StopSignals {
+            interrupt: unix::signal(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+            hang_up: listen(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next of them to arrive, by name.
+    async fn next(&mut self) -> &'static str {
+        async fn arrival(signal: &mut Option<Signal>) {
+            match signal {
+                Some(signal) => _ = signal.recv().await,
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = self.interrupt.recv() => "Ctrl-C",
+            () = arrival(&mut self.terminate) => "SIGTERM",
+            () = arrival(&mut self.hang_up) => "SIGHUP",
+        }
+    }
 }
 
 /// Adds the user's own peer kinds: `[peers.<name>]` of ./rtc-interop.toml, then `--peer-command`.

@@ -5,7 +5,7 @@ use crate::common;
 
 use common::{
     BIN, interrupt_and_expect_a_clean_stop, run_to_end, standalone_relay, start_run_and_wait_for,
-    wait_for_no_leftovers, write_scenario,
+    stop_and_expect_a_clean_stop, wait_for_no_leftovers, write_scenario,
 };
 
 use std::io::{BufRead, BufReader};
@@ -852,6 +852,44 @@ fn turn_coturn_runs_every_turn_server_as_coturn_and_stops_it() {
         assert_eq!(local["type"], "relay", "{local}");
         assert_eq!(local["address"], server_ip.to_string(), "{local}");
         assert_eq!(wait_for_no_leftovers(pid), Vec::<String>::new(), "{kind}");
+    }
+}
+
+#[test]
+fn sigterm_and_sighup_stop_a_run_and_its_browser_as_ctrl_c_does() {
+    // `kill`, `timeout` and a cancelled CI job send SIGTERM, a closed terminal SIGHUP: the run
+    // stops as on Ctrl-C, its browser and driver with it (a SIGTERM used to end the harness at
+    // once, and the browser its driver had started stayed up until the next run).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _turn = runtime.block_on(common::browser_turn());
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let dir = tempfile::tempdir().unwrap();
+        // Never connects (relay candidates only, no TURN server), so the run is still busy
+        // with its browser when the signal comes.
+        write_scenario(
+            dir.path(),
+            "stuck",
+            "peers = [\"chromium\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
+        );
+        let mut run = start_run_and_wait_for(
+            dir.path(),
+            &["run", "--snapshots", "off", "--jobs", "1"],
+            &["chromium"],
+            Duration::from_secs(60),
+        );
+        // Give the case a moment to be under way.
+        std::thread::sleep(Duration::from_millis(500));
+        stop_and_expect_a_clean_stop(&mut run, signal);
+        let reports = dir.path().join("reports");
+        let report = std::fs::read_dir(&reports)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("report.json"))
+            .find(|p| p.exists())
+            .expect("the interrupted run's report");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+        assert_eq!(report["interrupted"], true, "signal {signal}: {report}");
     }
 }
 

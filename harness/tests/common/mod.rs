@@ -229,8 +229,14 @@ pub fn run_folders_of(pid: u32) -> Vec<PathBuf> {
 /// Sends Ctrl-C (SIGINT) to a run; it must stop within 10 s with exit code 130, leaving no
 /// process and no temporary folder behind.
 pub fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
+    stop_and_expect_a_clean_stop(run, libc::SIGINT);
+}
+
+/// Sends `signal` to a run; it must stop within 10 s with exit code 130 (interrupted), leaving
+/// no process and no temporary folder behind.
+pub fn stop_and_expect_a_clean_stop(run: &mut std::process::Child, signal: libc::c_int) {
     // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(run.id() as i32, signal) };
     let started = Instant::now();
     let status = loop {
         if let Some(status) = run.try_wait().unwrap() {
@@ -238,7 +244,7 @@ pub fn interrupt_and_expect_a_clean_stop(run: &mut std::process::Child) {
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "the run ignored Ctrl-C"
+            "the run ignored signal {signal}"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
