@@ -3,28 +3,9 @@
 //! shortfall as `observe::media_shortfall`, and each look compared with the looks one and two
 //! seconds before it, as the browser page compares its canvas.
 
-use crate::common;
-use rtc_interop::bounded::BoundedCommand;
+use crate::common::python;
 use rtc_interop::observe::{FrameCheck, MediaTrackLog, media_shortfall};
 use rtc_interop::scenario::{MediaExpectation, MediaKind};
-
-/// What `script` prints, run by the machine's Python with media_rules importable and `input`
-/// (JSON) as `sys.argv[1]`.
-fn python(script: &str, input: &serde_json::Value) -> String {
-    let rules = common::repo_root().join("peers/python-common");
-    let output = std::process::Command::new("python3")
-        .args(["-c", script, &input.to_string()])
-        .env("PYTHONPATH", &rules)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output_within(common::QUICK_LIMIT)
-        .unwrap_or_else(|e| panic!("python3: {e}"));
-    assert!(
-        output.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
 
 fn look(changed: bool, black: bool) -> FrameCheck {
     FrameCheck {

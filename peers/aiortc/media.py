@@ -18,13 +18,13 @@ from media_rules import (
     REPAIR_CODECS,
     codec_matches,
     codec_name,
-    first_shortfall,
     new_track_log,
     now_ms,
     packed_rgb,
     picture_check,
     remember_look,
     shown_codec,
+    wait_for_media,
 )
 
 log = logging.getLogger("rtc-interop.aiortc")
@@ -342,10 +342,7 @@ class Media:
         def received(kind):
             return next((e.log for e in self.entries if e.log["direction"] == "inbound" and e.log["kind"] == kind), None)
 
-        def unmet():
-            return first_shortfall(self.peer.plan.get("media"), received, ctx.within)
-
-        await ctx.wait(lambda: unmet() is None, lambda: unmet() or f"the media met its expectations only as the time ran out {ctx.within}")
+        await wait_for_media(ctx, self.peer.plan.get("media"), received)
 
     def stop(self):
         self.stopped = True

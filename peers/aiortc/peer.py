@@ -35,7 +35,7 @@ from aiortc.sdp import candidate_from_sdp
 import websockets
 
 # Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py,
-# observation_log.py).
+# observation_log.py, signaling.py).
 sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python-common"))
 from channel_rules import (  # noqa: E402
     MAX_SENT_MESSAGE_BYTES,
@@ -58,6 +58,7 @@ from observation_log import (  # noqa: E402
     rounds_through,
     shown_data,
 )
+from signaling import dispatch_frame, is_new_peer  # noqa: E402
 
 log = logging.getLogger("rtc-interop.aiortc")
 
@@ -300,33 +301,12 @@ class Peer:
         self.closed.set()
 
     async def on_frame(self, text):
-        try:
-            message = json.loads(text)
-        except ValueError:
-            self.error("signaling", f"ignored a frame that is not JSON: {text}")
-            return
-        kind = message.get("type")
-        if kind == "hello":
-            self.on_hello(message.get("m"))
-        elif kind == "offer":
-            await self.on_offer(message.get("sdp", ""))
-        elif kind == "answer":
-            await self.on_answer(message.get("sdp", ""))
-        elif kind == "candidate":
-            await self.on_candidate(message)
-        elif kind == "bye":
-            await self.on_bye()
-        elif kind == "error":
-            self.error("relay", str(message.get("error")))
-        else:
-            self.error("signaling", f"ignored a frame of unknown type: {text}")
+        await dispatch_frame(self, text)
 
     def on_hello(self, sender):
-        if sender is None or sender == self.plan["id"] or sender in self.known_peers:
-            return
-        self.known_peers.add(sender)
-        self.obs["remote_id"] = sender
-        self.send("hello")  # whoever joined first learns of us too
+        if is_new_peer(sender, self.plan["id"], self.known_peers):
+            self.obs["remote_id"] = sender
+            self.send("hello")  # whoever joined first learns of us too
 
     # ---- Offers and answers ----
 

@@ -32,7 +32,6 @@ gi.require_version("GstWebRTC", "1.0")
 from gi.repository import Gst, GstRtp, GstVideo, GstWebRTC  # noqa: E402
 from media_rules import (  # noqa: E402
     codec_matches,
-    first_shortfall,
     new_track_log,
     now_ms,
     packed_rgb,
@@ -40,6 +39,7 @@ from media_rules import (  # noqa: E402
     picture_check,
     remember_look,
     shown_codec,
+    wait_for_media,
 )
 
 # How often counters are sampled (MEDIA_SAMPLE_INTERVAL_MS on the Rust side).
@@ -717,10 +717,7 @@ class Media:
         def received(kind):
             return next((e.log for e in self.entries if e.direction == "inbound" and e.kind == kind), None)
 
-        def unmet():
-            return first_shortfall(self.peer.plan.get("media"), received, ctx.within)
-
-        await ctx.wait(lambda: unmet() is None, lambda: unmet() or f"the media met its expectations only as the time ran out {ctx.within}")
+        await wait_for_media(ctx, self.peer.plan.get("media"), received)
 
     def stop(self):
         self.stopped = True

@@ -37,7 +37,7 @@ from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 import websockets  # noqa: E402
 
 # Shared with the other Python adapter: peers/python-common/ (media_rules.py, channel_rules.py,
-# observation_log.py).
+# observation_log.py, signaling.py).
 sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python-common"))
 from channel_rules import (  # noqa: E402
     MAX_SENT_MESSAGE_BYTES,
@@ -60,6 +60,7 @@ from observation_log import (  # noqa: E402
     rounds_through,
     shown_data,
 )
+from signaling import dispatch_frame, is_new_peer  # noqa: E402
 
 # How long a side that has done its part waits for the other side's end-of-candidates.
 END_OF_CANDIDATES_GRACE_S = 2.0
@@ -432,37 +433,13 @@ class Peer:
             self.error("signaling", "the relay closed the connection")
 
     async def on_frame(self, text):
-        if isinstance(text, bytes):
-            self.error("signaling", "ignored a binary frame")
-            return
-        try:
-            message = json.loads(text)
-        except ValueError:
-            self.error("signaling", f"ignored a frame that is not JSON: {text}")
-            return
-        kind = message.get("type")
-        if kind == "hello":
-            self.on_hello(message.get("m"))
-        elif kind == "offer":
-            await self.on_offer(message.get("sdp", ""))
-        elif kind == "answer":
-            await self.on_answer(message.get("sdp", ""))
-        elif kind == "candidate":
-            self.on_candidate(message)
-        elif kind == "bye":
-            await self.on_bye()
-        elif kind == "error":
-            self.error("relay", message.get("error"))
-        else:
-            self.error("signaling", f"ignored a frame of unknown type: {text}")
+        await dispatch_frame(self, text)
 
     def on_hello(self, sender):
-        if sender is None or sender == self.plan["id"] or sender in self.known_peers:
-            return
-        self.known_peers.add(sender)
-        self.obs["remote_id"] = sender
-        self.changed()
-        self.send("hello")  # whoever joined first learns of us too
+        if is_new_peer(sender, self.plan["id"], self.known_peers):
+            self.obs["remote_id"] = sender
+            self.changed()
+            self.send("hello")  # whoever joined first learns of us too
 
     def description(self, kind, sdp):
         sdp_type = {"offer": GstWebRTC.WebRTCSDPType.OFFER, "answer": GstWebRTC.WebRTCSDPType.ANSWER}[kind]

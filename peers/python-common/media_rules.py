@@ -141,6 +141,19 @@ def first_shortfall(expectations, inbound_log, within):
     return None
 
 
+async def wait_for_media(ctx, expectations, inbound_log):
+    """The `expect_media` step: waits (`ctx.wait`) until the plan's `media` expectations are all met,
+    failing with the first shortfall when its time runs out; `inbound_log` as for first_shortfall."""
+
+    def unmet():
+        return first_shortfall(expectations, inbound_log, ctx.within)
+
+    await ctx.wait(
+        lambda: unmet() is None,
+        lambda: unmet() or f"the media met its expectations only as the time ran out {ctx.within}",
+    )
+
+
 def media_shortfall(expect, log_, within):
     """What `expect` still lacks (None: nothing), in the words of observe::media::media_shortfall."""
     kind = expect["kind"]

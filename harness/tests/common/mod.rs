@@ -273,3 +273,22 @@ pub fn standalone_relay() -> (std::process::Child, String) {
         .to_string();
     (relay, addr)
 }
+
+/// What `script` prints, run by the machine's Python with the Python adapters' shared modules
+/// (`peers/python-common`) importable and `input` (JSON) as `sys.argv[1]`.
+pub fn python(script: &str, input: &serde_json::Value) -> String {
+    use rtc_interop::bounded::BoundedCommand;
+    let shared = repo_root().join("peers/python-common");
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, &input.to_string()])
+        .env("PYTHONPATH", &shared)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output_within(QUICK_LIMIT)
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(
+        output.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
