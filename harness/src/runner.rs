@@ -132,7 +132,8 @@ impl Default for RunSettings {
 /// One case more than there are cores. A case is mostly waiting (for the network, a peer's timer,
 /// media to flow), now that browsers are started once and their windows reused: with one case per
 /// core the default matrix kept 2 cores 61 % busy here, and one more case raised that to 81 % and
-/// the run from 0.87 to 1.03 cases per second, with no more failures (README, "Cases per second").
+/// the run from 0.87 to 1.03 cases per second, with no more failures (docs/benchmark.md, "Cases
+/// per second of a run").
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
 }
