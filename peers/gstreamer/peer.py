@@ -182,6 +182,9 @@ class Peer:
         self.final_read = False
         self.finishing = False
         self.sent_end_of_candidates = False
+        # Candidates of a description that has not gone out yet wait for it (signal_candidate).
+        self.description_unsent = False
+        self.held_candidates = []
         self.last_message_at = 0.0  # time.monotonic() of the last data channel message
         self.media = media.Media(self)
         self.obs["tracks"] = self.media.logs
@@ -374,7 +377,24 @@ class Peer:
             return  # the candidates travel inside the description
         mids = media_mids(self.local_sdp)
         mid = mids[mline] if mline < len(mids) else None
-        self.send("candidate", candidate=candidate, sdpMid=mid, sdpMLineIndex=mline)
+        self.signal_candidate(candidate=candidate, sdpMid=mid, sdpMLineIndex=mline)
+
+    def signal_candidate(self, **fields):
+        """Sends a candidate message, after the description it belongs to. webrtcbin emits
+        on-ice-candidate only after replying to set-local-description, but the reply and the
+        candidates reach the loop as separate callbacks, and the candidates' ran before the
+        coroutine awaiting the reply could send the description: every GStreamer side's
+        candidates went out before its offer or answer (signaling lint)."""
+        if self.description_unsent:
+            self.held_candidates.append(fields)
+        else:
+            self.send("candidate", **fields)
+
+    def release_held_candidates(self):
+        self.description_unsent = False
+        held, self.held_candidates = self.held_candidates, []
+        for fields in held:
+            self.send("candidate", **fields)
 
     def gathering_complete(self):
         if self.vanilla() or self.sent_end_of_candidates or self.closed:
@@ -385,7 +405,7 @@ class Peer:
     def send_end_of_candidates(self):
         if not self.sent_end_of_candidates and not self.closed:
             self.sent_end_of_candidates = True
-            self.send("candidate", candidate="")
+            self.signal_candidate(candidate="")
 
     def vanilla(self):
         return self.plan.get("ice_mode") == "vanilla"
@@ -454,9 +474,11 @@ class Peer:
         transitions_before = len(self.obs["ice_gathering_states"])
         fresh = ice_ufrag(sdp) != ice_ufrag(self.local_sdp)
         self.local_sdp = sdp
+        self.description_unsent = True
         try:
             await self.promise("set-local-description", self.description(kind, sdp), timeout=self.longest_step_s())
         except RuntimeError as e:
+            self.release_held_candidates()
             raise RuntimeError(f"setLocalDescription({kind}): {e}") from None
         self.obs["local_descriptions"].append({"type": kind, "sdp": sdp, "at_ms": now_ms()})
         self.changed()
@@ -468,14 +490,18 @@ class Peer:
         return gathered
 
     async def send_description(self, kind, gathered, limit_s, within):
-        """Sends the local description; vanilla: once gathered, with every candidate inside."""
-        if self.vanilla():
-            await self.wait_until(gathered, limit_s, lambda: f"ICE gathering never completed {within} (gathering {self.state('ice-gathering-state')})")
-            current = self.webrtc.get_property("local-description")
-            sdp = current.sdp.as_text() if current is not None else self.local_sdp
-        else:
-            sdp = self.local_sdp
-        self.send(kind, sdp=sdp)
+        """Sends the local description, then the candidates that waited for it; vanilla: once
+        gathered, with every candidate inside."""
+        try:
+            if self.vanilla():
+                await self.wait_until(gathered, limit_s, lambda: f"ICE gathering never completed {within} (gathering {self.state('ice-gathering-state')})")
+                current = self.webrtc.get_property("local-description")
+                sdp = current.sdp.as_text() if current is not None else self.local_sdp
+            else:
+                sdp = self.local_sdp
+            self.send(kind, sdp=sdp)
+        finally:
+            self.release_held_candidates()
 
     async def set_remote(self, kind, sdp):
         try:
