@@ -13,7 +13,7 @@
 //! - [`lint`]: the signaling lint, every trace message checked against its sender's descriptions.
 //! - [`sdp`]: session descriptions normalized, compared across stacks and kept as insta snapshots.
 //! - [`runner`]: running cases and emitting events; [`report`]: the reports that consume them.
-//! - [`bench`]: where a case's time goes, per pairing (`rtc-interop bench`); [`relay_bench`]: the
+//! - [`bench`](mod@bench): where a case's time goes, per pairing (`rtc-interop bench`); [`relay_bench`]: the
 //!   relay against a minimal Node relay (`rtc-interop bench relay`).
 //! - [`provision`]: finding and installing browsers; [`process`]: child processes that never leak;
 //!   [`bounded`]: short-lived commands run to their end within a time limit.

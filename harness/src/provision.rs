@@ -4,7 +4,7 @@
 //! Like Selenium Manager, the harness looks for what it needs first and installs only what is
 //! missing, with a progress line: Debian's packages with `apt-get` (as root), geckodriver (and
 //! cargo-insta, for reviewing SDP snapshots) with `cargo install`. Where it cannot install (not root, no apt, no cargo) it stops and prints the
-//! exact command to run. Each browser kind has one [`Recipe`] saying where its parts live and how
+//! exact command to run. Each browser kind has one `Recipe` saying where its parts live and how
 //! they are installed.
 
 use std::path::{Path, PathBuf};

@@ -242,7 +242,7 @@ impl Endpoint {
     }
 
     /// A user name and password of one case's own (`<user>.<case>`), so that the case's
-    /// allocations can be released by user name when it ends ([`EmbeddedTurn::case_user`]).
+    /// allocations can be released by user name when it ends ([`AllocationReleaser::release`]).
     pub fn case_credentials(&self, case: &str) -> (String, String) {
         match &self.auth {
             TurnAuth::LongTerm { username, password } => {

@@ -1,7 +1,7 @@
 //! A small STUN/TURN client: is a server up, does it take these credentials, does it relay.
 //!
 //! Used to wait for a server to be ready, and by the tests. It is webrtc-rs's `turn` crate client
-//! over UDP, or over one TCP connection through [`super::tcp`].
+//! over UDP, or over one TCP connection through `net::tcp`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //!
 //! The crate's server answers STUN binding requests and TURN requests on any datagram socket
 //! (`webrtc_util::Conn`) and relays through UDP sockets it is given. It has no TCP listener of its
-//! own; [`super::tcp`] adds one, so `turn:…?transport=tcp` works too. Relayed addresses are on the
+//! own; `net::tcp` adds one, so `turn:…?transport=tcp` works too. Relayed addresses are on the
 //! listening IP, on ports the system chooses.
 //!
 //! Known departures of the crate from RFC 8489/8656, visible to clients: a request whose

@@ -130,7 +130,7 @@ impl MediaTrackLog {
         self
     }
 
-    /// The latest looks at the picture, [`LOOKS_JUDGED`] at most, oldest first.
+    /// The latest looks at the picture, `LOOKS_JUDGED` at most, oldest first.
     pub fn latest_looks(&self) -> &[FrameCheck] {
         let count = self.frame_checks.len();
         &self.frame_checks[count.saturating_sub(LOOKS_JUDGED)..]

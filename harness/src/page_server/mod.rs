@@ -1,6 +1,6 @@
 //! Serves the browser peer page, the benchmark's loopback page and the page a shared browser's
 //! window waits on between cases (`fixtures/browser/`) over http://127.0.0.1, and takes the
-//! pages' news ([`news`]).
+//! pages' news (`news.rs`).
 //!
 //! The files are compiled into the binary, so a run does not depend on the working directory.
 

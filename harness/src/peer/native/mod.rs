@@ -2,10 +2,10 @@
 //! talking to the relay as a WebSocket client and executing the case's steps (see
 //! `scenario::steps` for what each step does on either side).
 //!
-//! Three tasks share one [`PeerState`]: the *reader* handles every frame from the relay as it
+//! Three tasks share one `PeerState`: the *reader* handles every frame from the relay as it
 //! arrives (offers, answers, candidates, `bye`), the *writer* puts messages on the wire, and the
 //! *plan* walks the steps, waiting on what the others record. Everything that changes the
-//! descriptions goes through one lock ([`Negotiation`]), so an offer arriving while this side makes
+//! descriptions goes through one lock (`Negotiation`), so an offer arriving while this side makes
 //! its own (glare) is handled after it, against the state it left.
 
 use std::collections::HashMap;
