@@ -180,6 +180,37 @@ async fn datachannel_echo_passes_on_all_nine_pairings() {
     let results = common::run(&cases).await;
     for r in &results {
         assert_connected_with_evidence(r);
+        assert_browser_times_finer_than_a_millisecond(r);
+    }
+}
+
+/// A browser side's state times are finer than a millisecond apart. Firefox rounds a page's
+/// clock to whole milliseconds unless `privacy.reduceTimerPrecision` is off: every Firefox
+/// timeline then moved in whole milliseconds, a few percent of a 15 ms connection.
+fn assert_browser_times_finer_than_a_millisecond(r: &CaseResult) {
+    let states = [&r.ice_states, &r.connection_states, &r.gathering_states];
+    for (kind, role, times) in [
+        (r.offerer, "offerer", states.map(|s| &s.offerer)),
+        (r.answerer, "answerer", states.map(|s| &s.answerer)),
+    ] {
+        if !kind.is_browser() {
+            continue;
+        }
+        let times: Vec<f64> = times
+            .iter()
+            .flat_map(|t| t.iter().map(|t| t.at_ms))
+            .collect();
+        // Hundredths of a millisecond past the whole one: all alike only on a clock that ticks
+        // in whole milliseconds.
+        let fractions: std::collections::BTreeSet<i64> = times
+            .iter()
+            .map(|t| (t.fract() * 100.0).round() as i64 % 100)
+            .collect();
+        assert!(
+            fractions.len() > 1,
+            "{} ({role}, {kind}): every state time lies a whole number of ms apart: {times:?}",
+            r.pairing
+        );
     }
 }
 

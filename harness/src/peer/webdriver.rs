@@ -568,6 +568,10 @@ fn firefox_capabilities(
                 // Cases share one browser in separate windows: keep timers of every window exact.
                 "dom.min_background_timeout_value": 4,
                 "dom.timeout.enable_budget_timer_throttling": false,
+                // The page's timestamps (state timelines, step and phase times) to the
+                // microsecond, as Chromium's: by default Firefox rounds them to whole
+                // milliseconds with jitter, a few percent of a 15 ms connection.
+                "privacy.reduceTimerPrecision": false,
             },
     });
     if page_origin.is_some() {
