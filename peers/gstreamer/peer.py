@@ -382,9 +382,9 @@ class Peer:
     def signal_candidate(self, **fields):
         """Sends a candidate message, after the description it belongs to. webrtcbin emits
         on-ice-candidate only after replying to set-local-description, but the reply and the
-        candidates reach the loop as separate callbacks, and the candidates' ran before the
-        coroutine awaiting the reply could send the description: every GStreamer side's
-        candidates went out before its offer or answer (signaling lint)."""
+        candidates reach the loop as separate callbacks, and the candidates' run before the
+        coroutine awaiting the reply resumes to send the description: unheld, they would go out
+        before the offer or answer (the signaling lint's candidate-before-description)."""
         if self.description_unsent:
             self.held_candidates.append(fields)
         else:
