@@ -350,13 +350,6 @@ pub struct BenchRow {
     pub restart_played: bool,
 }
 
-impl BenchRow {
-    /// Offer created → echo back, the row's headline figure.
-    pub fn offer_to_echo_ms(&self) -> Option<f64> {
-        self.phases.offer_to_echo_ms
-    }
-}
-
 /// Runs the benchmark.
 pub async fn run(settings: &BenchSettings) -> Result<BenchReport, SetupError> {
     let scenario = scenario::parse(BENCH_SCENARIO, "bench", "bench.toml".as_ref())
@@ -793,7 +786,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         .rows
         .iter()
         .find(|r| r.pairing == "native→native" && r.profile == Some(NativeProfile::Default))
-        .and_then(BenchRow::offer_to_echo_ms);
+        .and_then(|r| r.phases.offer_to_echo_ms);
     text.push_str(&format!(
         "warm cases, medians of {iterations} iteration(s), ms; each phase is the time since the one before, each figure the median of the iterations' own (so the phases need not add up to the spans):\n"
     ));
@@ -821,7 +814,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
         // signaling inside the page and through the relay, and between two of its windows.
         let against_floor = |call: InPageCall| {
             let floor = against_itself(r).and_then(|kind| report.floor(kind, call));
-            ratio(r.offer_to_echo_ms(), floor.and_then(|b| b.ms))
+            ratio(r.phases.offer_to_echo_ms, floor.and_then(|b| b.ms))
         };
         rows.push(vec![
             r.pairing.clone(),
@@ -835,7 +828,7 @@ pub fn render(report: &BenchReport, iterations: usize) -> String {
             figure(m.echo_ms),
             figure(m.ready_to_echo_ms),
             figure(m.offer_to_echo_ms),
-            ratio(r.offer_to_echo_ms(), baseline),
+            ratio(r.phases.offer_to_echo_ms, baseline),
             against_floor(InPageCall::Echo),
             against_floor(InPageCall::RelayedEcho),
             against_floor(InPageCall::WindowsEcho),

@@ -291,7 +291,7 @@ class Peer:
         try:
             async for text in self.socket:
                 try:
-                    await self.on_frame(text)
+                    await dispatch_frame(self, text)
                 except Exception as e:  # noqa: BLE001
                     self.error("signaling", e)
         except websockets.ConnectionClosed:
@@ -299,9 +299,6 @@ class Peer:
         if not self.obs["finished"] and not self.leaving:
             self.error("signaling", "the relay closed the connection")
         self.closed.set()
-
-    async def on_frame(self, text):
-        await dispatch_frame(self, text)
 
     def on_hello(self, sender):
         if is_new_peer(sender, self.plan["id"], self.known_peers):

@@ -443,7 +443,7 @@ class Peer:
         try:
             async for text in self.socket:
                 try:
-                    await self.on_frame(text)
+                    await dispatch_frame(self, text)
                 except Exception as e:  # noqa: BLE001
                     self.error("signaling", f"{e.__class__.__name__}: {e}")
                     log(traceback.format_exc())
@@ -451,9 +451,6 @@ class Peer:
             pass
         if not self.obs["finished"] and not self.leaving:
             self.error("signaling", "the relay closed the connection")
-
-    async def on_frame(self, text):
-        await dispatch_frame(self, text)
 
     def on_hello(self, sender):
         if is_new_peer(sender, self.plan["id"], self.known_peers):
