@@ -193,12 +193,16 @@ impl Removed {
     }
 }
 
-/// Kills the processes and removes the run folders and network namespaces of harness processes
-/// that are gone. Live runs (this one included) are left alone.
+/// Kills the processes and removes the run folders of harness processes that are gone and kept
+/// their run folder in this process's temporary folder (`$TMPDIR`), and removes stale network
+/// namespaces. Live runs (this one included) are left alone, and so are dead runs of another
+/// `$TMPDIR`: whoever runs with that one sweeps them (a test isolating its own killed runs, two
+/// CI jobs sharing a machine).
 pub fn sweep() -> Removed {
     let mut removed = Removed::default();
-    kill_orphans(&mut removed);
-    remove_dead_run_folders(&std::env::temp_dir(), &mut removed);
+    let temp = std::env::temp_dir();
+    kill_orphans(&temp, &mut removed);
+    remove_dead_run_folders(&temp, &mut removed);
     match crate::net::netns::sweep_stale(crate::net::netns::PREFIX) {
         Ok(names) => removed.namespaces = names,
         Err(crate::net::netns::NetnsError::Unavailable { .. }) => {}
@@ -207,26 +211,52 @@ pub fn sweep() -> Removed {
     removed
 }
 
+/// Who started a process, as its environment says.
+#[derive(Debug, PartialEq, Eq)]
+struct Ownership {
+    owner: Owner,
+    /// The temporary folder holding the owner's run folder, when the process's `TMPDIR` is that
+    /// run folder (as [`crate::process`] sets it).
+    temp: Option<PathBuf>,
+}
+
+impl Ownership {
+    /// Whether a sweep with temporary folder `temp` removes the process: its owner is gone and
+    /// kept its run folder there (or the process no longer says where).
+    fn is_orphan_in(&self, temp: &Path, me: Owner) -> bool {
+        self.owner != me && !self.owner.is_alive() && self.temp.as_deref().is_none_or(|t| t == temp)
+    }
+}
+
 /// The owner recorded in process `pid`'s environment, if a harness started it.
-fn owner_of(pid: u32) -> Option<Owner> {
+fn ownership_of(pid: u32) -> Option<Ownership> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let var = |name: &str| {
+    let text = |name: &str| {
         let prefix = format!("{name}=");
         environ
             .split(|b| *b == 0)
             .find_map(|v| v.strip_prefix(prefix.as_bytes()))
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .and_then(|v| std::str::from_utf8(v).ok())
     };
-    Some(Owner {
-        pid: u32::try_from(var(OWNER_ENV)?).ok()?,
+    let number = |name: &str| text(name)?.parse::<u64>().ok();
+    let pid = u32::try_from(number(OWNER_ENV)?).ok()?;
+    let owner = Owner {
+        pid,
         // A process from a harness that did not record its start time: only the pid counts.
-        start: var(OWNER_START_ENV).or_else(|| start_time(u32::try_from(var(OWNER_ENV)?).ok()?))?,
-    })
+        start: number(OWNER_START_ENV).or_else(|| start_time(pid))?,
+    };
+    let temp = text("TMPDIR")
+        .map(Path::new)
+        .filter(|run_folder| run_folder.file_name() == Some(owner.run_folder_name().as_ref()))
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    Some(Ownership { owner, temp })
 }
 
-/// Kills every process a dead owner left: those carrying its name, and their process groups (a
-/// browser's helper processes run with a cleared environment but stay in the driver's group).
-fn kill_orphans(removed: &mut Removed) {
+/// Kills every process a dead owner of temporary folder `temp` left: those carrying its name, and
+/// their process groups (a browser's helper processes run with a cleared environment but stay in
+/// the driver's group).
+fn kill_orphans(temp: &Path, removed: &mut Removed) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
@@ -238,7 +268,7 @@ fn kill_orphans(removed: &mut Removed) {
     let orphans: Vec<u32> = pids
         .iter()
         .copied()
-        .filter(|&pid| owner_of(pid).is_some_and(|o| o != me && !o.is_alive()))
+        .filter(|&pid| ownership_of(pid).is_some_and(|o| o.is_orphan_in(temp, me)))
         .collect();
     let own_group = proc_stat(me.pid).map(|s| s.group);
     let groups: std::collections::HashSet<u32> = orphans
@@ -341,6 +371,53 @@ mod tests {
         assert_eq!(parse_run_folder_name(&owner.run_folder_name()), Some(owner));
         assert_eq!(parse_run_folder_name("rtc-interop-run-12"), None);
         assert_eq!(parse_run_folder_name("rtc-interop-profiles-x"), None);
+    }
+
+    #[test]
+    fn a_dead_owners_process_is_killed_by_a_sweep_of_its_own_temporary_folder_only() {
+        use std::os::unix::process::CommandExt;
+        let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dead = Owner {
+            pid: std::process::id(),
+            start: Owner::me().start + 1,
+        };
+        let mut orphan = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .env(OWNER_ENV, dead.pid.to_string())
+            .env(OWNER_START_ENV, dead.start.to_string())
+            .env("TMPDIR", theirs.path().join(dead.run_folder_name()))
+            .spawn()
+            .unwrap();
+        let pid = orphan.id();
+        // `spawn` returns before the child's exec: its environment is the parent's until then.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while ownership_of(pid).is_none_or(|o| o.owner != dead) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no sleep with its owner"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            ownership_of(pid).unwrap().temp.as_deref(),
+            Some(theirs.path())
+        );
+
+        let mut removed = Removed::default();
+        kill_orphans(ours.path(), &mut removed);
+        assert!(
+            removed.processes.iter().all(|(p, _)| *p != pid),
+            "{removed:?}"
+        );
+        assert_eq!(orphan.try_wait().unwrap(), None);
+
+        kill_orphans(theirs.path(), &mut removed);
+        assert!(
+            removed.processes.contains(&(pid, "sleep".into())),
+            "{removed:?}"
+        );
+        assert!(orphan.wait().unwrap().code().is_none());
     }
 
     #[test]

@@ -442,10 +442,18 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
     let _turn = runtime.block_on(common::browser_turn());
     let dir = tempfile::tempdir().unwrap();
     write_scenario(dir.path(), "stuck", STUCK_IN_CHROMIUM);
+    // This test's runs keep their run folders in a temporary folder of their own: a run sweeps
+    // the dead runs of its own `$TMPDIR` only, so the other tests' runs, in parallel, leave what
+    // the killed one left for this test's run and `clean` to find.
+    let temp = tempfile::tempdir().unwrap();
+    let command = |args: &[&str]| {
+        let mut command = common::command(dir.path(), args);
+        command.env("TMPDIR", temp.path());
+        command
+    };
     let kill_a_run = || {
         let mut run = start_run_and_wait_for(
-            dir.path(),
-            &["run", "--snapshots", "off"],
+            command(&["run", "--snapshots", "off"]),
             &["chromium", "chromedriver"],
             Duration::from_secs(60),
         );
@@ -471,7 +479,7 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
             left.iter().any(|p| p.contains("/usr/lib/chromium/")),
             "{left:?}"
         );
-        assert_eq!(common::run_folders_of(pid).len(), 1);
+        assert_eq!(common::run_folders_of(temp.path(), pid).len(), 1);
         pid
     };
 
@@ -479,7 +487,9 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
     let killed = kill_a_run();
     std::fs::remove_file(dir.path().join("scenarios/stuck.toml")).unwrap();
     write_scenario(dir.path(), "quick", NATIVE_ECHO);
-    let output = rtc_interop(&["run", "--snapshots", "off"], dir.path());
+    let output = command(&["run", "--snapshots", "off"])
+        .output_within(common::RUN_LIMIT)
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let said = stderr(&output);
     assert!(
@@ -491,13 +501,15 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
         "{said}"
     );
     assert_eq!(wait_for_no_leftovers(killed), Vec::<String>::new());
-    assert!(common::run_folders_of(killed).is_empty());
+    assert!(common::run_folders_of(temp.path(), killed).is_empty());
 
     // So does `rtc-interop clean`.
     std::fs::remove_file(dir.path().join("scenarios/quick.toml")).unwrap();
     write_scenario(dir.path(), "stuck", STUCK_IN_CHROMIUM);
     let killed = kill_a_run();
-    let output = rtc_interop(&["clean"], dir.path());
+    let output = command(&["clean"])
+        .output_within(common::RUN_LIMIT)
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let said = String::from_utf8_lossy(&output.stdout);
     assert!(said.contains("killed ") && said.contains("chrom"), "{said}");
@@ -506,7 +518,7 @@ fn a_killed_run_leaves_browsers_that_the_next_run_and_clean_remove() {
         "{said}"
     );
     assert_eq!(wait_for_no_leftovers(killed), Vec::<String>::new());
-    assert!(common::run_folders_of(killed).is_empty());
+    assert!(common::run_folders_of(temp.path(), killed).is_empty());
 }
 
 /// The bench's floors in real browsers: each browser's data echo inside one page, and the same
@@ -872,8 +884,7 @@ fn sigterm_and_sighup_stop_a_run_and_its_browser_as_ctrl_c_does() {
             "peers = [\"chromium\"]\ntime_limit_secs = 120\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n",
         );
         let mut run = start_run_and_wait_for(
-            dir.path(),
-            &["run", "--snapshots", "off", "--jobs", "1"],
+            common::command(dir.path(), &["run", "--snapshots", "off", "--jobs", "1"]),
             &["chromium"],
             Duration::from_secs(60),
         );
@@ -911,8 +922,7 @@ fn ctrl_c_stops_the_turn_server_too() {
             ),
     );
     let mut run = start_run_and_wait_for(
-        dir.path(),
-        &["run", "--turn", "coturn"],
+        common::command(dir.path(), &["run", "--turn", "coturn"]),
         &["turnserver"],
         Duration::from_secs(30),
     );

@@ -396,8 +396,10 @@ fn ctrl_c_during_a_network_case_removes_its_namespaces() {
         ),
     );
     let mut run = common::start_run_and_wait_for(
-        dir.path(),
-        &["run", "--snapshots", "off", "--pairing", "chromium:native"],
+        common::command(
+            dir.path(),
+            &["run", "--snapshots", "off", "--pairing", "chromium:native"],
+        ),
         &["chromium"],
         Duration::from_secs(60),
     );

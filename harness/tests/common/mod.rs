@@ -161,17 +161,21 @@ pub fn run_to_end(dir: &Path, args: &[&str]) -> (u32, std::process::Output) {
     )
 }
 
-/// Starts `rtc-interop <args>` in `dir`, its output discarded, and waits (at most `limit`) until
-/// processes whose command lines contain each of `names` run under it.
+/// `rtc-interop <args>` in `dir`, to add to and start.
+pub fn command(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command.args(args).current_dir(dir);
+    command
+}
+
+/// Starts `run` (an `rtc-interop` [`command`]), its output discarded, and waits (at most `limit`)
+/// until processes whose command lines contain each of `names` run under it.
 pub fn start_run_and_wait_for(
-    dir: &Path,
-    args: &[&str],
+    mut run: std::process::Command,
     names: &[&str],
     limit: Duration,
 ) -> std::process::Child {
-    let mut run = std::process::Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
+    let mut run = run
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -216,9 +220,9 @@ pub fn wait_for_no_leftovers(pid: u32) -> Vec<String> {
 }
 
 /// The run folders (temporary files of it and its browsers) of harness process `pid`.
-pub fn run_folders_of(pid: u32) -> Vec<PathBuf> {
+pub fn run_folders_of(temp: &Path, pid: u32) -> Vec<PathBuf> {
     let prefix = format!("rtc-interop-run-{pid}-");
-    std::fs::read_dir(std::env::temp_dir())
+    std::fs::read_dir(temp)
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
@@ -250,7 +254,10 @@ pub fn stop_and_expect_a_clean_stop(run: &mut std::process::Child, signal: libc:
     };
     assert_eq!(status.code(), Some(130));
     assert_eq!(wait_for_no_leftovers(run.id()), Vec::<String>::new());
-    assert_eq!(run_folders_of(run.id()), Vec::<PathBuf>::new());
+    assert_eq!(
+        run_folders_of(&std::env::temp_dir(), run.id()),
+        Vec::<PathBuf>::new()
+    );
 }
 
 /// Starts `rtc-interop relay` on a free port; returns it and its address.
