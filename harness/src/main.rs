@@ -149,8 +149,8 @@ enum Command {
     /// Show every peer kind with its browser and driver versions, and whether it is ready.
     Doctor,
     /// Remove what runs that died (kill -9, a crash) left behind: browsers, drivers, coturn,
-    /// temporary folders and network namespaces of harness processes that are gone. Live runs
-    /// are left alone. Every run does this when it starts.
+    /// temporary folders and network namespaces of harness processes that are gone and used
+    /// the same $TMPDIR. Live runs are left alone. Every run does this when it starts.
     Clean,
     /// Install the browsers and drivers that are missing (Debian packages, geckodriver), and
     /// cargo-insta for reviewing SDP snapshots.
