@@ -17,9 +17,7 @@ use rtc_interop::bounded::{BoundedCommand, wait_with_output_within};
 use rtc_interop::scenario::PeerKind;
 
 fn rtc_interop(args: &[&str], dir: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
+    common::command(dir, args)
         .output_within(common::RUN_LIMIT)
         .expect("the binary runs within its limit")
 }

@@ -6,9 +6,9 @@ use crate::common;
 use rtc_interop::bounded::BoundedCommand;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{BIN, write_scenario};
+use common::write_scenario;
 use serde_json::Value;
 
 const ECHO: &str = "peers = [\"native\"]\nnative_profile = \"fast\"\n[data_channel]\nlabel = \"echo\"\n[expect]\necho = true\n";
@@ -17,9 +17,7 @@ const NEVER: &str =
     "peers = [\"native\"]\n[ice]\ntransport_policy = \"relay\"\n[data_channel]\nlabel = \"x\"\n";
 
 fn rtc_interop(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
+    common::command(dir, args)
         .output_within(common::RUN_LIMIT)
         .expect("the binary runs within its limit")
 }

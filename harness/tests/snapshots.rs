@@ -18,14 +18,10 @@ use rtc_interop::scenario::{self, PeerKind};
 use rtc_interop::sdp::check::{CheckOutcome, SNAPSHOT_FOLDER, SdpSnapshots};
 use rtc_interop::sdp::snapshot::{SnapshotMode, read_snapshot};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rtc-interop");
-
 /// `rtc-interop ARGS` in `dir`, outside CI and without INSTA_UPDATE unless `env` sets them.
 fn rtc_interop(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
+    let mut command = common::command(dir, args);
     command
-        .args(args)
-        .current_dir(dir)
         .env_remove("CI")
         .env_remove("TF_BUILD")
         .env_remove("INSTA_UPDATE");
